@@ -1,0 +1,36 @@
+"""Options and error handling shared by the commands."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import click
+
+from gridsim.errors import GridsimError
+
+__all__ = ["UserError", "reports_errors", "system_option"]
+
+
+class UserError(click.ClickException):
+    """A user's mistake: one line on stderr, exit status 2."""
+
+    exit_code = 2
+
+
+def reports_errors(func: Callable) -> Callable:
+    """Turn gridsim's own errors into :class:`UserError` (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except GridsimError as exc:
+            raise UserError(str(exc)) from None
+
+    return wrapper
+
+
+system_option = click.option(
+    "--system", "system_spec", metavar="SYSTEM",
+    help="Topology folder, system.toml, bundled name or pandapower:<case>; overrides the scenario's own.")

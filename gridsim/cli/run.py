@@ -1,0 +1,89 @@
+"""``gridsim run``: one scenario on one system, summary printed, bundle written."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from gridsim.cli.common import UserError, reports_errors, system_option
+
+
+@click.command("run")
+@click.argument("scenario", metavar="SCENARIO")
+@system_option
+@click.option("--engine", type=click.Choice(["dc", "ac"]), default="dc", show_default=True,
+              help="Power flow of the cascade.")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Seed of random target selection (default: the scenario's, else 0).")
+@click.option("--horizon-h", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Hours to simulate (default: the scenario's horizon_h, else 24).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Folder that receives the results bundle.")
+@click.option("--no-bundle", is_flag=True, help="Print the summary only; write nothing.")
+@click.option("--no-plot", is_flag=True, help="Skip timeline.png.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@reports_errors
+def run_command(scenario: str, system_spec: str | None, engine: str, seed: int | None, horizon_h: float | None,
+                out_dir: Path, no_bundle: bool, no_plot: bool, as_json: bool) -> None:
+    """Run SCENARIO (a file in attacks/ or a bundled name) and measure the blackout."""
+    from gridsim.engine.simulation import simulate
+    from gridsim.metrics import summarize
+    from gridsim.model.system import load_system
+    from gridsim.results import write_bundle
+    from gridsim.scenario.schema import load_scenario
+
+    started = time.perf_counter()
+    plan = load_scenario(scenario)
+    spec = system_spec or plan.system
+    if spec is None:
+        raise UserError(f"{plan.path}: names no system; pass --system (e.g. --system pandapower:case118)")
+    system = load_system(spec)
+    result = simulate(system, plan, mode=engine, seed=seed, horizon_h=horizon_h)
+    summary = summarize(result)
+    bundle = None if no_bundle else write_bundle(result, out_dir, command=sys.argv, plot=not no_plot)
+    elapsed = time.perf_counter() - started
+    if as_json:
+        click.echo(json.dumps({**summary, "bundle": str(bundle) if bundle else None}, indent=2))
+    else:
+        click.echo(format_summary(summary))
+        if bundle:
+            click.echo(f"results: {bundle}  ({elapsed:.1f} s)")
+
+
+def _duration(minutes: float | None) -> str:
+    if minutes is None:
+        return "not within the horizon"
+    hours, mins = divmod(int(round(minutes)), 60)
+    return f"{hours} h {mins:02d} min"
+
+
+def format_summary(s: dict) -> str:
+    """The human summary printed by ``gridsim run``."""
+    causes = ", ".join(f"{cause} {n}" for cause, n in s["elements_failed_by_cause"].items()) or "none"
+    outage = s["outage_duration_h"]
+    lines = [
+        f"{s['scenario']} on {s['system']} ({s['engine']}, seed {s['seed']})",
+        f"  peak load lost        {s['peak_mw_lost']:,.1f} MW ({s['peak_pct_lost']:.1f} % of "
+        f"{s['base_demand_mw']:,.1f} MW) at t = {_duration(s['peak_time_min'])}",
+        f"  peak customers out    {s['peak_customers_out']:,} of {s['base_customers']:,} "
+        f"({s['peak_people_out']:,} people)",
+        f"  energy not served     {s['energy_not_served_mwh']:,.1f} MWh",
+        f"  customer-hours lost   {s['customer_hours_lost']:,.0f}",
+        f"  full restoration      {_duration(s['time_to_full_restoration_min'])}",
+    ]
+    if outage["loads_affected"]:
+        lines.append(f"  outage per load       {outage['min']:.2f} to {outage['max']:.2f} h "
+                     f"(median {outage['median']:.2f} h, {outage['loads_affected']} loads)")
+    lines += [
+        f"  cascade depth         {s['cascade_depth']}",
+        f"  failed, by cause      {causes}",
+    ]
+    if len(s["by_operator"]) > 1:
+        lines.append("  by operator")
+        for op, row in s["by_operator"].items():
+            lines.append(f"    {op:<24} {row['peak_customers_out']:>9,} customers, out {_duration(row['outage_h'] * 60 if row['outage_h'] is not None else None)}")
+    return "\n".join(lines)

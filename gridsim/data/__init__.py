@@ -1,0 +1,1 @@
+"""Data files shipped with gridsim (the ATT&CK for ICS technique list)."""

@@ -1,0 +1,68 @@
+"""Thin, quiet wrappers over pandapower's power flows.
+
+Only this module and :mod:`gridsim.engine.cascade` call pandapower's solvers,
+so the reference engine's numerical choices live in one place.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from gridsim.model.power import quiet_pandapower
+
+__all__ = ["base_dc_flows", "branch_flows_mva", "run_dc", "run_ac"]
+
+
+def run_dc(net) -> None:
+    """DC power flow in place (results in ``net.res_*``)."""
+    import pandapower as pp
+
+    quiet_pandapower()
+    pp.rundcpp(net)
+
+
+def run_ac(net) -> bool:
+    """AC power flow in place; return whether it converged."""
+    import pandapower as pp
+
+    quiet_pandapower()
+    try:
+        pp.runpp(net, numba=False, max_iteration=30, init="dc")
+    except pp.LoadflowNotConverged:
+        return False
+    except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, FloatingPointError):
+        return False
+    return bool(net.converged)
+
+
+def branch_flows_mva(net, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Flow magnitude per line and per transformer, for the protection rule.
+
+    DC: ``|P|`` at the from side (lossless, both ends equal). AC: the larger
+    apparent power of the two ends. Out-of-service or unsupplied branches: 0.
+    """
+    rl, rt = net.res_line, net.res_trafo
+    if mode == "dc":
+        line = np.abs(rl.p_from_mw.to_numpy(dtype=float)) if len(rl) else np.zeros(0)
+        trafo = np.abs(rt.p_hv_mw.to_numpy(dtype=float)) if len(rt) else np.zeros(0)
+    else:
+        line = (np.maximum(np.hypot(rl.p_from_mw, rl.q_from_mvar), np.hypot(rl.p_to_mw, rl.q_to_mvar))
+                .to_numpy(dtype=float) if len(rl) else np.zeros(0))
+        trafo = (np.maximum(np.hypot(rt.p_hv_mw, rt.q_hv_mvar), np.hypot(rt.p_lv_mw, rt.q_lv_mvar))
+                 .to_numpy(dtype=float) if len(rt) else np.zeros(0))
+    if len(rl) != len(net.line):  # no results yet (empty table)
+        line = np.zeros(len(net.line))
+    if len(rt) != len(net.trafo):
+        trafo = np.zeros(len(net.trafo))
+    return np.nan_to_num(line, nan=0.0), np.nan_to_num(trafo, nan=0.0)
+
+
+def base_dc_flows(net) -> tuple[np.ndarray, np.ndarray]:
+    """Signed base-case DC flow (MW) of every line and transformer, net untouched."""
+    work = copy.deepcopy(net)
+    run_dc(work)
+    line = work.res_line.p_from_mw.to_numpy(dtype=float) if len(work.line) else np.zeros(0)
+    trafo = work.res_trafo.p_hv_mw.to_numpy(dtype=float) if len(work.trafo) else np.zeros(0)
+    return np.nan_to_num(line), np.nan_to_num(trafo)

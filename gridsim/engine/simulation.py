@@ -1,0 +1,436 @@
+"""The simulation clock: attack steps, power cascades and restoration, event by event.
+
+The clock is a heap of ``(time_min, priority, sequence, event)`` as in SimPy:
+the sequence number makes runs repeatable. Every event at one instant is
+handled, then one power cascade runs on the resulting outages, then the
+state is recorded. Restoration follows DESIGN.md: a site whose control is
+available is reclosed remotely in minutes; otherwise a crew of the site's
+operator drives there and switches by hand. Crews are finite; waiting jobs
+are served highest voltage first, then most customers.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gridsim.engine.cascade import LOAD_ISLAND, LOAD_SERVED, CascadeResult, Outages, run_cascade
+from gridsim.model.elements import Ref
+from gridsim.model.system import System
+from gridsim.scenario.schema import Scenario, Step
+from gridsim.scenario.selectors import resolve_targets, step_rng
+
+__all__ = ["Event", "SimulationResult", "simulate"]
+
+# Priorities of events at the same instant: attack first, then releases, then restorations.
+_STEP, _STEP_END, _JOB_DONE, _JOB_READY = 0, 1, 2, 3
+_OUT_FRACTION_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of ``events.jsonl``: an element changed state, and why."""
+
+    t_min: float
+    element: str
+    state: str  # "out", "in" or "info"
+    cause: str
+    generation: int | None = None
+    step: int | None = None
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"t_min": round(self.t_min, 6), "element": self.element, "state": self.state, "cause": self.cause,
+                "generation": self.generation, "step": self.step, "detail": self.detail}
+
+
+@dataclass
+class SimulationResult:
+    """Everything one run produced; metrics and the results bundle read from here."""
+
+    system: System
+    scenario: Scenario
+    mode: str
+    seed: int
+    horizon_min: float
+    targets: dict[int, list[str]]
+    times_min: np.ndarray  # instants at which the state was recorded
+    demand_mw: np.ndarray
+    served_mw: np.ndarray
+    load_out_fraction: np.ndarray  # (instant, load) fraction of the load's customers off supply
+    labels: list[str]
+    events: list[Event]
+    cascade_depth: int
+    end_min: float  # where the timeline stops (last change, or the horizon)
+    step_times: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def lost_mw(self) -> np.ndarray:
+        return self.demand_mw - self.served_mw
+
+    @property
+    def customers_out(self) -> np.ndarray:
+        return self.load_out_fraction @ self.system.customers
+
+    @property
+    def people_out(self) -> np.ndarray:
+        return self.customers_out * self.system.people_per_customer
+
+
+@dataclass
+class _Job:
+    """Work to undo an outage: reclose a site's breakers, a branch, or restart a generator."""
+
+    kind: str  # "site", "branch" or "gen"
+    site: str  # where the crew goes / whose control decides
+    holds: list[tuple[Ref, str]]  # (element, holder key) released when done
+    label: str
+    sites: tuple[str, ...] = ()
+    mode: str = ""  # "remote" or "manual", set at dispatch
+
+
+def simulate(system: System, scenario: Scenario, *, mode: str = "dc", seed: int | None = None,
+             horizon_h: float | None = None,
+             cascade: Callable[..., CascadeResult] = run_cascade) -> SimulationResult:
+    """Run a scenario on a system from t = 0 to the end of restoration (or the horizon).
+
+    Parameters
+    ----------
+    system, scenario
+        What exists and what the attacker does.
+    mode : {"dc", "ac"}
+        Power flow of the cascade.
+    seed : int, optional
+        Seed of random target selection; default the scenario's seed, else 0.
+    horizon_h : float, optional
+        Stop here; default the scenario's ``horizon_h``.
+    cascade : callable
+        The power cascade engine, ``cascade(system, outages, mode=...)``.
+    """
+    run_seed = seed if seed is not None else (scenario.seed if scenario.seed is not None else 0)
+    horizon = 60.0 * (horizon_h if horizon_h is not None else scenario.horizon_h)
+    return _Clock(system, scenario, mode, run_seed, horizon, cascade).run()
+
+
+class _Clock:
+    def __init__(self, system: System, scenario: Scenario, mode: str, seed: int, horizon_min: float, cascade):
+        self.system, self.scenario, self.mode, self.seed = system, scenario, mode, seed
+        self.horizon = horizon_min
+        self.cascade = cascade
+        net = system.net
+        self.load_pos = {int(i): p for p, i in enumerate(net.load.index)}
+        self.load_site = system.load_site
+        self.site_loads: dict[str, list[int]] = defaultdict(list)
+        for pos, site in enumerate(self.load_site):
+            self.site_loads[site].append(pos)
+        self.site_branches = self._site_branches()
+        self.site_customers = {s: float(system.customers[p].sum()) for s, p in self.site_loads.items()}
+        self.site_kv = {name: float(net.bus.vn_kv.loc[list(sub.buses)].max())
+                        for name, sub in system.substations.items()}
+
+        self.heap: list[tuple[float, int, int, str, Any]] = []
+        self.seq = itertools.count()
+        self.holders: dict[Ref, set[str]] = defaultdict(set)
+        self.trip_count: Counter[Ref] = Counter()
+        self.load_scale: dict[int, list[float]] = defaultdict(list)
+        self.control_denied: dict[str, set[str]] = defaultdict(set)
+        self.view_denied: dict[str, set[str]] = defaultdict(set)
+        self.firmware_destroyed: set[str] = set()
+        self.free_crews: dict[str, int] = {}
+        self.queues: dict[str, list] = defaultdict(list)
+
+        self.events: list[Event] = []
+        self.times: list[float] = []
+        self.demand: list[float] = []
+        self.served: list[float] = []
+        self.out_fraction: list[np.ndarray] = []
+        self.labels: list[str] = []
+        self.depth = 0
+        self.load_state = np.full(len(self.load_site), LOAD_SERVED, dtype=object)
+        self.targets: dict[int, list[Ref]] = {}
+        self.step_times: list[tuple[float, str]] = []
+
+    # ------------------------------------------------------------ set-up
+
+    def _site_branches(self) -> dict[str, list[Ref]]:
+        net, site_of = self.system.net, self.system.bus_site
+        out: dict[str, list[Ref]] = defaultdict(list)
+        for table, a_col, b_col in (("line", "from_bus", "to_bus"), ("trafo", "hv_bus", "lv_bus")):
+            frame = net[table]
+            for idx, a, b in zip(frame.index, frame[a_col], frame[b_col]):
+                for site in {site_of[int(a)], site_of[int(b)]}:
+                    out[site].append(Ref(table, int(idx)))
+        return out
+
+    def _branch_sites(self, ref: Ref) -> tuple[str, ...]:
+        row = self.system.net[ref.table].loc[ref.key]
+        a, b = (row.from_bus, row.to_bus) if ref.table == "line" else (row.hv_bus, row.lv_bus)
+        sites = (self.system.site_of_bus(a), self.system.site_of_bus(b))
+        return sites if sites[0] != sites[1] else sites[:1]
+
+    def _push(self, t: float, priority: int, kind: str, payload: Any) -> None:
+        heapq.heappush(self.heap, (t, priority, next(self.seq), kind, payload))
+
+    # ------------------------------------------------------------ main loop
+
+    def run(self) -> SimulationResult:
+        for step in self.scenario.steps:
+            rng = step_rng(self.seed, step.index)
+            refs = (resolve_targets(step.targets, self.system, rng, self.scenario.path)
+                    if step.targets is not None else [])
+            self.targets[step.index] = refs
+            self._push(step.at_min, _STEP, "step", step)
+            self.step_times.append((step.at_min, step.label))
+
+        self._settle(0.0, ["base case"], [])
+        end = 0.0
+        while self.heap and self.heap[0][0] <= self.horizon:
+            now = self.heap[0][0]
+            triggers: list[str] = []
+            restorations: list[str] = []
+            while self.heap and self.heap[0][0] == now:
+                _, _, _, kind, payload = heapq.heappop(self.heap)
+                getattr(self, f"_on_{kind}")(now, payload, triggers, restorations)
+            self._settle(now, triggers, restorations)
+            end = now
+        if self.heap:  # work left past the horizon
+            end = self.horizon
+        return self._result(end)
+
+    def _settle(self, now: float, triggers: list[str], restorations: list[str]) -> None:
+        """One power cascade on the outages in force, then record what changed."""
+        outages = self._outages()
+        result = self.cascade(self.system, outages, mode=self.mode)
+        self.depth = max(self.depth, result.depth)
+        for trip in result.trips:
+            ref = Ref(trip.table, trip.index)
+            self.holders[ref].add("overload")
+            self.trip_count[ref] += 1
+            self._log(now, ref, "out", "overload", generation=trip.generation,
+                      detail=f"loading {trip.loading:.0%} of rating after {'; '.join(triggers) or 'base case'}")
+            sites = self._branch_sites(ref)
+            params = self.system.restoration_for(sites[0])
+            if self.trip_count[ref] < params.max_reclose:
+                self._dispatch(now, _Job("branch", sites[0], [(ref, "overload")], f"reclose {ref}", sites))
+            else:
+                self._log(now, ref, "info", "locked-out",
+                          detail=f"tripped {self.trip_count[ref]} times by overload; left open")
+        self._record_loads(now, result, triggers, restorations)
+        self.times.append(now)
+        self.demand.append(float(result.demand_mw.sum()))
+        self.served.append(float(result.served_mw.sum()))
+        self.labels.append("; ".join(triggers + restorations))
+
+    def _outages(self) -> Outages:
+        out = {"line": set(), "trafo": set(), "gen": set()}
+        for ref, keys in self.holders.items():
+            if keys:
+                out[ref.table].add(int(ref.key))
+        factors = {}
+        for pos, scales in self.load_scale.items():
+            if scales:
+                factors[int(self.system.net.load.index[pos])] = float(np.prod(scales))
+        return Outages(frozenset(out["line"]), frozenset(out["trafo"]), frozenset(out["gen"]), factors)
+
+    def _record_loads(self, now: float, result: CascadeResult, triggers, restorations) -> None:
+        demand, served = result.demand_mw, result.served_mw
+        fraction = np.where(demand > 0, 1.0 - np.divide(served, demand, out=np.ones_like(served), where=demand > 0),
+                            0.0)
+        fraction = np.where(result.load_state == LOAD_ISLAND, 1.0, np.clip(fraction, 0.0, 1.0))
+        fraction[fraction < _OUT_FRACTION_EPS] = 0.0
+        previous = self.out_fraction[-1] if self.out_fraction else np.zeros_like(fraction)
+        why = "; ".join(triggers) or "base case"
+        generation = result.depth if result.trips else 0
+        restored_cause = ("restored-manual" if any("manual" in r for r in restorations)
+                          else "restored-remote" if restorations else "restored")
+        for pos in np.flatnonzero(fraction != previous):
+            ref = Ref("load", int(self.system.net.load.index[pos]))
+            if fraction[pos] > previous[pos]:
+                cause = str(result.load_state[pos])
+                detail = (f"{self.load_site[pos]}: {fraction[pos]:.0%} of customers off after {why}"
+                          + (" and overload trips" if result.trips else ""))
+                self._log(now, ref, "out", cause, generation=generation, detail=detail)
+            else:
+                detail = f"{self.load_site[pos]}: {fraction[pos]:.0%} of customers off after {'; '.join(restorations) or why}"
+                self._log(now, ref, "in", restored_cause, detail=detail)
+        self.load_state = result.load_state
+        self.out_fraction.append(fraction)
+
+    def _log(self, now: float, ref: Ref | str, state: str, cause: str, **kw) -> None:
+        self.events.append(Event(now, str(ref), state, cause, **kw))
+
+    # ------------------------------------------------------------ attack steps
+
+    def _on_step(self, now: float, step: Step, triggers: list[str], _restorations) -> None:
+        refs = self.targets[step.index]
+        where = _describe(refs)
+        triggers.append(f"{step.label} on {where}" if refs else step.label)
+        key = f"step{step.index}"
+        self._log(now, f"step:{step.index}", "info", "attack", step=step.index,
+                  detail=f"{step.action} {step.technique} on {where}" + (f": {step.note}" if step.note else ""))
+        if step.action == "open_breakers":
+            for ref in refs:
+                site = str(ref.key) if ref.table == "substation" else self.system.site_of_bus(ref.key)
+                branches = self._bus_branches(int(ref.key)) if ref.table == "bus" else self.site_branches[site]
+                for branch in branches:
+                    self.holders[branch].add(f"{key}:{ref}")
+                self._log(now, ref, "out", "attack", step=step.index, generation=0,
+                          detail=f"breakers opened ({len(branches)} branches)")
+        elif step.action == "trip_branches":
+            for ref in refs:
+                self.holders[ref].add(key)
+                self._log(now, ref, "out", "attack", step=step.index, generation=0, detail="tripped")
+        elif step.action == "trip_generators":
+            for ref in refs:
+                self.holders[ref].add(key)
+                self._log(now, ref, "out", "attack", step=step.index, generation=0, detail="generator tripped")
+        elif step.action == "scale_loads":
+            for pos in self._load_positions(refs):
+                self.load_scale[pos].append(step.factor)
+        elif step.action in ("deny_control", "deny_view"):
+            denied = self.control_denied if step.action == "deny_control" else self.view_denied
+            for ref in refs:
+                denied[str(ref.key)].add(key)
+                if step.action == "deny_view":
+                    self.control_denied[str(ref.key)].add(key)
+        elif step.action == "destroy_firmware":
+            for ref in refs:
+                self.firmware_destroyed.add(str(ref.key))
+        if step.duration_min is not None:
+            self._push(now + step.duration_min, _STEP_END, "step_end", step)
+        else:
+            self._start_restoration(now, step)
+
+    def _on_step_end(self, now: float, step: Step, triggers: list[str], _restorations) -> None:
+        key = f"step{step.index}"
+        triggers.append(f"end of {step.label}")
+        if step.action == "scale_loads":
+            for pos in self._load_positions(self.targets[step.index]):
+                self.load_scale[pos].remove(step.factor)
+        elif step.action in ("deny_control", "deny_view"):
+            for ref in self.targets[step.index]:
+                self.control_denied[str(ref.key)].discard(key)
+                self.view_denied[str(ref.key)].discard(key)
+        self._start_restoration(now, step)
+
+    def _start_restoration(self, now: float, step: Step) -> None:
+        key = f"step{step.index}"
+        refs = self.targets[step.index]
+        if step.action == "open_breakers":
+            for ref in refs:
+                site = str(ref.key) if ref.table == "substation" else self.system.site_of_bus(ref.key)
+                branches = self._bus_branches(int(ref.key)) if ref.table == "bus" else self.site_branches[site]
+                holds = [(b, f"{key}:{ref}") for b in branches]
+                self._dispatch(now, _Job("site", site, holds, f"reclose {ref}", (site,)))
+        elif step.action == "trip_branches":
+            for ref in refs:
+                sites = self._branch_sites(ref)
+                self._dispatch(now, _Job("branch", sites[0], [(ref, key)], f"reclose {ref}", sites))
+        elif step.action == "trip_generators":
+            for ref in refs:
+                site = self.system.site_of_bus(self.system.net.gen.at[ref.key, "bus"])
+                self._dispatch(now, _Job("gen", site, [(ref, key)], f"restart {ref}", (site,)))
+
+    def _bus_branches(self, bus: int) -> list[Ref]:
+        net = self.system.net
+        lines = net.line.index[(net.line.from_bus == bus) | (net.line.to_bus == bus)]
+        trafos = net.trafo.index[(net.trafo.hv_bus == bus) | (net.trafo.lv_bus == bus)]
+        return [Ref("line", int(i)) for i in lines] + [Ref("trafo", int(i)) for i in trafos]
+
+    def _load_positions(self, refs: list[Ref]) -> list[int]:
+        positions: list[int] = []
+        for ref in refs:
+            if ref.table == "load":
+                positions.append(self.load_pos[int(ref.key)])
+            elif ref.table == "substation":
+                positions.extend(self.site_loads.get(str(ref.key), []))
+            else:
+                bus_of = self.system.net.load.bus.to_numpy()
+                positions.extend(int(p) for p in np.flatnonzero(bus_of == int(ref.key)))
+        return positions
+
+    # ------------------------------------------------------------ restoration
+
+    def _remote_possible(self, sites: tuple[str, ...]) -> bool:
+        return all(not self.control_denied[s] and s not in self.firmware_destroyed for s in sites)
+
+    def _dispatch(self, now: float, job: _Job) -> None:
+        params = self.system.restoration_for(job.site)
+        if job.kind == "gen":
+            job.mode = "remote"
+            self._push(now + 60.0 * params.generator_restart_h, _JOB_DONE, "job_done", job)
+        elif self._remote_possible(job.sites):
+            job.mode = "remote"
+            self._push(now + params.remote_min, _JOB_DONE, "job_done", job)
+        else:
+            job.mode = "manual"
+            blind = any(self.view_denied[s] for s in job.sites)
+            self._push(now + (params.detect_blind_min if blind else 0.0), _JOB_READY, "job_ready", job)
+
+    def _operator(self, site: str) -> str:
+        return self.system.substations[site].operator
+
+    def _on_job_ready(self, now: float, job: _Job, _triggers, _restorations) -> None:
+        operator = self._operator(job.site)
+        priority = (-self.site_kv.get(job.site, 0.0), -self.site_customers.get(job.site, 0.0), job.site)
+        heapq.heappush(self.queues[operator], (priority, next(self.seq), job))
+        self._assign_crews(now, operator)
+
+    def _assign_crews(self, now: float, operator: str) -> None:
+        if operator not in self.free_crews:
+            self.free_crews[operator] = self.system.operator_restoration.get(
+                operator, self.system.restoration).crews
+        queue = self.queues[operator]
+        while queue and self.free_crews[operator] > 0:
+            _, _, job = heapq.heappop(queue)
+            self.free_crews[operator] -= 1
+            hours = self.system.restoration_for(job.site).manual_h
+            self._log(now, f"crew:{operator}", "info", "dispatched", detail=f"{job.label} at {job.site}, {hours:g} h")
+            self._push(now + 60.0 * hours, _JOB_DONE, "job_done", job)
+
+    def _on_job_done(self, now: float, job: _Job, _triggers, restorations: list[str]) -> None:
+        cause = f"restored-{job.mode}"
+        restorations.append(f"{job.label} ({job.mode})")
+        for ref, key in job.holds:
+            self.holders[ref].discard(key)
+        element = f"substation:{job.site}" if job.kind == "site" else str(job.holds[0][0])
+        self._log(now, element, "in", cause, detail=job.label)
+        if job.mode == "manual":
+            operator = self._operator(job.site)
+            self.free_crews[operator] += 1
+            self._assign_crews(now, operator)
+
+    # ------------------------------------------------------------ result
+
+    def _result(self, end: float) -> SimulationResult:
+        return SimulationResult(
+            system=self.system,
+            scenario=self.scenario,
+            mode=self.mode,
+            seed=self.seed,
+            horizon_min=self.horizon,
+            targets={i: [str(r) for r in refs] for i, refs in self.targets.items()},
+            times_min=np.array(self.times),
+            demand_mw=np.array(self.demand),
+            served_mw=np.array(self.served),
+            load_out_fraction=np.array(self.out_fraction).reshape(len(self.times), len(self.load_site)),
+            labels=self.labels,
+            events=self.events,
+            cascade_depth=self.depth,
+            end_min=end,
+            step_times=self.step_times,
+        )
+
+
+def _describe(refs: list[Ref]) -> str:
+    if not refs:
+        return "nothing"
+    if len(refs) <= 3:
+        return ", ".join(str(r) for r in refs)
+    return f"{len(refs)} {refs[0].table}s ({refs[0].key}, {refs[1].key}, ...)"

@@ -1,0 +1,144 @@
+"""Measures of blackout extent, computed from a simulation's timeline.
+
+Pure functions: a :class:`~gridsim.engine.simulation.SimulationResult` in,
+numbers out. The timeline is a step function: each recorded state holds
+until the next instant, and the last one until ``end_min``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+import numpy as np
+
+from gridsim.engine.simulation import SimulationResult
+
+__all__ = ["durations_h", "load_outage_hours", "summarize", "timeline_rows"]
+
+
+def durations_h(result: SimulationResult) -> np.ndarray:
+    """Hours each recorded state lasts (the last lasts until ``end_min``)."""
+    times = result.times_min
+    ends = np.append(times[1:], max(result.end_min, times[-1]))
+    return (ends - times) / 60.0
+
+
+def load_outage_hours(result: SimulationResult) -> np.ndarray:
+    """For each load that lost supply: hours from its first loss to its last restoration.
+
+    A load still out at the end counts until ``end_min``. Loads never out are NaN.
+    """
+    out = result.load_out_fraction > 0
+    hours = np.full(out.shape[1], np.nan)
+    times = np.append(result.times_min, max(result.end_min, result.times_min[-1]))
+    for pos in np.flatnonzero(out.any(axis=0)):
+        rows = np.flatnonzero(out[:, pos])
+        hours[pos] = (times[rows[-1] + 1] - times[rows[0]]) / 60.0
+    return hours
+
+
+def summarize(result: SimulationResult) -> dict[str, Any]:
+    """The headline figures of one run, as a JSON-ready dict (``summary.json``)."""
+    system = result.system
+    lost = result.lost_mw
+    customers = result.customers_out
+    people = result.people_out
+    dt_h = durations_h(result)
+    base_demand = float(result.demand_mw[0]) if len(result.demand_mw) else 0.0
+    peak = int(np.argmax(lost)) if len(lost) else 0
+    peak_c = int(np.argmax(customers)) if len(customers) else 0
+    restored_at = _full_restoration_min(result)
+    outage_h = load_outage_hours(result)
+    outage_h = outage_h[np.isfinite(outage_h)]
+
+    failed: dict[str, set[str]] = defaultdict(set)
+    restored: Counter[str] = Counter()
+    for event in result.events:
+        if event.state == "out":
+            failed[event.cause].add(event.element)
+        elif event.state == "in" and not event.element.startswith("load:"):
+            restored[event.cause] += 1
+
+    return {
+        "scenario": result.scenario.name,
+        "system": system.name,
+        "engine": f"reference-{result.mode}",
+        "seed": result.seed,
+        "horizon_h": result.horizon_min / 60.0,
+        "base_demand_mw": round(base_demand, 3),
+        "base_customers": int(system.customers.sum()),
+        "peak_mw_lost": round(float(lost[peak]), 3),
+        "peak_pct_lost": round(100.0 * float(lost[peak]) / base_demand, 3) if base_demand > 0 else 0.0,
+        "peak_time_min": float(result.times_min[peak]),
+        "peak_customers_out": int(round(float(customers[peak_c]))),
+        "peak_people_out": int(round(float(people[peak_c]))),
+        "energy_not_served_mwh": round(float(np.sum(lost * dt_h)), 3),
+        "customer_hours_lost": round(float(np.sum(customers * dt_h)), 1),
+        "time_to_full_restoration_min": restored_at,
+        "fully_restored": restored_at is not None,
+        "outage_duration_h": {
+            "loads_affected": int(outage_h.size),
+            "min": round(float(outage_h.min()), 3) if outage_h.size else None,
+            "median": round(float(np.median(outage_h)), 3) if outage_h.size else None,
+            "max": round(float(outage_h.max()), 3) if outage_h.size else None,
+        },
+        "cascade_depth": int(result.cascade_depth),
+        "elements_failed_by_cause": {cause: len(els) for cause, els in sorted(failed.items())},
+        "restorations_by_cause": dict(sorted(restored.items())),
+        "by_operator": _by_operator(result, dt_h),
+        "targets": result.targets,
+    }
+
+
+def _full_restoration_min(result: SimulationResult) -> float | None:
+    """First instant after the last loss from which nobody is off supply, or None."""
+    off = result.load_out_fraction.sum(axis=1) > 0
+    if not off.any():
+        return 0.0
+    if off[-1]:
+        return None
+    last_off = int(np.flatnonzero(off)[-1])
+    return float(result.times_min[last_off + 1])
+
+
+def _by_operator(result: SimulationResult, dt_h: np.ndarray) -> dict[str, dict[str, Any]]:
+    system = result.system
+    operators = np.array([system.substations[s].operator for s in system.load_site])
+    report = {}
+    for op in sorted(set(operators)):
+        mask = operators == op
+        customers = result.load_out_fraction[:, mask] @ system.customers[mask]
+        if not customers.any():
+            continue
+        off = customers > 0
+        first = float(result.times_min[np.flatnonzero(off)[0]])
+        last = int(np.flatnonzero(off)[-1])
+        back = float(result.times_min[last + 1]) if last + 1 < len(result.times_min) else None
+        report[op] = {
+            "peak_customers_out": int(round(float(customers.max()))),
+            "first_out_min": first,
+            "restored_min": back,
+            "outage_h": round((back - first) / 60.0, 3) if back is not None else None,
+            "customer_hours_lost": round(float(np.sum(customers * dt_h)), 1),
+        }
+    return report
+
+
+def timeline_rows(result: SimulationResult) -> list[dict[str, Any]]:
+    """Rows of ``timeline.csv``: the state after every instant where something happened."""
+    customers, people = result.customers_out, result.people_out
+    return [
+        {
+            "t_min": round(float(t), 6),
+            "t_h": round(float(t) / 60.0, 6),
+            "demand_mw": round(float(d), 6),
+            "served_mw": round(float(s), 6),
+            "lost_mw": round(float(d - s), 6),
+            "customers_out": int(round(float(c))),
+            "people_out": int(round(float(p))),
+            "what_happened": label,
+        }
+        for t, d, s, c, p, label in zip(result.times_min, result.demand_mw, result.served_mw, customers, people,
+                                        result.labels)
+    ]

@@ -1,0 +1,477 @@
+"""A system: one power grid with its substations, customers and restoration rules.
+
+A system is read from ``topologies/<name>/system.toml`` (see docs/FORMATS.md) or
+named bare as ``pandapower:<case>``. Everything is checked when it loads, so
+the engine can trust it: every bus a substation names exists, every load has
+customers, every branch has a rating.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gridsim.bundled import bundled_dir
+from gridsim.errors import InputError
+from gridsim.model.power import load_power_net
+
+__all__ = [
+    "BUNDLED_TOPOLOGIES",
+    "RestorationParams",
+    "Substation",
+    "System",
+    "load_system",
+]
+
+#: Folder of the topologies shipped with gridsim (the repo's ``topologies/``).
+BUNDLED_TOPOLOGIES = bundled_dir("topologies")
+
+#: pandapower's stand-in rating (MVA) for a MATPOWER branch with rateA = 0.
+_PLACEHOLDER_RATING_MVA = 9900.0 * 0.999
+
+
+@dataclass(frozen=True)
+class RestorationParams:
+    """How an operator restores switching it lost (one set per operator)."""
+
+    remote_min: float = 5.0
+    manual_h: float = 1.0
+    crews: int = 4
+    detect_blind_min: float = 30.0
+    max_reclose: int = 2
+    generator_restart_h: float = 4.0
+
+
+@dataclass(frozen=True)
+class Substation:
+    """A named group of buses switched together, with free-form tags."""
+
+    name: str
+    buses: tuple[int, ...]
+    tags: Mapping[str, Any] = field(default_factory=dict)
+    manual_h: float | None = None
+    remote_min: float | None = None
+
+    @property
+    def operator(self) -> str:
+        return str(self.tags.get("operator", "default"))
+
+
+@dataclass
+class System:
+    """What exists: the power net and everything gridsim knows around it.
+
+    The net is never modified after loading; engines work on their own copies.
+    Arrays indexed "per load" follow ``net.load.index`` order.
+    """
+
+    name: str
+    net: Any
+    substations: dict[str, Substation]
+    customers: np.ndarray
+    people_per_customer: float
+    overload_tolerance: float
+    line_rating_mva: np.ndarray
+    trafo_rating_mva: np.ndarray
+    restoration: RestorationParams
+    operator_restoration: dict[str, RestorationParams]
+    description: str = ""
+    references: tuple[str, ...] = ()
+    source: str = ""
+    input_files: dict[str, str] = field(default_factory=dict)  # path -> sha256
+    bus_site: dict[int, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.bus_site = {b: s.name for s in self.substations.values() for b in s.buses}
+
+    def restoration_for(self, site: str) -> RestorationParams:
+        """Restoration parameters at one site: operator overrides, then site overrides."""
+        sub = self.substations[site]
+        params = self.operator_restoration.get(sub.operator, self.restoration)
+        if sub.manual_h is not None:
+            params = replace(params, manual_h=sub.manual_h)
+        if sub.remote_min is not None:
+            params = replace(params, remote_min=sub.remote_min)
+        return params
+
+    def site_of_bus(self, bus: int) -> str:
+        return self.bus_site[int(bus)]
+
+    @property
+    def load_site(self) -> list[str]:
+        """Site name of every load, in ``net.load.index`` order."""
+        return [self.bus_site[int(b)] for b in self.net.load.bus.to_numpy()]
+
+    @property
+    def base_demand_mw(self) -> float:
+        load = self.net.load
+        return float((load.p_mw * load.scaling * load.in_service).sum())
+
+    @property
+    def operators(self) -> list[str]:
+        return sorted({s.operator for s in self.substations.values()})
+
+
+# --------------------------------------------------------------------- loading
+
+_TOP_KEYS = {"name", "description", "references", "power", "customers", "substations",
+             "restoration", "layers", "dependencies"}
+_POWER_KEYS = {"source", "frequency_hz", "overload_tolerance", "unrated_branches", "rating_margin"}
+_CUSTOMER_KEYS = {"kw_per_customer", "people_per_customer", "table"}
+_SUBSTATION_KEYS = {"table"}
+_RESTORATION_KEYS = {f for f in RestorationParams.__dataclass_fields__}
+
+
+def load_system(spec: str | Path, **overrides: Any) -> System:
+    """Load a system from a folder, a ``system.toml`` path or ``pandapower:<case>``.
+
+    A bare name (``ukraine-2015``) that is not a path is looked up among the
+    bundled topologies.
+
+    Parameters
+    ----------
+    spec : str or Path
+        Where the system is.
+    **overrides
+        Power settings that replace the manifest's (``overload_tolerance``,
+        ``unrated_branches``, ``rating_margin``).
+
+    Raises
+    ------
+    InputError
+        Missing or malformed manifest, unknown key, unknown bus or load.
+    """
+    text = str(spec)
+    if text.startswith("pandapower:"):
+        power = {"source": text, **overrides}
+        return _build(name=text, manifest={"power": power}, base_dir=Path.cwd(), manifest_path=None)
+    path = _find_manifest(Path(text))
+    raw = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        manifest = tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(path, f"malformed TOML: {exc}") from None
+    manifest.setdefault("power", {})
+    if isinstance(manifest["power"], dict):
+        manifest["power"].update(overrides)
+    return _build(name=None, manifest=manifest, base_dir=path.parent, manifest_path=path, raw=raw)
+
+
+def _find_manifest(path: Path) -> Path:
+    candidates = [path, BUNDLED_TOPOLOGIES / path.name]
+    if path.parts and path.parts[0] == "topologies":
+        candidates.append(BUNDLED_TOPOLOGIES.joinpath(*path.parts[1:]))
+    for cand in candidates:
+        if cand.is_dir() and (cand / "system.toml").is_file():
+            return cand / "system.toml"
+        if cand.is_file() and cand.suffix == ".toml":
+            return cand
+    raise InputError(path, "no system here: expected a folder with system.toml, a .toml file, "
+                           "or pandapower:<case>")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _line_of(raw: str | None, key: str) -> str | None:
+    """Best-effort line number of a key in the manifest text, for error messages."""
+    if not raw:
+        return None
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if re.match(rf"\s*\[?\[?\s*([\w.\-]*\.)?{re.escape(key)}\b", line):
+            return f"line {number}"
+    return None
+
+
+def _check_keys(table: Any, allowed: set[str], where: str, path: Path | str, raw: str | None) -> dict:
+    if not isinstance(table, dict):
+        raise InputError(path, f"[{where}] must be a table", _line_of(raw, where.split(".")[-1]))
+    for key in table:
+        if key not in allowed:
+            prefix = f"{where}." if where else ""
+            raise InputError(path, f"unknown key {prefix}{key} (allowed: {', '.join(sorted(allowed))})",
+                             _line_of(raw, key))
+    return table
+
+
+def _number(table: dict, key: str, default: float, where: str, path, raw, *, minimum: float = 0.0) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < minimum:
+        raise InputError(path, f"{where}.{key} must be a number >= {minimum}, got {value!r}", _line_of(raw, key))
+    return float(value)
+
+
+def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: Path | None,
+           raw: str | None = None) -> System:
+    where = manifest_path or name
+    _check_keys(manifest, _TOP_KEYS, "", where, raw)
+    power = _check_keys(manifest.get("power", {}), _POWER_KEYS, "power", where, raw)
+    if "source" not in power:
+        raise InputError(where, "missing power.source (a grid file or pandapower:<case>)", _line_of(raw, "power"))
+    if name is None:
+        name = manifest.get("name")
+        if not isinstance(name, str) or not name:
+            raise InputError(where, "missing name = \"...\" at the top of the manifest")
+    input_files: dict[str, str] = {}
+    if manifest_path is not None:
+        input_files[str(manifest_path)] = _sha256(manifest_path)
+
+    source = power["source"]
+    if not isinstance(source, str):
+        raise InputError(where, "power.source must be a string", _line_of(raw, "source"))
+    frequency = _number(power, "frequency_hz", 50.0, "power", where, raw, minimum=1.0)
+    net = load_power_net(source, base_dir, frequency_hz=frequency)
+    if not source.startswith("pandapower:"):
+        grid_path = base_dir / source
+        input_files[str(grid_path)] = _sha256(grid_path)
+    if net.bus.empty:
+        raise InputError(where, f"power grid {source!r} has no buses")
+
+    customers_cfg = _check_keys(manifest.get("customers", {}), _CUSTOMER_KEYS, "customers", where, raw)
+    substations_cfg = _check_keys(manifest.get("substations", {}), _SUBSTATION_KEYS, "substations", where, raw)
+    restoration_cfg = manifest.get("restoration", {})
+    restoration, per_operator = _restoration(restoration_cfg, where, raw)
+
+    substations = _substations(net, substations_cfg, base_dir, where, raw, input_files)
+    customers, people = _customers(net, customers_cfg, base_dir, where, raw, input_files)
+
+    tolerance = _number(power, "overload_tolerance", 0.1, "power", where, raw)
+    margin = _number(power, "rating_margin", 0.5, "power", where, raw)
+    unrated = power.get("unrated_branches", "base-flow")
+    if unrated not in ("base-flow", "never-trip"):
+        raise InputError(where, f"power.unrated_branches must be 'base-flow' or 'never-trip', got {unrated!r}",
+                         _line_of(raw, "unrated_branches"))
+    line_rating, trafo_rating = branch_ratings(net, unrated=unrated, margin=margin)
+
+    refs = manifest.get("references", [])
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise InputError(where, "references must be a list of strings", _line_of(raw, "references"))
+    return System(
+        name=name,
+        net=net,
+        substations=substations,
+        customers=customers,
+        people_per_customer=people,
+        overload_tolerance=tolerance,
+        line_rating_mva=line_rating,
+        trafo_rating_mva=trafo_rating,
+        restoration=restoration,
+        operator_restoration=per_operator,
+        description=str(manifest.get("description", "")),
+        references=tuple(refs),
+        source=source,
+        input_files=input_files,
+    )
+
+
+def _restoration_params(table: dict, base: RestorationParams, where: str, path, raw) -> RestorationParams:
+    _check_keys(table, _RESTORATION_KEYS, where, path, raw)
+    values = {}
+    for key in _RESTORATION_KEYS:
+        if key in table:
+            default = getattr(base, key)
+            number = _number(table, key, default, where, path, raw,
+                             minimum=1.0 if key == "crews" else 0.0)
+            values[key] = int(number) if isinstance(default, int) else number
+    return replace(base, **values)
+
+
+def _restoration(cfg: Any, path, raw) -> tuple[RestorationParams, dict[str, RestorationParams]]:
+    if not isinstance(cfg, dict):
+        raise InputError(path, "[restoration] must be a table", _line_of(raw, "restoration"))
+    operators = cfg.get("operators", {})
+    top = {k: v for k, v in cfg.items() if k != "operators"}
+    default = _restoration_params(top, RestorationParams(), "restoration", path, raw)
+    if not isinstance(operators, dict):
+        raise InputError(path, "[restoration.operators] must be a table", _line_of(raw, "operators"))
+    per_operator = {
+        str(op): _restoration_params(table, default, f"restoration.operators.{op}", path, raw)
+        for op, table in operators.items()
+    }
+    return default, per_operator
+
+
+def _read_csv(path: Path, required: list[str]) -> list[tuple[int, dict[str, str]]]:
+    if not path.is_file():
+        raise InputError(path, "table file not found")
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise InputError(path, f"missing column(s) {', '.join(missing)}", "line 1")
+        rows = []
+        for row in reader:
+            if None in row:
+                raise InputError(path, "more fields than columns", f"line {reader.line_num}")
+            rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items()}))
+        return rows
+
+
+def _name_index(table) -> dict[str, int]:
+    names: dict[str, int] = {}
+    if "name" in table:
+        for idx, nm in zip(table.index, table["name"]):
+            if isinstance(nm, str) and nm and nm not in names:
+                names[nm] = int(idx)
+    return names
+
+
+def _resolve_id(token: str, names: dict[str, int], valid: set[int]) -> int | None:
+    if token in names:
+        return names[token]
+    if re.fullmatch(r"-?\d+", token) and int(token) in valid:
+        return int(token)
+    return None
+
+
+def _parse_tag(value: str) -> Any:
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number.is_integer() else number
+
+
+def _optional_float(value: str, path: Path, line: int, column: str) -> float | None:
+    if value == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise InputError(path, f"{column} must be a number, got {value!r}", f"line {line}") from None
+    if not math.isfinite(number) or number < 0:
+        raise InputError(path, f"{column} must be >= 0, got {value!r}", f"line {line}")
+    return number
+
+
+def _substations(net, cfg: dict, base_dir: Path, where, raw, input_files) -> dict[str, Substation]:
+    buses = net.bus
+    if "table" not in cfg:
+        return {
+            _bus_label(idx, nm): Substation(name=_bus_label(idx, nm), buses=(int(idx),),
+                                            tags={"voltage_kv": _parse_tag(str(vn))})
+            for idx, nm, vn in zip(buses.index, buses.get("name", [None] * len(buses)), buses.vn_kv)
+        }
+    path = base_dir / str(cfg["table"])
+    rows = _read_csv(path, ["name", "buses"])
+    input_files[str(path)] = _sha256(path)
+    names, valid = _name_index(buses), set(int(i) for i in buses.index)
+    sites: dict[str, Substation] = {}
+    owner: dict[int, str] = {}
+    for line, row in rows:
+        site = row["name"]
+        if not site:
+            raise InputError(path, "empty substation name", f"line {line}")
+        if site in sites:
+            raise InputError(path, f"duplicate substation name {site!r}", f"line {line}")
+        members = []
+        for token in filter(None, (t.strip() for t in row["buses"].split(";"))):
+            bus = _resolve_id(token, names, valid)
+            if bus is None:
+                raise InputError(path, f"substation {site!r}: no bus named {token!r} in the grid", f"line {line}")
+            if bus in owner:
+                raise InputError(path, f"bus {token!r} is in both {owner[bus]!r} and {site!r}", f"line {line}")
+            owner[bus] = site
+            members.append(bus)
+        if not members:
+            raise InputError(path, f"substation {site!r} has no buses", f"line {line}")
+        tags = {k: _parse_tag(v) for k, v in row.items()
+                if k not in ("name", "buses", "manual_h", "remote_min") and v != ""}
+        sites[site] = Substation(
+            name=site,
+            buses=tuple(members),
+            tags=tags,
+            manual_h=_optional_float(row.get("manual_h", ""), path, line, "manual_h"),
+            remote_min=_optional_float(row.get("remote_min", ""), path, line, "remote_min"),
+        )
+    # Buses the table leaves out are sites of their own, so every bus has a site.
+    for idx, nm, vn in zip(buses.index, buses.get("name", [None] * len(buses)), buses.vn_kv):
+        if int(idx) not in owner:
+            label = _bus_label(idx, nm)
+            sites.setdefault(label, Substation(name=label, buses=(int(idx),),
+                                               tags={"voltage_kv": _parse_tag(str(vn))}))
+    return sites
+
+
+def _bus_label(idx, name) -> str:
+    return str(name) if isinstance(name, str) and name else f"bus{int(idx)}"
+
+
+def _customers(net, cfg: dict, base_dir: Path, where, raw, input_files) -> tuple[np.ndarray, float]:
+    kw_per_customer = _number(cfg, "kw_per_customer", 2.0, "customers", where, raw, minimum=1e-9)
+    people = _number(cfg, "people_per_customer", 2.5, "customers", where, raw)
+    load = net.load
+    counts = np.round(load.p_mw.to_numpy(dtype=float).clip(min=0) * 1000.0 / kw_per_customer)
+    if "table" in cfg:
+        path = base_dir / str(cfg["table"])
+        rows = _read_csv(path, ["load", "customers"])
+        input_files[str(path)] = _sha256(path)
+        names, valid = _name_index(load), set(int(i) for i in load.index)
+        position = {int(idx): pos for pos, idx in enumerate(load.index)}
+        for line, row in rows:
+            idx = _resolve_id(row["load"], names, valid)
+            if idx is None:
+                raise InputError(path, f"no load named {row['load']!r} in the grid", f"line {line}")
+            try:
+                count = float(row["customers"])
+            except ValueError:
+                count = -1.0
+            if not math.isfinite(count) or count < 0:
+                raise InputError(path, f"customers must be a count >= 0, got {row['customers']!r}", f"line {line}")
+            counts[position[idx]] = count
+    return counts.astype(float), people
+
+
+def branch_ratings(net, *, unrated: str = "base-flow", margin: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Return line and transformer ratings in MVA, following docs/FORMATS.md.
+
+    Unrated branches (no finite rating, or pandapower's 9900 MVA MATPOWER
+    placeholder) get ``inf`` with ``unrated="never-trip"``, or a rating from
+    the base-case DC flow with ``unrated="base-flow"``.
+    """
+    line, trafo = net.line, net.trafo
+    vn = net.bus.vn_kv.reindex(line.from_bus).to_numpy(dtype=float)
+    line_rating = (np.sqrt(3) * vn * line.max_i_ka.to_numpy(dtype=float)
+                   * line.df.to_numpy(dtype=float) * line.parallel.to_numpy(dtype=float))
+    trafo_rating = trafo.sn_mva.to_numpy(dtype=float) * trafo.parallel.to_numpy(dtype=float)
+    line_rating = _mark_unrated(line_rating)
+    trafo_rating = _mark_unrated(trafo_rating)
+    if unrated == "base-flow" and (np.isinf(line_rating).any() or np.isinf(trafo_rating).any()):
+        from gridsim.engine.powerflow import base_dc_flows
+
+        line_flow, trafo_flow = base_dc_flows(net)
+        all_flows = np.abs(np.concatenate([line_flow, trafo_flow]))
+        floor = 0.1 * (np.nanmax(all_flows) if all_flows.size and np.isfinite(all_flows).any() else 1.0)
+        for rating, flow in ((line_rating, line_flow), (trafo_rating, trafo_flow)):
+            missing = np.isinf(rating)
+            base = np.maximum(np.nan_to_num(np.abs(flow), nan=0.0), floor)
+            rating[missing] = (1.0 + margin) * base[missing]
+    return line_rating, trafo_rating
+
+
+def _mark_unrated(rating: np.ndarray) -> np.ndarray:
+    rating = rating.astype(float).copy()
+    rating[~np.isfinite(rating) | (rating <= 0) | (rating >= _PLACEHOLDER_RATING_MVA)] = np.inf
+    return rating
+
+
+def base_flows(system: System) -> tuple[np.ndarray, np.ndarray]:
+    """Signed base-case DC flows (MW) of lines and transformers, computed once per system."""
+    cached = getattr(system, "_base_flows", None)
+    if cached is None:
+        from gridsim.engine.powerflow import base_dc_flows
+
+        cached = base_dc_flows(system.net)
+        system._base_flows = cached
+    return cached

@@ -1,0 +1,109 @@
+"""The results bundle: ``results/<run-id>/`` written whole or not at all.
+
+Files go to a hidden temporary folder beside the target, which is renamed
+into place once everything is written, so a killed run never leaves half a
+bundle. An existing bundle of the same run id is never overwritten: the new
+one gets a numbered suffix.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gridsim import __version__
+from gridsim.engine.simulation import SimulationResult
+from gridsim.metrics import summarize, timeline_rows
+
+__all__ = ["run_id", "run_manifest", "write_bundle"]
+
+
+def run_id(result: SimulationResult) -> str:
+    """A readable id: scenario, system, engine and seed (same inputs, same id)."""
+    raw = f"{result.scenario.name}_{result.system.name}_{result.mode}_seed{result.seed}"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", raw)
+
+
+def _versions() -> dict[str, str]:
+    import networkx
+    import numpy
+    import pandapower
+    import pandas
+    import scipy
+
+    return {"gridsim": __version__, "pandapower": pandapower.__version__, "numpy": numpy.__version__,
+            "scipy": scipy.__version__, "pandas": pandas.__version__, "networkx": networkx.__version__,
+            "python": platform.python_version()}
+
+
+def run_manifest(result: SimulationResult, command: list[str] | None = None) -> dict[str, Any]:
+    """Inputs with hashes, versions, seed and command line of one run (``manifest.json``)."""
+    inputs = {"scenario": {"path": result.scenario.path, "sha256": result.scenario.sha256}}
+    inputs["system"] = {"name": result.system.name, "power_source": result.system.source,
+                        "files": result.system.input_files}
+    return {
+        "run_id": run_id(result),
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command if command is not None else sys.argv,
+        "seed": result.seed,
+        "engine": f"reference-{result.mode}",
+        "horizon_h": result.horizon_min / 60.0,
+        "inputs": inputs,
+        "versions": _versions(),
+    }
+
+
+def write_bundle(result: SimulationResult, out_dir: str | Path, *, command: list[str] | None = None,
+                 plot: bool = True) -> Path:
+    """Write ``manifest.json``, ``summary.json``, ``timeline.csv``, ``events.jsonl`` (and ``timeline.png``).
+
+    Returns the bundle's folder.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = run_id(result)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=out_dir))
+    try:
+        _write_json(tmp / "manifest.json", run_manifest(result, command))
+        _write_json(tmp / "summary.json", summarize(result))
+        rows = timeline_rows(result)
+        with (tmp / "timeline.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        with (tmp / "events.jsonl").open("w", encoding="utf-8") as handle:
+            for event in result.events:
+                handle.write(json.dumps(event.as_dict()) + "\n")
+        if plot:
+            from gridsim.report import plot_timeline
+
+            plot_timeline(result, tmp / "timeline.png")
+        final = _free_name(out_dir / name)
+        os.rename(tmp, final)
+        return final
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _free_name(path: Path) -> Path:
+    if not path.exists():
+        return path
+    for n in range(2, 10_000):
+        candidate = path.with_name(f"{path.name}-{n}")
+        if not candidate.exists():
+            return candidate
+    raise FileExistsError(path)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")

@@ -1,0 +1,189 @@
+"""Resolve a step's target selector against a system, reproducibly.
+
+Explicit ids, tag filters, and the strategies ``random k`` and ``top k by
+degree | betweenness | load | flow``. Candidates are always taken in index
+order, so ties break the same way every time; random picks draw from a
+generator seeded by the run's seed and the step's index.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gridsim.errors import InputError
+from gridsim.model.elements import Ref
+from gridsim.model.system import System, base_flows
+from gridsim.scenario.schema import Selector
+
+__all__ = ["resolve_targets", "step_rng"]
+
+
+def step_rng(seed: int, step_index: int) -> np.random.Generator:
+    """The random generator of one step: independent of the other steps' draws."""
+    return np.random.default_rng([int(seed), int(step_index)])
+
+
+def resolve_targets(selector: Selector, system: System, rng: np.random.Generator,
+                    source: str = "<scenario>") -> list[Ref]:
+    """Return the elements a selector picks, in a deterministic order.
+
+    Raises
+    ------
+    InputError
+        An id that is not in the system, a tag no site carries, or a strategy
+        asking for more elements than match.
+    """
+    candidates = _candidates(selector.kind, system)
+    if selector.ids is not None:
+        return [_lookup(selector, system, token, source) for token in selector.ids]
+    if selector.where:
+        candidates = [ref for ref in candidates if _matches(ref, selector, system, source)]
+    if selector.strategy is None:
+        if not candidates:
+            raise InputError(source, f"no {selector.kind} matches the filter", selector.place)
+        return candidates
+    if selector.k > len(candidates):
+        raise InputError(source, f"asks for k={selector.k} {selector.kind}(s) but only {len(candidates)} match",
+                         selector.place)
+    if selector.strategy == "random":
+        picks = rng.choice(len(candidates), size=selector.k, replace=False)
+        return [candidates[i] for i in sorted(picks)]
+    scores = _measure(selector.by, candidates, system)
+    order = np.lexsort((np.arange(len(candidates)), -scores))  # descending score, then index
+    return [candidates[i] for i in order[: selector.k]]
+
+
+def _candidates(kind: str, system: System) -> list[Ref]:
+    net = system.net
+    if kind == "substation":
+        return [Ref("substation", name) for name in system.substations]
+    if kind == "branch":
+        return [Ref("line", int(i)) for i in net.line.index] + [Ref("trafo", int(i)) for i in net.trafo.index]
+    return [Ref(kind, int(i)) for i in net[kind].index]
+
+
+def _lookup(selector: Selector, system: System, token: Any, source: str) -> Ref:
+    kind = selector.kind
+    if kind == "substation":
+        if str(token) in system.substations:
+            return Ref("substation", str(token))
+        raise InputError(source, f"no substation named {token!r} in system {system.name}", selector.place)
+    tables = ("line", "trafo") if kind == "branch" else (kind,)
+    for table in tables:
+        frame = system.net[table]
+        if isinstance(token, int) and token in frame.index and kind != "branch":
+            return Ref(table, int(token))
+        if "name" in frame:
+            hits = frame.index[frame["name"] == token]
+            if len(hits):
+                return Ref(table, int(hits[0]))
+    raise InputError(source, f"no {kind} {token!r} in system {system.name}", selector.place)
+
+
+def _element_sites(ref: Ref, system: System) -> list[str]:
+    net = system.net
+    if ref.table == "substation":
+        return [str(ref.key)]
+    if ref.table == "bus":
+        return [system.site_of_bus(ref.key)]
+    if ref.table == "line":
+        row = net.line.loc[ref.key]
+        return [system.site_of_bus(row.from_bus), system.site_of_bus(row.to_bus)]
+    if ref.table == "trafo":
+        row = net.trafo.loc[ref.key]
+        return [system.site_of_bus(row.hv_bus), system.site_of_bus(row.lv_bus)]
+    return [system.site_of_bus(net[ref.table].at[ref.key, "bus"])]
+
+
+def _matches(ref: Ref, selector: Selector, system: System, source: str) -> bool:
+    known = {tag for site in system.substations.values() for tag in site.tags}
+    for tag, _ in selector.where:
+        if tag not in known:
+            raise InputError(source, f"no substation of {system.name} has the tag {tag!r} "
+                                     f"(tags: {', '.join(sorted(known)) or 'none'})", selector.place)
+    for site in _element_sites(ref, system):
+        tags = system.substations[site].tags
+        if all(tags.get(tag) in values or str(tags.get(tag)) in map(str, values) for tag, values in selector.where):
+            return True
+    return False
+
+
+def _measure(by: str, candidates: list[Ref], system: System) -> np.ndarray:
+    """Score each candidate by one measure; see docs/FORMATS.md."""
+    import networkx as nx
+
+    net = system.net
+    line_flow, trafo_flow = base_flows(system)
+    flows = {"line": np.abs(line_flow), "trafo": np.abs(trafo_flow)}
+    ratings = {"line": system.line_rating_mva, "trafo": system.trafo_rating_mva}
+    ends = {"line": (net.line.from_bus.to_numpy(), net.line.to_bus.to_numpy()),
+            "trafo": (net.trafo.hv_bus.to_numpy(), net.trafo.lv_bus.to_numpy())}
+    pos = {t: {int(i): p for p, i in enumerate(net[t].index)} for t in ("line", "trafo")}
+    load_at_bus = net.load.groupby("bus").p_mw.sum().to_dict()
+
+    graph = nx.MultiGraph()
+    graph.add_nodes_from(int(b) for b in net.bus.index)
+    for table in ("line", "trafo"):
+        for p, (a, b) in enumerate(zip(*ends[table])):
+            graph.add_edge(int(a), int(b), key=(table, p))
+
+    site_of = system.bus_site
+    kind = candidates[0].table if candidates else "bus"
+    if kind == "substation":
+        names = [str(r.key) for r in candidates]
+        external = {n: 0.0 for n in names}
+        through = {n: 0.0 for n in names}
+        site_graph = nx.Graph()
+        site_graph.add_nodes_from(system.substations)
+        for table in ("line", "trafo"):
+            for p, (a, b) in enumerate(zip(*ends[table])):
+                sa, sb = site_of[int(a)], site_of[int(b)]
+                if sa != sb:
+                    site_graph.add_edge(sa, sb)
+                    for s in (sa, sb):
+                        if s in external:
+                            external[s] += 1
+                            through[s] += flows[table][p]
+        if by == "degree":
+            return np.array([external[n] for n in names], dtype=float)
+        if by == "betweenness":
+            bc = nx.betweenness_centrality(site_graph)
+            return np.array([bc[n] for n in names])
+        if by == "load":
+            return np.array([sum(load_at_bus.get(b, 0.0) for b in system.substations[n].buses) for n in names])
+        return np.array([through[n] for n in names])
+
+    if kind in ("line", "trafo") or any(r.table in ("line", "trafo") for r in candidates):
+        if by == "degree":
+            return np.array([graph.degree(int(ends[r.table][0][pos[r.table][r.key]]))
+                             + graph.degree(int(ends[r.table][1][pos[r.table][r.key]])) for r in candidates], float)
+        if by == "betweenness":
+            ebc = nx.edge_betweenness_centrality(nx.Graph(graph))
+            out = []
+            for r in candidates:
+                a, b = (int(e[pos[r.table][r.key]]) for e in ends[r.table])
+                out.append(ebc.get((a, b), ebc.get((b, a), 0.0)))
+            return np.array(out)
+        if by == "load":
+            return np.array([np.nan_to_num(flows[r.table][pos[r.table][r.key]] / ratings[r.table][pos[r.table][r.key]])
+                             for r in candidates])
+        return np.array([flows[r.table][pos[r.table][r.key]] for r in candidates])
+
+    buses = [int(r.key) if r.table == "bus" else int(net[r.table].at[r.key, "bus"]) for r in candidates]
+    if by == "degree":
+        return np.array([graph.degree(b) for b in buses], dtype=float)
+    if by == "betweenness":
+        bc = nx.betweenness_centrality(nx.Graph(graph))
+        return np.array([bc[b] for b in buses])
+    if kind in ("gen", "load"):
+        return np.array([float(net[kind].at[r.key, "p_mw"]) for r in candidates])
+    if by == "load":
+        return np.array([load_at_bus.get(b, 0.0) for b in buses])
+    through = np.zeros(len(net.bus.index) and int(net.bus.index.max()) + 1)
+    for table in ("line", "trafo"):
+        for p, (a, b) in enumerate(zip(*ends[table])):
+            through[int(a)] += flows[table][p]
+            through[int(b)] += flows[table][p]
+    return np.array([through[b] for b in buses])
