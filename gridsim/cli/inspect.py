@@ -6,6 +6,7 @@ import tomllib
 from collections import Counter
 
 import click
+import numpy as np
 import yaml
 
 from gridsim.bundled import bundled_dir
@@ -59,8 +60,9 @@ def show_command(system_spec: str) -> None:
     for key in sorted({k for k, _ in tags}):
         values = ", ".join(f"{v} ({n})" for (k, v), n in sorted(tags.items()) if k == key)
         click.echo(f"    {key:<14} {_first_line(values)}")
-    unrated = int((~(system.line_rating_mva < float("inf"))).sum() + (~(system.trafo_rating_mva < float("inf"))).sum())
-    click.echo(f"  protection       trips above rating x {1 + system.overload_tolerance:g}; {unrated} branches never trip")
+    unrated = int(np.isinf(system.line_rating_mva).sum() + np.isinf(system.trafo_rating_mva).sum())
+    click.echo(f"  protection       trips above rating x {1 + system.overload_tolerance:g}; "
+               f"{unrated} branches never trip")
     r = system.restoration
     click.echo(f"  restoration      remote {r.remote_min:g} min; manual {r.manual_h:g} h/site, {r.crews} crews")
     for op, p in sorted(system.operator_restoration.items()):

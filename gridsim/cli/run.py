@@ -85,5 +85,6 @@ def format_summary(s: dict) -> str:
     if len(s["by_operator"]) > 1:
         lines.append("  by operator")
         for op, row in s["by_operator"].items():
-            lines.append(f"    {op:<24} {row['peak_customers_out']:>9,} customers, out {_duration(row['outage_h'] * 60 if row['outage_h'] is not None else None)}")
+            out_min = row["outage_h"] * 60 if row["outage_h"] is not None else None
+            lines.append(f"    {op:<24} {row['peak_customers_out']:>9,} customers, out {_duration(out_min)}")
     return "\n".join(lines)

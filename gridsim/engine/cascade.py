@@ -124,7 +124,8 @@ def run_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> Ca
             net[table].at[idx, "in_service"] = False
             trips.append(Trip(table, idx, generation, loading))
 
-    served = np.nan_to_num(net.res_load.p_mw.to_numpy(dtype=float), nan=0.0) if len(net.res_load) else np.zeros(len(load_idx))
+    served = (np.nan_to_num(net.res_load.p_mw.to_numpy(dtype=float), nan=0.0) if len(net.res_load)
+              else np.zeros(len(load_idx)))
     served = np.where(state == LOAD_ISLAND, 0.0, served)
     served = np.minimum(served, np.maximum(demand, 0.0)) if len(served) else served
     # A load the balancing left whole but the AC stages cut is shed too.

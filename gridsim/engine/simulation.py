@@ -257,7 +257,8 @@ class _Clock:
                           + (" and overload trips" if result.trips else ""))
                 self._log(now, ref, "out", cause, generation=generation, detail=detail)
             else:
-                detail = f"{self.load_site[pos]}: {fraction[pos]:.0%} of customers off after {'; '.join(restorations) or why}"
+                after = "; ".join(restorations) or why
+                detail = f"{self.load_site[pos]}: {fraction[pos]:.0%} of customers off after {after}"
                 self._log(now, ref, "in", restored_cause, detail=detail)
         self.load_state = result.load_state
         self.out_fraction.append(fraction)
