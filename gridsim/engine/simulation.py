@@ -28,8 +28,9 @@ from gridsim.scenario.selectors import resolve_targets, step_rng
 
 __all__ = ["Event", "SimulationResult", "simulate"]
 
-# Priorities of events at the same instant: attack first, then releases, then restorations.
-_STEP, _STEP_END, _JOB_DONE, _JOB_READY = 0, 1, 2, 3
+# Priorities of events at the same instant: attack first, then releases, then restorations;
+# crews are assigned last, once every job ready at that instant is queued.
+_STEP, _STEP_END, _JOB_DONE, _JOB_READY, _ASSIGN = 0, 1, 2, 3, 4
 _OUT_FRACTION_EPS = 1e-9
 
 
@@ -381,9 +382,10 @@ class _Clock:
         operator = self._operator(job.site)
         priority = (-self.site_kv.get(job.site, 0.0), -self.site_customers.get(job.site, 0.0), job.site)
         heapq.heappush(self.queues[operator], (priority, next(self.seq), job))
-        self._assign_crews(now, operator)
+        self._push(now, _ASSIGN, "assign", operator)
 
-    def _assign_crews(self, now: float, operator: str) -> None:
+    def _on_assign(self, now: float, operator: str, _triggers, _restorations) -> None:
+        """Give free crews of one operator the most urgent waiting jobs."""
         if operator not in self.free_crews:
             self.free_crews[operator] = self.system.operator_restoration.get(
                 operator, self.system.restoration).crews
@@ -405,7 +407,7 @@ class _Clock:
         if job.mode == "manual":
             operator = self._operator(job.site)
             self.free_crews[operator] += 1
-            self._assign_crews(now, operator)
+            self._push(now, _ASSIGN, "assign", operator)
 
     # ------------------------------------------------------------ result
 

@@ -29,7 +29,10 @@ __all__ = [
     "RestorationParams",
     "Substation",
     "System",
+    "base_flows",
+    "branch_ratings",
     "load_system",
+    "system_from_net",
 ]
 
 #: Folder of the topologies shipped with gridsim (the repo's ``topologies/``).
@@ -358,11 +361,7 @@ def _optional_float(value: str, path: Path, line: int, column: str) -> float | N
 def _substations(net, cfg: dict, base_dir: Path, where, raw, input_files) -> dict[str, Substation]:
     buses = net.bus
     if "table" not in cfg:
-        return {
-            _bus_label(idx, nm): Substation(name=_bus_label(idx, nm), buses=(int(idx),),
-                                            tags={"voltage_kv": _parse_tag(str(vn))})
-            for idx, nm, vn in zip(buses.index, buses.get("name", [None] * len(buses)), buses.vn_kv)
-        }
+        return _single_bus_sites(buses, set())
     path = base_dir / str(cfg["table"])
     rows = _read_csv(path, ["name", "buses"])
     input_files[str(path)] = _sha256(path)
@@ -395,13 +394,19 @@ def _substations(net, cfg: dict, base_dir: Path, where, raw, input_files) -> dic
             manual_h=_optional_float(row.get("manual_h", ""), path, line, "manual_h"),
             remote_min=_optional_float(row.get("remote_min", ""), path, line, "remote_min"),
         )
-    # Buses the table leaves out are sites of their own, so every bus has a site.
-    for idx, nm, vn in zip(buses.index, buses.get("name", [None] * len(buses)), buses.vn_kv):
-        if int(idx) not in owner:
-            label = _bus_label(idx, nm)
-            sites.setdefault(label, Substation(name=label, buses=(int(idx),),
-                                               tags={"voltage_kv": _parse_tag(str(vn))}))
+    for label, site in _single_bus_sites(buses, set(owner)).items():
+        sites.setdefault(label, site)
     return sites
+
+
+def _single_bus_sites(buses, owned: set[int]) -> dict[str, Substation]:
+    """A site of its own for every bus not in ``owned``, so every bus has a site."""
+    names = buses["name"] if "name" in buses else [None] * len(buses)
+    return {
+        _bus_label(idx, nm): Substation(_bus_label(idx, nm), (int(idx),), {"voltage_kv": _parse_tag(str(vn))})
+        for idx, nm, vn in zip(buses.index, names, buses.vn_kv)
+        if int(idx) not in owned
+    }
 
 
 def _bus_label(idx, name) -> str:
@@ -475,3 +480,41 @@ def base_flows(system: System) -> tuple[np.ndarray, np.ndarray]:
         cached = base_dc_flows(system.net)
         system._base_flows = cached
     return cached
+
+
+def system_from_net(net, *, name: str = "custom", substations: Mapping[str, Any] | None = None,
+                    customers: Mapping[int, float] | None = None, kw_per_customer: float = 2.0,
+                    people_per_customer: float = 2.5, overload_tolerance: float = 0.1,
+                    unrated_branches: str = "never-trip", rating_margin: float = 0.5,
+                    restoration: RestorationParams | None = None,
+                    operator_restoration: Mapping[str, RestorationParams] | None = None) -> System:
+    """Build a :class:`System` around an in-memory pandapower net (no manifest).
+
+    ``substations`` maps a site name to ``{"buses": [...], "tags": {...}}`` (or
+    just a list of buses); buses left out become sites of their own.
+    ``customers`` maps load indices to customer counts; other loads follow
+    ``kw_per_customer``. The net is deep-copied: later changes to it do not
+    reach the system.
+    """
+    import copy
+
+    net = copy.deepcopy(net)
+    sites: dict[str, Substation] = {}
+    owned: set[int] = set()
+    for site, spec in (substations or {}).items():
+        spec = {"buses": spec} if not isinstance(spec, Mapping) else spec
+        buses = tuple(int(b) for b in spec["buses"])
+        owned.update(buses)
+        sites[site] = Substation(site, buses, dict(spec.get("tags", {})), spec.get("manual_h"), spec.get("remote_min"))
+    sites.update(_single_bus_sites(net.bus, owned))
+    counts = np.round(net.load.p_mw.to_numpy(dtype=float).clip(min=0) * 1000.0 / kw_per_customer)
+    for idx, count in (customers or {}).items():
+        counts[list(net.load.index).index(idx)] = count
+    line_rating, trafo_rating = branch_ratings(net, unrated=unrated_branches, margin=rating_margin)
+    return System(
+        name=name, net=net, substations=sites, customers=counts.astype(float),
+        people_per_customer=people_per_customer, overload_tolerance=overload_tolerance,
+        line_rating_mva=line_rating, trafo_rating_mva=trafo_rating,
+        restoration=restoration or RestorationParams(),
+        operator_restoration=dict(operator_restoration or {}), source="in-memory net",
+    )

@@ -1,0 +1,154 @@
+"""The clock: restoration by remote switching or finite crews, timings checked by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import parallel_pair, three_sites
+
+from gridsim.engine.simulation import simulate
+from gridsim.metrics import load_outage_hours, summarize
+from gridsim.model.system import RestorationParams, system_from_net
+from gridsim.scenario.schema import parse_scenario
+
+
+def scenario(steps_yaml: str, horizon_h: float = 24):
+    return parse_scenario(f"name: t\nhorizon_h: {horizon_h}\nsteps:\n{steps_yaml}")
+
+
+OPEN_ALL = """
+  - {at_min: 0, action: open_breakers, technique: T0855, targets: {kind: substation, ids: [S1, S2, S3]}}
+"""
+DENY_ALL = """
+  - {at_min: 0, action: deny_control, technique: T0827, targets: {kind: substation, ids: [S1, S2, S3]}}
+"""
+
+
+def restored_at(result) -> dict[str, float]:
+    return {e.element: e.t_min for e in result.events if e.state == "in" and e.element.startswith("substation:")}
+
+
+def test_remote_reclosing_takes_remote_minutes():
+    result = simulate(three_sites(), scenario(OPEN_ALL))
+    assert restored_at(result) == {f"substation:S{i}": 5.0 for i in (1, 2, 3)}
+    summary = summarize(result)
+    assert summary["peak_mw_lost"] == pytest.approx(60.0)
+    assert summary["energy_not_served_mwh"] == pytest.approx(60.0 * 5 / 60)
+    assert summary["time_to_full_restoration_min"] == 5.0
+    assert summary["restorations_by_cause"] == {"restored-remote": 3}
+
+
+def test_one_crew_restores_sites_one_after_another_largest_first():
+    result = simulate(three_sites(crews=1, manual_h=1.0), scenario(DENY_ALL + OPEN_ALL))
+    # One crew, 1 h each, most customers first: S3 (30 MW) at 1 h, S2 at 2 h, S1 at 3 h.
+    assert restored_at(result) == {"substation:S3": 60.0, "substation:S2": 120.0, "substation:S1": 180.0}
+    summary = summarize(result)
+    assert summary["energy_not_served_mwh"] == pytest.approx(30 * 1 + 20 * 2 + 10 * 3)
+    assert summary["customer_hours_lost"] == pytest.approx(30_000 * 1 + 20_000 * 2 + 10_000 * 3)
+    assert summary["time_to_full_restoration_min"] == 180.0
+    assert summary["peak_customers_out"] == 60_000
+    assert summary["restorations_by_cause"] == {"restored-manual": 3}
+    np.testing.assert_allclose(sorted(load_outage_hours(result)), [1.0, 2.0, 3.0])
+
+
+def test_three_crews_restore_in_parallel():
+    result = simulate(three_sites(crews=3, manual_h=1.5), scenario(DENY_ALL + OPEN_ALL))
+    assert set(restored_at(result).values()) == {90.0}
+
+
+def test_destroyed_firmware_forces_manual_even_after_control_returns():
+    steps = """
+  - {at_min: 0, action: deny_control, technique: T0827, duration_min: 1, targets: {kind: substation, ids: [S1]}}
+  - {at_min: 0, action: destroy_firmware, technique: T0857, targets: {kind: substation, ids: [S1]}}
+  - {at_min: 10, action: open_breakers, technique: T0855, targets: {kind: substation, ids: [S1]}}
+"""
+    result = simulate(three_sites(crews=1, manual_h=2.0), scenario(steps))
+    assert restored_at(result) == {"substation:S1": 10.0 + 120.0}
+
+
+def test_denial_of_control_that_ended_allows_remote_reclosing():
+    steps = """
+  - {at_min: 0, action: deny_control, technique: T0827, duration_min: 1, targets: {kind: substation, ids: [S1]}}
+  - {at_min: 10, action: open_breakers, technique: T0855, targets: {kind: substation, ids: [S1]}}
+"""
+    result = simulate(three_sites(), scenario(steps))
+    assert restored_at(result) == {"substation:S1": 15.0}
+
+
+def test_lost_view_delays_crew_dispatch():
+    steps = """
+  - {at_min: 0, action: deny_view, technique: T0815, targets: {kind: substation, ids: [S1]}}
+  - {at_min: 0, action: open_breakers, technique: T0855, targets: {kind: substation, ids: [S1]}}
+"""
+    result = simulate(three_sites(crews=1, manual_h=1.0), scenario(steps))
+    assert restored_at(result) == {"substation:S1": 30.0 + 60.0}  # detect_blind_min + manual_h
+
+
+def test_held_breakers_are_restored_only_after_the_hold():
+    steps = """
+  - {at_min: 0, action: open_breakers, technique: T0855, duration_min: 45, targets: {kind: substation, ids: [S2]}}
+"""
+    result = simulate(three_sites(), scenario(steps))
+    assert restored_at(result) == {"substation:S2": 50.0}
+
+
+def test_load_scaling_ends_with_its_duration():
+    steps = """
+  - {at_min: 0, action: scale_loads, factor: 2.0, technique: T0831, duration_min: 30,
+     targets: {kind: substation, ids: [S1]}}
+"""
+    result = simulate(three_sites(), scenario(steps))
+    assert list(result.demand_mw) == [60.0, 70.0, 60.0]
+    assert list(result.times_min) == [0.0, 0.0, 30.0]
+
+
+def test_overload_trips_are_reclosed_then_locked_out():
+    # 80 MW over a 50 MVA pair. Trip line 0 for good (held 10 h): line 1 trips by overload,
+    # is reclosed remotely after 5 min, trips again, and is locked out (max_reclose = 2).
+    system = system_from_net(parallel_pair(80.0, 50.0), overload_tolerance=0.0,
+                             restoration=RestorationParams(remote_min=5, max_reclose=2))
+    steps = ("  - {at_min: 0, action: trip_branches, technique: T0855, duration_min: 600,"
+             " targets: {kind: line, ids: [0]}}\n")
+    result = simulate(system, scenario(steps))
+    # Line 0 is reclosed at 605 min with line 1 locked out: 80 MW on it alone, so it goes the same way.
+    trips = [(e.t_min, e.element) for e in result.events if e.cause == "overload"]
+    assert trips == [(0.0, "line:1"), (5.0, "line:1"), (605.0, "line:0"), (610.0, "line:0")]
+    locked = [e.element for e in result.events if e.cause == "locked-out"]
+    assert locked == ["line:1", "line:0"]
+    summary = summarize(result)
+    assert summary["cascade_depth"] == 1
+    assert summary["fully_restored"] is False
+
+
+def test_generator_restarts_after_its_restart_time(make_system):
+    from conftest import island_with_generator
+
+    system = system_from_net(island_with_generator(25.0, 30.0), overload_tolerance=0.0,
+                             restoration=RestorationParams(generator_restart_h=2.0))
+    steps = """
+  - {at_min: 0, action: trip_branches, technique: T0855, duration_min: 600, targets: {kind: line, ids: [0]}}
+  - {at_min: 0, action: trip_generators, technique: T0816, targets: {kind: gen, ids: [0]}}
+"""
+    result = simulate(system, scenario(steps))
+    back = [e.t_min for e in result.events if e.element == "gen:0" and e.state == "in"]
+    assert back == [120.0]
+    assert summarize(result)["energy_not_served_mwh"] == pytest.approx(25.0 * 2)
+
+
+def test_horizon_cuts_the_run_and_reports_unrestored():
+    result = simulate(three_sites(crews=1, manual_h=5.0), scenario(DENY_ALL + OPEN_ALL, horizon_h=6))
+    summary = summarize(result)
+    assert summary["fully_restored"] is False
+    assert summary["time_to_full_restoration_min"] is None
+    assert result.end_min == 360.0
+    # S3 back at 5 h; S2 and S1 dark the whole 6 h.
+    assert summary["energy_not_served_mwh"] == pytest.approx(30 * 5 + 20 * 6 + 10 * 6)
+
+
+def test_every_failure_has_a_cause_and_loads_point_to_what_triggered_them():
+    result = simulate(three_sites(), scenario(OPEN_ALL))
+    outs = [e for e in result.events if e.state == "out"]
+    assert {e.cause for e in outs} == {"attack", "island"}
+    load_out = [e for e in outs if e.element.startswith("load:")]
+    assert len(load_out) == 3
+    assert all("open_breakers" in e.detail for e in load_out)
