@@ -39,15 +39,18 @@ def plot_timeline(result: SimulationResult, path: str | Path) -> Path:
     ax_c.set_xlabel("hours since t = 0")
     ax_c.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
 
-    seen = set()
+    by_time: dict[float, list[str]] = {}
     for t_min, label in result.step_times:
         technique = label.split("(")[-1].rstrip(")")
+        by_time.setdefault(t_min, [])
+        if technique not in by_time[t_min]:
+            by_time[t_min].append(technique)
+    for t_min, ids in by_time.items():
         for ax in (ax_mw, ax_c):
             ax.axvline(t_min / 60.0, color="tab:red", ls=":", lw=0.9, alpha=0.8)
-        if t_min not in seen:
-            ax_mw.annotate(technique, (t_min / 60.0, 1.0), xycoords=("data", "axes fraction"),
-                           rotation=90, va="top", ha="right", fontsize=7, color="tab:red")
-            seen.add(t_min)
+        ax_mw.annotate(" ".join(ids), (t_min / 60.0, 0.02), xycoords=("data", "axes fraction"),
+                       rotation=90, va="bottom", ha="right", fontsize=7, color="tab:red")
+    ax_mw.set_ylim(bottom=0)
     restored = [e.t_min / 60.0 for e in result.events if e.state == "in" and not e.element.startswith("load:")]
     if restored:
         ax_c.plot(restored, np.zeros(len(restored)), "|", color="tab:green", ms=12, mew=1.5,
