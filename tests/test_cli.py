@@ -1,0 +1,136 @@
+"""The command line, run as a user runs it: a real ``gridsim`` process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def gridsim(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gridsim", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+def assert_user_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_help_and_version():
+    help_ = gridsim("--help")
+    assert help_.returncode == 0 and "run" in help_.stdout and "validate" in help_.stdout
+    version = gridsim("--version")
+    assert version.returncode == 0 and "gridsim, version 0.1.0" in version.stdout
+
+
+def test_list_shows_bundled_topologies_and_scenarios():
+    proc = gridsim("list")
+    assert proc.returncode == 0
+    for name in ("ukraine-2015", "random-substations", "top-load-lines", "pandapower:<case>"):
+        assert name in proc.stdout
+
+
+def test_show_describes_a_topology_by_path_and_by_name(tmp_path):
+    by_path = gridsim("show", "topologies/ukraine-2015")
+    assert by_path.returncode == 0, by_path.stderr
+    assert "169 buses" in by_path.stdout and "348,500" in by_path.stdout and "kyivoblenergo" in by_path.stdout
+    by_name = gridsim("show", "ukraine-2015", cwd=tmp_path)
+    assert by_name.returncode == 0 and by_name.stdout == by_path.stdout
+
+
+def test_validate_accepts_the_bundled_scenario():
+    proc = gridsim("validate", "attacks/ukraine-2015.yaml")
+    assert proc.returncode == 0, proc.stderr
+    assert "schema OK" in proc.stdout and "targets resolve on ukraine-2015" in proc.stdout
+
+
+def test_validate_reports_a_bad_step_with_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nsteps:\n  - at_min: 0\n    action: open_breakers\n    technique: T0855\n"
+                   "    targets: {kind: substation, ids: [NOPE]}\n")
+    assert_user_error(gridsim("validate", str(bad), "--system", "topologies/ukraine-2015"),
+                      "bad.yaml", "line 6", "no substation named 'NOPE'")
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["run", "attacks/nope.yaml"], ["nope.yaml", "scenario file not found"]),
+    (["run", "attacks/random-substations.yaml"], ["names no system", "--system"]),
+    (["run", "attacks/random-substations.yaml", "--system", "pandapower:case999"], ["no stock pandapower case"]),
+    (["show", "topologies/missing"], ["no system here"]),
+])
+def test_user_errors_are_one_line_with_status_2(args, fragments):
+    assert_user_error(gridsim(*args), *fragments)
+
+
+def test_bad_option_value_is_a_usage_error():
+    proc = gridsim("run", "attacks/ukraine-2015.yaml", "--engine", "quantum")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_failed_run_writes_nothing(tmp_path):
+    out = tmp_path / "results"
+    proc = gridsim("run", "attacks/random-substations.yaml", "--system", "pandapower:case999", "--out", str(out))
+    assert proc.returncode == 2
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_run_writes_a_complete_bundle_and_json_summary(tmp_path):
+    out = tmp_path / "results"
+    proc = gridsim("run", "attacks/top-load-lines.yaml", "--system", "pandapower:case30", "--seed", "3",
+                   "--json", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    bundle = Path(summary["bundle"])
+    assert bundle.parent == out
+    assert sorted(p.name for p in bundle.iterdir()) == \
+        ["events.jsonl", "manifest.json", "summary.json", "timeline.csv", "timeline.png"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary folder left
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["seed"] == 3
+    assert len(manifest["inputs"]["scenario"]["sha256"]) == 64
+    assert {"gridsim", "pandapower", "numpy", "python"} <= set(manifest["versions"])
+    on_disk = json.loads((bundle / "summary.json").read_text())
+    assert on_disk["peak_mw_lost"] == summary["peak_mw_lost"]
+    header = (bundle / "timeline.csv").read_text().splitlines()[0]
+    assert header.startswith("t_min,t_h,demand_mw,served_mw,lost_mw,customers_out,people_out")
+    events = [json.loads(line) for line in (bundle / "events.jsonl").read_text().splitlines()]
+    assert all({"t_min", "element", "state", "cause"} <= set(e) for e in events)
+
+
+def test_same_inputs_and_seed_give_the_same_results(tmp_path):
+    outputs = []
+    for attempt in range(2):
+        out = tmp_path / f"r{attempt}"
+        proc = gridsim("run", "attacks/random-substations.yaml", "--system", "pandapower:case30", "--seed", "11",
+                       "--no-plot", "--out", str(out))
+        assert proc.returncode == 0, proc.stderr
+        (bundle,) = list(out.iterdir())
+        outputs.append([(bundle / name).read_text() for name in ("summary.json", "timeline.csv", "events.jsonl")])
+    assert outputs[0] == outputs[1]
+
+
+def test_a_second_run_never_overwrites_the_first(tmp_path):
+    out = tmp_path / "results"
+    for _ in range(2):
+        proc = gridsim("run", "attacks/top-load-lines.yaml", "--system", "pandapower:case9", "--no-plot",
+                       "--out", str(out))
+        assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == \
+        ["top-load-lines_pandapower-case9_dc_seed0", "top-load-lines_pandapower-case9_dc_seed0-2"]
+
+
+def test_ukraine_run_prints_the_human_summary(tmp_path):
+    proc = gridsim("run", "attacks/ukraine-2015.yaml", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "peak customers out    225,000" in proc.stdout
+    assert "energy not served" in proc.stdout and "full restoration      6 h 30 min" in proc.stdout

@@ -1,0 +1,70 @@
+"""The bundled Ukraine-2015 case reproduces the reported figures (references in its README)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from gridsim.engine.simulation import simulate
+from gridsim.metrics import load_outage_hours, summarize
+from gridsim.model.system import load_system
+from gridsim.scenario.schema import load_scenario
+
+REPORTED_CUSTOMERS = 225_000  # ICS-CERT IR-ALERT-H-16-056-01
+REPORTED_ENS_MWH = 73.0  # widely quoted, uncertain: reported beside, not matched
+
+
+@functools.cache
+def run():
+    plan = load_scenario("ukraine-2015")
+    result = simulate(load_system(plan.system), plan)
+    return result, summarize(result)
+
+
+def test_peak_customers_out_within_ten_percent_of_reported():
+    _, summary = run()
+    assert summary["peak_customers_out"] == pytest.approx(REPORTED_CUSTOMERS, rel=0.10)
+
+
+def test_every_outage_lasts_between_one_and_six_hours():
+    result, summary = run()
+    hours = load_outage_hours(result)
+    hours = hours[np.isfinite(hours)]
+    assert len(hours) == 60  # one load per attacked site
+    assert hours.min() >= 1.0
+    assert hours.max() <= 6.0 + 1e-9
+    assert summary["fully_restored"]
+
+
+def test_each_company_restores_in_its_reported_time():
+    _, summary = run()
+    by_op = summary["by_operator"]
+    assert set(by_op) == {"kyivoblenergo", "prykarpattyaoblenergo", "chernivtsioblenergo"}
+    assert by_op["kyivoblenergo"]["peak_customers_out"] == 80_000
+    assert by_op["kyivoblenergo"]["outage_h"] == pytest.approx(3.0, abs=0.25)  # "~3 h" (E-ISAC/SANS)
+    assert by_op["prykarpattyaoblenergo"]["outage_h"] == pytest.approx(6.0, abs=0.25)  # "~6 h"
+
+
+def test_restoration_is_manual_because_the_firmware_was_destroyed():
+    _, summary = run()
+    assert summary["restorations_by_cause"] == {"restored-manual": 60}
+
+
+def test_energy_not_served_is_reported_beside_the_quoted_figure():
+    # The model's ENS follows from its assumed demand (0.8 kW per customer); the quoted
+    # ~73 MWh is uncertain and not matched (topologies/ukraine-2015/README.md explains).
+    _, summary = run()
+    ens = summary["energy_not_served_mwh"]
+    assert ens > REPORTED_ENS_MWH
+    # Hand bound: 180 MW of attacked load, each site out between 1 and 6 hours.
+    assert 180.0 * 1.0 <= ens <= 180.0 * 6.0
+
+
+def test_ac_engine_gives_the_same_outage():
+    plan = load_scenario("ukraine-2015")
+    result = simulate(load_system(plan.system), plan, mode="ac")
+    summary = summarize(result)
+    assert summary["peak_customers_out"] == run()[1]["peak_customers_out"]
+    assert summary["cascade_depth"] == 0
