@@ -1,0 +1,87 @@
+"""Time ``gridsim run attacks/ukraine-2015.yaml`` and show where the time goes.
+
+Usage: python benchmarks/bench_run.py [--repeat 5]
+
+Prints the median wall time of the whole command (a fresh process each time,
+as a user runs it) and, in-process, of its parts: loading the system, the
+simulation (and within it the power cascades, compared with one plain
+pandapower ``rundcpp`` of the same grid), and writing the bundle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def median_time(func, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "-m", "gridsim", "run", "attacks/ukraine-2015.yaml", "--out", out]
+        whole = median_time(lambda: subprocess.run(command, cwd=REPO, check=True, capture_output=True), args.repeat)
+
+    import pandapower as pp
+
+    from gridsim.engine import cascade as cascade_module
+    from gridsim.engine.simulation import simulate
+    from gridsim.model.system import load_system
+    from gridsim.results import write_bundle
+    from gridsim.scenario.schema import load_scenario
+
+    plan = load_scenario(REPO / "attacks" / "ukraine-2015.yaml")
+    load = median_time(lambda: load_system(plan.system), args.repeat)
+    system = load_system(plan.system)
+
+    calls = []
+    original = cascade_module.run_cascade
+
+    def counted(*a, **kw):
+        start = time.perf_counter()
+        result = original(*a, **kw)
+        calls.append(time.perf_counter() - start)
+        return result
+
+    sim = median_time(lambda: simulate(system, plan, cascade=counted), args.repeat)
+    cascades_per_run = len(calls) // args.repeat
+    cascade_each = statistics.median(calls)
+    net = copy.deepcopy(system.net)
+    rundcpp = median_time(lambda: pp.rundcpp(net), args.repeat * 4)
+    result = simulate(system, plan)
+    with tempfile.TemporaryDirectory() as out:
+        bundle = median_time(lambda: write_bundle(result, out), args.repeat)
+
+    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}, "
+          f"pandapower {pp.__version__}; medians of {args.repeat} runs")
+    print(f"{'work':<48} {'seconds':>9}")
+    print(f"{'gridsim run attacks/ukraine-2015.yaml (process)':<48} {whole:>9.2f}")
+    print(f"{'  load system (grid.json, tables, ratings)':<48} {load:>9.2f}")
+    print(f"{'  simulate (' + str(cascades_per_run) + ' cascades)':<48} {sim:>9.2f}")
+    print(f"{'    one reference cascade (median)':<48} {cascade_each:>9.4f}")
+    print(f"{'    one plain pandapower rundcpp, same grid':<48} {rundcpp:>9.4f}")
+    print(f"{'  write bundle with timeline.png':<48} {bundle:>9.2f}")
+    print(f"ratio one cascade / one rundcpp: {cascade_each / rundcpp:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
