@@ -152,3 +152,32 @@ def test_every_failure_has_a_cause_and_loads_point_to_what_triggered_them():
     load_out = [e for e in outs if e.element.startswith("load:")]
     assert len(load_out) == 3
     assert all("open_breakers" in e.detail for e in load_out)
+
+
+def test_open_breakers_opens_bus_bus_switches_and_three_winding_transformers():
+    import pandapower as pp
+
+    # hub -(closed bus-bus switch)- A (10 MW); hub - trafo3w - B (mv, 5 MW) / C (lv, 2 MW);
+    # hub -(open bus-bus switch)- D (no load): a normally-open point that must stay open.
+    net = pp.create_empty_network()
+    hub = pp.create_bus(net, 110, name="hub")
+    a = pp.create_bus(net, 110, name="A")
+    b, c = pp.create_bus(net, 20, name="B"), pp.create_bus(net, 10, name="C")
+    d = pp.create_bus(net, 110, name="D")
+    pp.create_ext_grid(net, hub)
+    pp.create_switch(net, hub, a, et="b", closed=True)
+    pp.create_switch(net, hub, d, et="b", closed=False)
+    pp.create_transformer3w(net, hub, b, c, std_type="63/25/38 MVA 110/20/10 kV")
+    pp.create_load(net, a, p_mw=10)
+    pp.create_load(net, b, p_mw=5)
+    pp.create_load(net, c, p_mw=2)
+    system = system_from_net(net, substations={"SA": [a], "SC": [c], "HUB": [hub, d]})
+    steps = """
+  - {at_min: 0, action: open_breakers, technique: T0855, duration_min: 60, targets: {kind: substation, ids: [SA, SC]}}
+"""
+    result = simulate(system, scenario(steps))
+    assert result.lost_mw[1] == pytest.approx(17.0)  # A via its switch; B and C with the whole trafo3w
+    assert result.lost_mw[-1] == pytest.approx(0.0)  # reclosed after the hold
+    opened = {e.element for e in result.events if e.cause == "attack" and e.state == "out"}
+    assert opened == {"substation:SA", "substation:SC"}
+    assert result.system.net.switch.closed.tolist() == [True, False]  # input untouched

@@ -3,7 +3,8 @@
 One call takes the outages in force and runs the rules of DESIGN.md to a
 fixed point:
 
-1. outages applied (branches opened, generators tripped, loads scaled);
+1. outages applied (lines, transformers and bus-bus switches opened,
+   generators tripped, loads scaled);
 2. islands over closed, in-service branches; an island with no source (an
    external grid or an in-service generator) is de-energised;
 3. every energised island balanced: an island holding an external grid takes
@@ -44,6 +45,8 @@ class Outages:
     trafos: frozenset[int] = frozenset()
     gens: frozenset[int] = frozenset()
     load_factor: Mapping[int, float] = field(default_factory=dict)
+    trafo3ws: frozenset[int] = frozenset()
+    switches: frozenset[int] = frozenset()  # bus-bus switches held open
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,10 @@ def run_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> Ca
         net.trafo.loc[list(outages.trafos), "in_service"] = False
     if outages.gens:
         net.gen.loc[list(outages.gens), "in_service"] = False
+    if outages.trafo3ws:
+        net.trafo3w.loc[list(outages.trafo3ws), "in_service"] = False
+    if outages.switches:
+        net.switch.loc[list(outages.switches), "closed"] = False
 
     limit = 1.0 + system.overload_tolerance
     trips: list[Trip] = []

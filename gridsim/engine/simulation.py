@@ -160,14 +160,26 @@ class _Clock:
     # ------------------------------------------------------------ set-up
 
     def _site_branches(self) -> dict[str, list[Ref]]:
-        net, site_of = self.system.net, self.system.bus_site
-        out: dict[str, list[Ref]] = defaultdict(list)
-        for table, a_col, b_col in (("line", "from_bus", "to_bus"), ("trafo", "hv_bus", "lv_bus")):
+        return {name: self._touching(set(site.buses)) for name, site in self.system.substations.items()}
+
+    def _touching(self, buses: set[int]) -> list[Ref]:
+        """Everything opening the breakers at these buses opens: lines, transformers
+        (two- and three-winding) and bus-bus switches closed in the base case."""
+        net = self.system.net
+        refs: list[Ref] = []
+        for table, columns in (("line", ("from_bus", "to_bus")), ("trafo", ("hv_bus", "lv_bus")),
+                               ("trafo3w", ("hv_bus", "mv_bus", "lv_bus"))):
             frame = net[table]
-            for idx, a, b in zip(frame.index, frame[a_col], frame[b_col]):
-                for site in {site_of[int(a)], site_of[int(b)]}:
-                    out[site].append(Ref(table, int(idx)))
-        return out
+            hit = np.zeros(len(frame), dtype=bool)
+            for column in columns:
+                hit |= frame[column].isin(buses).to_numpy()
+            refs.extend(Ref(table, int(i)) for i in frame.index[hit])
+        switch = net.switch
+        if len(switch):
+            bus_bus = (switch.et == "b").to_numpy() & switch.closed.to_numpy(dtype=bool)
+            hit = bus_bus & (switch.bus.isin(buses).to_numpy() | switch.element.isin(buses).to_numpy())
+            refs.extend(Ref("switch", int(i)) for i in switch.index[hit])
+        return refs
 
     def _branch_sites(self, ref: Ref) -> tuple[str, ...]:
         row = self.system.net[ref.table].loc[ref.key]
@@ -229,7 +241,7 @@ class _Clock:
         self.labels.append("; ".join(triggers + restorations))
 
     def _outages(self) -> Outages:
-        out = {"line": set(), "trafo": set(), "gen": set()}
+        out: dict[str, set[int]] = defaultdict(set)
         for ref, keys in self.holders.items():
             if keys:
                 out[ref.table].add(int(ref.key))
@@ -237,7 +249,8 @@ class _Clock:
         for pos, scales in self.load_scale.items():
             if scales:
                 factors[int(self.system.net.load.index[pos])] = float(np.prod(scales))
-        return Outages(frozenset(out["line"]), frozenset(out["trafo"]), frozenset(out["gen"]), factors)
+        return Outages(lines=frozenset(out["line"]), trafos=frozenset(out["trafo"]), gens=frozenset(out["gen"]),
+                       load_factor=factors, trafo3ws=frozenset(out["trafo3w"]), switches=frozenset(out["switch"]))
 
     def _record_loads(self, now: float, result: CascadeResult, triggers, restorations) -> None:
         demand, served = result.demand_mw, result.served_mw
@@ -279,7 +292,7 @@ class _Clock:
         if step.action == "open_breakers":
             for ref in refs:
                 site = str(ref.key) if ref.table == "substation" else self.system.site_of_bus(ref.key)
-                branches = self._bus_branches(int(ref.key)) if ref.table == "bus" else self.site_branches[site]
+                branches = self._touching({int(ref.key)}) if ref.table == "bus" else self.site_branches[site]
                 for branch in branches:
                     self.holders[branch].add(f"{key}:{ref}")
                 self._log(now, ref, "out", "attack", step=step.index, generation=0,
@@ -327,7 +340,7 @@ class _Clock:
         if step.action == "open_breakers":
             for ref in refs:
                 site = str(ref.key) if ref.table == "substation" else self.system.site_of_bus(ref.key)
-                branches = self._bus_branches(int(ref.key)) if ref.table == "bus" else self.site_branches[site]
+                branches = self._touching({int(ref.key)}) if ref.table == "bus" else self.site_branches[site]
                 holds = [(b, f"{key}:{ref}") for b in branches]
                 self._dispatch(now, _Job("site", site, holds, f"reclose {ref}", (site,)))
         elif step.action == "trip_branches":
@@ -338,12 +351,6 @@ class _Clock:
             for ref in refs:
                 site = self.system.site_of_bus(self.system.net.gen.at[ref.key, "bus"])
                 self._dispatch(now, _Job("gen", site, [(ref, key)], f"restart {ref}", (site,)))
-
-    def _bus_branches(self, bus: int) -> list[Ref]:
-        net = self.system.net
-        lines = net.line.index[(net.line.from_bus == bus) | (net.line.to_bus == bus)]
-        trafos = net.trafo.index[(net.trafo.hv_bus == bus) | (net.trafo.lv_bus == bus)]
-        return [Ref("line", int(i)) for i in lines] + [Ref("trafo", int(i)) for i in trafos]
 
     def _load_positions(self, refs: list[Ref]) -> list[int]:
         positions: list[int] = []
