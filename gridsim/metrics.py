@@ -87,6 +87,8 @@ def summarize(result: SimulationResult) -> dict[str, Any]:
         "elements_failed_by_cause": {cause: len(els) for cause, els in sorted(failed.items())},
         "restorations_by_cause": dict(sorted(restored.items())),
         "by_operator": _by_operator(result, dt_h),
+        "reported": {r.measure: {"value": r.value, "source": r.source, "note": r.note}
+                     for r in result.scenario.reported},
         "targets": result.targets,
     }
 

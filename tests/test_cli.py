@@ -134,3 +134,4 @@ def test_ukraine_run_prints_the_human_summary(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "peak customers out    225,000" in proc.stdout
     assert "energy not served" in proc.stdout and "full restoration      6 h 30 min" in proc.stdout
+    assert "reported 73 (widely quoted summary figure" in proc.stdout

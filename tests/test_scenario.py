@@ -134,3 +134,12 @@ def test_random_picks_repeat_with_the_seed_and_change_without_it():
     assert resolve_targets(sel, system, step_rng(7, 1)) == first
     others = {tuple(resolve_targets(sel, system, step_rng(seed, 1))) for seed in range(8)}
     assert len(others) > 1
+
+
+def test_reported_figures_are_parsed_and_checked():
+    plan = parse_scenario(GOOD + "reported:\n  peak_customers_out: {value: 1000, source: 'a report'}\n")
+    assert plan.reported[0].measure == "peak_customers_out" and plan.reported[0].value == 1000
+    with pytest.raises(InputError, match=r"reported.happiness \(line \d+\): unknown measure"):
+        parse_scenario(GOOD + "reported:\n  happiness: {value: 1, source: x}\n")
+    with pytest.raises(InputError, match="needs value"):
+        parse_scenario(GOOD + "reported:\n  peak_mw_lost: {source: x}\n")

@@ -87,4 +87,16 @@ def format_summary(s: dict) -> str:
         for op, row in s["by_operator"].items():
             out_min = row["outage_h"] * 60 if row["outage_h"] is not None else None
             lines.append(f"    {op:<24} {row['peak_customers_out']:>9,} customers, out {_duration(out_min)}")
+    if s.get("reported"):
+        lines.append("  compared with what was reported")
+        for measure, rep in s["reported"].items():
+            note = f", {rep['note']}" if rep["note"] else ""
+            lines.append(f"    {measure:<30} simulated {_figure(s.get(measure))}, reported {_figure(rep['value'])}"
+                         f" ({rep['source']}{note})")
     return "\n".join(lines)
+
+
+def _figure(value) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:,.1f}"

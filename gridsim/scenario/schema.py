@@ -23,6 +23,8 @@ __all__ = [
     "BUNDLED_ATTACKS",
     "KINDS",
     "MEASURES",
+    "REPORTABLE",
+    "Reported",
     "Scenario",
     "Selector",
     "Step",
@@ -48,7 +50,10 @@ ACTIONS: dict[str, tuple[str, ...] | None] = {
     "destroy_firmware": _SITE_KINDS,
 }
 
-_SCENARIO_KEYS = ("name", "description", "references", "system", "seed", "horizon_h", "start", "steps")
+_SCENARIO_KEYS = ("name", "description", "references", "system", "seed", "horizon_h", "start", "reported", "steps")
+#: summary.json measures a scenario may declare reported values for.
+REPORTABLE = ("peak_mw_lost", "peak_pct_lost", "peak_customers_out", "peak_people_out", "energy_not_served_mwh",
+              "customer_hours_lost", "time_to_full_restoration_min", "cascade_depth")
 _STEP_KEYS = ("at_min", "action", "targets", "technique", "duration_min", "factor", "note")
 _SELECTOR_KEYS = ("kind", "ids", "where", "strategy", "by", "k")
 
@@ -86,6 +91,16 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Reported:
+    """A figure reported for the real incident, printed beside the simulated one."""
+
+    measure: str
+    value: float
+    source: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A named, referenced, timed list of steps."""
 
@@ -97,6 +112,7 @@ class Scenario:
     seed: int | None = None
     horizon_h: float = 24.0
     start: str | None = None
+    reported: tuple[Reported, ...] = ()
     path: str = ""
     sha256: str = ""
 
@@ -197,8 +213,10 @@ def parse_scenario(text: str, *, source: str | Path = "<scenario>", sha256: str 
     start = doc.get("start")
     if start is not None and not isinstance(start, str):
         start = str(start)
+    reported = _parse_reported(doc.get("reported", {}), fail)
     return Scenario(
         name=name.strip(),
+        reported=reported,
         steps=tuple(sorted(steps, key=lambda s: (s.at_min, s.index))),
         description=str(doc.get("description", "") or "").strip(),
         references=tuple(references),
@@ -209,6 +227,24 @@ def parse_scenario(text: str, *, source: str | Path = "<scenario>", sha256: str 
         path=str(source),
         sha256=sha256,
     )
+
+
+def _parse_reported(raw: Any, fail) -> tuple[Reported, ...]:
+    if not isinstance(raw, dict):
+        raise fail("reported", "reported must be a mapping of measure: {value, source}")
+    out = []
+    for measure, entry in raw.items():
+        path = f"reported.{measure}"
+        if measure not in REPORTABLE:
+            raise fail(path, f"unknown measure {measure!r} (known: {', '.join(REPORTABLE)})")
+        if not isinstance(entry, dict):
+            raise fail(path, "each reported figure is a mapping {value, source}")
+        _reject_unknown(entry, ("value", "source", "note"), path, fail)
+        value = _number(entry, "value", None, f"{path}.value", fail)
+        if value is None or not isinstance(entry.get("source"), str):
+            raise fail(path, "a reported figure needs value (a number) and source (a string)")
+        out.append(Reported(str(measure), value, entry["source"], str(entry.get("note", "") or "")))
+    return tuple(out)
 
 
 def _reject_unknown(mapping: dict, allowed, path: str, fail) -> None:
