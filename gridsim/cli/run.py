@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -42,7 +43,8 @@ def run_command(scenario: str, system_spec: str | None, engine: str, seed: int |
     if spec is None:
         raise UserError(f"{plan.path}: names no system; pass --system (e.g. --system pandapower:case118)")
     system = load_system(spec)
-    result = simulate(system, plan, mode=engine, seed=seed, horizon_h=horizon_h)
+    with _progress_bar(horizon_h or plan.horizon_h) as advance:
+        result = simulate(system, plan, mode=engine, seed=seed, horizon_h=horizon_h, progress=advance)
     summary = summarize(result)
     bundle = None if no_bundle else write_bundle(result, out_dir, command=sys.argv, plot=not no_plot)
     elapsed = time.perf_counter() - started
@@ -52,6 +54,28 @@ def run_command(scenario: str, system_spec: str | None, engine: str, seed: int |
         click.echo(format_summary(summary))
         if bundle:
             click.echo(f"results: {bundle}  ({elapsed:.1f} s)")
+
+
+@contextlib.contextmanager
+def _progress_bar(horizon_h: float):
+    """A bar over simulated time on stderr, shown only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    total = int(round(horizon_h * 60))
+    with click.progressbar(length=total, label="simulating", file=sys.stderr,
+                           item_show_func=lambda t: f"t = {t / 60:.1f} h" if t is not None else "") as bar:
+        done = 0
+
+        def advance(now_min: float) -> None:
+            nonlocal done
+            step = min(int(now_min), total) - done
+            if step > 0:
+                bar.update(step, int(now_min))
+                done += step
+
+        yield advance
+        bar.update(total - done)
 
 
 def _duration(minutes: float | None) -> str:

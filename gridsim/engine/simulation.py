@@ -98,7 +98,8 @@ class _Job:
 
 def simulate(system: System, scenario: Scenario, *, mode: str = "dc", seed: int | None = None,
              horizon_h: float | None = None,
-             cascade: Callable[..., CascadeResult] = run_cascade) -> SimulationResult:
+             cascade: Callable[..., CascadeResult] = run_cascade,
+             progress: Callable[[float], None] | None = None) -> SimulationResult:
     """Run a scenario on a system from t = 0 to the end of restoration (or the horizon).
 
     Parameters
@@ -113,17 +114,21 @@ def simulate(system: System, scenario: Scenario, *, mode: str = "dc", seed: int 
         Stop here; default the scenario's ``horizon_h``.
     cascade : callable
         The power cascade engine, ``cascade(system, outages, mode=...)``.
+    progress : callable, optional
+        Called with the simulated time (minutes) after every instant, for progress bars.
     """
     run_seed = seed if seed is not None else (scenario.seed if scenario.seed is not None else 0)
     horizon = 60.0 * (horizon_h if horizon_h is not None else scenario.horizon_h)
-    return _Clock(system, scenario, mode, run_seed, horizon, cascade).run()
+    return _Clock(system, scenario, mode, run_seed, horizon, cascade, progress).run()
 
 
 class _Clock:
-    def __init__(self, system: System, scenario: Scenario, mode: str, seed: int, horizon_min: float, cascade):
+    def __init__(self, system: System, scenario: Scenario, mode: str, seed: int, horizon_min: float, cascade,
+                 progress=None):
         self.system, self.scenario, self.mode, self.seed = system, scenario, mode, seed
         self.horizon = horizon_min
         self.cascade = cascade
+        self.progress = progress
         net = system.net
         self.load_pos = {int(i): p for p, i in enumerate(net.load.index)}
         self.load_site = system.load_site
@@ -212,6 +217,8 @@ class _Clock:
                 getattr(self, f"_on_{kind}")(now, payload, triggers, restorations)
             self._settle(now, triggers, restorations)
             end = now
+            if self.progress is not None:
+                self.progress(now)
         if self.heap:  # work left past the horizon
             end = self.horizon
         return self._result(end)
