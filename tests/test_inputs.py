@@ -162,3 +162,16 @@ def test_system_is_loaded_without_mutating_anything_it_shares(tmp_path):
     before = copy.deepcopy(system.net)
     run_cascade(system)
     assert system.net.line.equals(before.line)
+
+
+@pytest.mark.parametrize("module", ["pandas_pwn", "numpyx.core", "pandapowerevil", "os.path", ""])
+def test_pandapower_json_module_lookalikes_are_refused(tmp_path, grid_json, module, monkeypatch):
+    # A module whose name merely starts like an allowed package must not be imported.
+    (tmp_path / "pandas_pwn.py").write_text(f"open({str(tmp_path / 'RAN')!r}, 'w').write('ran')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    tree = json.loads(grid_json.read_text())
+    tree["_object"]["evil"] = {"_module": module, "_class": "DataFrame", "_object": "{}"}
+    grid_json.write_text(json.dumps(tree))
+    with pytest.raises(InputError, match="refusing to import module"):
+        load_power_net(str(grid_json))
+    assert not (tmp_path / "RAN").exists()

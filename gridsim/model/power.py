@@ -20,7 +20,7 @@ from gridsim.errors import InputError
 
 __all__ = ["load_power_net", "quiet_pandapower", "stock_cases"]
 
-#: Module prefixes a pandapower JSON file may name in ``"_module"`` keys.
+#: Top-level packages a pandapower JSON file may name in ``"_module"`` keys.
 _SAFE_MODULE_PREFIXES = ("pandapower", "pandas", "numpy", "networkx", "geojson", "shapely")
 #: Classes a pandapower JSON file may ask to be rebuilt.
 _SAFE_CLASSES = {
@@ -28,7 +28,7 @@ _SAFE_CLASSES = {
     "dtype", "ndarray", "int64", "float64", "bool_", "MultiGraph", "Graph",
     "DiGraph", "MultiDiGraph", "Feature", "FeatureCollection", "Point",
     "LineString", "Polygon", "MultiLineString", "MultiPoint", "MultiPolygon",
-    "GeometryCollection", "Timestamp", "Timedelta", "method", "function",
+    "GeometryCollection", "Timestamp", "Timedelta",
 }
 
 
@@ -109,6 +109,14 @@ def load_power_net(source: str, base_dir: Path | None = None, *, frequency_hz: f
     raise InputError(path, f"unsupported grid file type {suffix!r} (use .json, .m or .mat)")
 
 
+def _is_safe_module(module: Any) -> bool:
+    """True for a whole allowed package or one of its submodules (``pandas.core``, not ``pandas_x``)."""
+    if not isinstance(module, str):
+        return False
+    root = module.split(".", 1)[0]
+    return root in _SAFE_MODULE_PREFIXES
+
+
 def _check_json_safe(node: Any, path: Path) -> None:
     """Refuse a pandapower JSON tree naming modules or classes outside the allowlist."""
     stack = [node]
@@ -117,7 +125,7 @@ def _check_json_safe(node: Any, path: Path) -> None:
         if isinstance(item, dict):
             module = item.get("_module")
             if module is not None:
-                if not isinstance(module, str) or not module.startswith(_SAFE_MODULE_PREFIXES):
+                if not _is_safe_module(module):
                     raise InputError(path, f"refusing to import module {module!r} named in the file")
                 cls = item.get("_class")
                 if cls is not None and cls not in _SAFE_CLASSES:
