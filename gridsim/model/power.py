@@ -20,15 +20,15 @@ from gridsim.errors import InputError
 
 __all__ = ["load_power_net", "quiet_pandapower", "stock_cases"]
 
-#: Top-level packages a pandapower JSON file may name in ``"_module"`` keys.
-_SAFE_MODULE_PREFIXES = ("pandapower", "pandas", "numpy", "networkx", "geojson", "shapely")
-#: Classes a pandapower JSON file may ask to be rebuilt.
-_SAFE_CLASSES = {
-    "pandapowerNet", "DataFrame", "Series", "Index", "RangeIndex", "MultiIndex",
-    "dtype", "ndarray", "int64", "float64", "bool_", "MultiGraph", "Graph",
-    "DiGraph", "MultiDiGraph", "Feature", "FeatureCollection", "Point",
-    "LineString", "Polygon", "MultiLineString", "MultiPoint", "MultiPolygon",
-    "GeometryCollection", "Timestamp", "Timedelta",
+#: The (module, class) pairs pandapower's own JSON decoder rebuilds without importing
+#: anything else. A file naming any other pair is refused before pandapower reads it,
+#: because pandapower would import that module (running its code) to rebuild the object.
+_SAFE_OBJECTS = {
+    ("pandapower.auxiliary", "pandapowerNet"),
+    ("pandas.core.frame", "DataFrame"), ("pandas", "DataFrame"),
+    ("pandas.core.series", "Series"), ("pandas", "Series"),
+    ("networkx", "MultiGraph"),
+    ("numpy", "bool"), ("numpy", "array"),
 }
 
 
@@ -109,32 +109,29 @@ def load_power_net(source: str, base_dir: Path | None = None, *, frequency_hz: f
     raise InputError(path, f"unsupported grid file type {suffix!r} (use .json, .m or .mat)")
 
 
-def _is_safe_module(module: Any) -> bool:
-    """True for a whole allowed package or one of its submodules (``pandas.core``, not ``pandas_x``)."""
-    if not isinstance(module, str):
-        return False
-    root = module.split(".", 1)[0]
-    return root in _SAFE_MODULE_PREFIXES
-
-
 def _check_json_safe(node: Any, path: Path) -> None:
-    """Refuse a pandapower JSON tree naming modules or classes outside the allowlist."""
+    """Refuse a pandapower JSON tree naming any object pandapower would import a module for.
+
+    pandapower nests JSON documents inside strings (DataFrames are stored as JSON
+    text), so every string that parses as JSON is checked too.
+    """
     stack = [node]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            module = item.get("_module")
-            if module is not None:
-                if not _is_safe_module(module):
-                    raise InputError(path, f"refusing to import module {module!r} named in the file")
-                cls = item.get("_class")
-                if cls is not None and cls not in _SAFE_CLASSES:
-                    raise InputError(path, f"refusing to rebuild class {cls!r} named in the file")
+            if "_module" in item or "_class" in item:
+                pair = (item.get("_module"), item.get("_class"))
+                if pair not in _SAFE_OBJECTS:
+                    raise InputError(path, f"refusing to import module {pair[0]!r} (class {pair[1]!r}) "
+                                           "named in the file: not a plain pandapower network")
+                inner = item.get("_object")
+                if pair[1] in ("DataFrame", "Series") and isinstance(inner, str) \
+                        and not inner.lstrip().startswith(("{", "[")):
+                    raise InputError(path, f"refusing a {pair[1]} that is not inline JSON data")
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-        elif isinstance(item, str) and item.lstrip().startswith("{"):
-            # pandapower nests JSON documents inside strings (the "_object" field).
+        elif isinstance(item, str) and item.lstrip().startswith(("{", "[")):
             try:
                 stack.append(json.loads(item))
             except ValueError:
