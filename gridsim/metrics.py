@@ -69,7 +69,7 @@ def summarize(result: SimulationResult) -> dict[str, Any]:
         "base_demand_mw": round(base_demand, 3),
         "base_customers": int(system.customers.sum()),
         "peak_mw_lost": round(float(lost[peak]), 3),
-        "peak_pct_lost": round(100.0 * float(lost[peak]) / base_demand, 3) if base_demand > 0 else 0.0,
+        "peak_pct_lost": _percent(float(lost[peak]), float(result.demand_mw[peak])),
         "peak_time_min": float(result.times_min[peak]),
         "peak_customers_out": int(round(float(customers[peak_c]))),
         "peak_people_out": int(round(float(people[peak_c]))),
@@ -91,6 +91,11 @@ def summarize(result: SimulationResult) -> dict[str, Any]:
                      for r in result.scenario.reported},
         "targets": result.targets,
     }
+
+
+def _percent(part: float, whole: float) -> float:
+    """Share of the demand at that instant (demand scaled up by an attack included)."""
+    return round(100.0 * part / whole, 3) if whole > 0 else 0.0
 
 
 def _full_restoration_min(result: SimulationResult) -> float | None:

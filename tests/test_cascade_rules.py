@@ -133,3 +133,28 @@ def test_unrated_stock_branches_get_base_flow_ratings():
     loading = result.line_flow_mva / system.line_rating_mva
     assert np.isfinite(system.line_rating_mva).all()
     assert loading.max() <= 1 / 1.5 + 1e-9
+
+
+def test_grid_without_any_source_goes_dark_without_error(make_system):
+    net = radial_feeder()
+    net.ext_grid["in_service"] = False
+    result = run_cascade(make_system(net))
+    assert list(result.load_state) == [LOAD_ISLAND, LOAD_ISLAND]
+    assert result.served_mw.sum() == 0.0
+
+
+def test_ac_shedding_stays_in_the_island_that_collapses(make_system):
+    # Two islands fed by their own external grids: a sound one (10 MW) and one that cannot converge (400 MW).
+    net = pp.create_empty_network()
+    a0, a1 = pp.create_bus(net, 110), pp.create_bus(net, 110)
+    b0, b1 = pp.create_bus(net, 110), pp.create_bus(net, 110)
+    for root in (a0, b0):
+        pp.create_ext_grid(net, root)
+    pp.create_line_from_parameters(net, a0, a1, 10, 0.1, 0.4, 0, 100.0)
+    pp.create_line_from_parameters(net, b0, b1, 200, 0.1, 0.4, 0, 100.0)
+    pp.create_load(net, a1, p_mw=10, q_mvar=2)
+    pp.create_load(net, b1, p_mw=400, q_mvar=100)
+    result = run_cascade(make_system(net), mode="ac")
+    assert result.ac_shed_stages > 0
+    assert result.served_mw[0] == pytest.approx(10.0)
+    assert result.served_mw[1] < 400

@@ -142,7 +142,7 @@ manual_h = 2.5
     ('name = "x"\n[power]\nsource = "pandapower:case9"\n[substations]\ntable = "s.csv"\n',
      {"s.csv": "name,buses\nA,1\nB,99\n"}, r"s.csv: line 3: substation 'B': no bus named '99'"),
     ('name = "x"\n[power]\nsource = "pandapower:case9"\n[customers]\ntable = "c.csv"\n',
-     {"c.csv": "load,customers\n0,-5\n"}, r"c.csv: line 2: customers must be a count >= 0"),
+     {"c.csv": "load,customers\n0,-5\n"}, r"c.csv: line 2: customers must be a whole count >= 0"),
     ('name = "x"\n[power]\nsource = "pandapower:case9"\n[restoration]\ncrews = 0\n', {},
      r"line 5: restoration.crews must be a number >= 1"),
 ])
@@ -195,3 +195,69 @@ def test_dataframe_pointing_at_a_file_is_refused(grid_json):
     grid_json.write_text(json.dumps(tree))
     with pytest.raises(InputError, match="not inline JSON"):
         load_power_net(str(grid_json))
+
+
+CASE9 = 'name = "x"\n[power]\nsource = "pandapower:case9"\n'
+
+
+@pytest.mark.parametrize("extra, files, message", [
+    ('[substations]\ntable = "s.csv"\n', {"s.csv": "\ufeffname,buses\nA,1\n"}, None),  # byte-order mark is fine
+    ('[substations]\ntable = "s.csv"\n', {"s.csv": b"name,buses\nA\xe9,1\n"}, r"s.csv: line 2: not UTF-8"),
+    ('[substations]\ntable = "s.csv"\n', {"s.csv": "name,buses,op,op\nA,1,x,y\n"}, r"duplicate column\(s\) op"),
+    ('[customers]\ntable = "c.csv"\n', {"c.csv": "load,customers\n0,5\n0,7\n"}, r"line 3: load '0' is listed twice"),
+    ('[customers]\ntable = "c.csv"\n', {"c.csv": "load,customers\n0,2.5\n"}, r"must be a whole count"),
+    ('[restoration]\ncrews = 1.7\n', {}, r"restoration.crews must be a whole number"),
+    ('[restoration]\nmanual_h = 1' + "0" * 400 + '\n', {}, r"restoration.manual_h must be a number"),
+    ('description = {a = 1}\n', {}, r"description must be a string"),
+])
+def test_table_and_value_checks(tmp_path, extra, files, message):
+    folder = tmp_path / "sys"
+    folder.mkdir()
+    manifest = CASE9 + extra if not extra.startswith("description") else extra + CASE9
+    (folder / "system.toml").write_text(manifest)
+    for name, content in files.items():
+        (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    if message is None:
+        assert "A" in load_system(folder).substations
+    else:
+        with pytest.raises(InputError, match=message):
+            load_system(folder)
+
+
+def test_site_names_never_collide_with_bus_labels(tmp_path):
+    # A site named like bus 1's automatic label, and two buses sharing a name: every bus still gets a site.
+    net = pn.case9()
+    net.bus.loc[[3, 4], "name"] = "X"
+    pp.to_json(net, str(tmp_path / "grid.json"))
+    folder = write_system(tmp_path / "sys", 'name = "x"\n[power]\nsource = "../grid.json"\n'
+                                            '[substations]\ntable = "s.csv"\n', {"s.csv": "name,buses\nbus1,0\n"})
+    system = load_system(folder)
+    assert set(system.bus_site) == set(int(b) for b in net.bus.index)
+    assert len(set(system.bus_site.values())) == len(net.bus)
+
+
+@pytest.mark.parametrize("breakage, message", [
+    (lambda net: net.load.__setitem__("bus", [0, 77, 2][: len(net.load)]), r"load 1 is connected to bus 77"),
+    (lambda net: net.load.__setitem__("p_mw", [float("nan")] * len(net.load)), r"load 0 has a non-finite p_mw"),
+])
+def test_structurally_broken_grids_are_refused_at_load_time(tmp_path, breakage, message):
+    net = pn.case9()
+    breakage(net)
+    pp.to_json(net, str(tmp_path / "grid.json"))
+    folder = write_system(tmp_path / "sys", 'name = "x"\n[power]\nsource = "../grid.json"\n')
+    with pytest.raises(InputError, match=message):
+        load_system(folder)
+
+
+def test_base_case_overloads_get_raised_ratings_unless_asked_to_trip(tmp_path):
+    from conftest import parallel_pair
+
+    from gridsim.model.system import system_from_net
+
+    net = parallel_pair(load_mw=120.0, rating_mva=50.0)  # 60 MW on each 50 MVA line in the base case
+    tripping = system_from_net(net, overload_tolerance=0.0, base_overloads="trip")
+    assert len(run_cascade(tripping).trips) == 2
+    raised = system_from_net(net, overload_tolerance=0.0, base_overloads="raise", rating_margin=0.5)
+    assert raised.rating_notes == {"derived": 0, "raised": 2}
+    assert raised.line_rating_mva == pytest.approx([90.0, 90.0], rel=5e-3)  # 1.5 x 60 MW (AC MVA adds a little)
+    assert run_cascade(raised).trips == []

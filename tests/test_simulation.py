@@ -118,6 +118,9 @@ def test_overload_trips_are_reclosed_then_locked_out():
     summary = summarize(result)
     assert summary["cascade_depth"] == 1
     assert summary["fully_restored"] is False
+    # Nothing will end this outage: it counts to the 24 h horizon, not to the last event.
+    assert result.end_min == result.horizon_min == 1440.0
+    assert summary["energy_not_served_mwh"] == pytest.approx(80.0 * 24)
 
 
 def test_generator_restarts_after_its_restart_time(make_system):
@@ -181,3 +184,13 @@ def test_open_breakers_opens_bus_bus_switches_and_three_winding_transformers():
     opened = {e.element for e in result.events if e.cause == "attack" and e.state == "out"}
     assert opened == {"substation:SA", "substation:SC"}
     assert result.system.net.switch.closed.tolist() == [True, False]  # input untouched
+
+
+def test_percentage_lost_is_of_the_demand_at_that_instant():
+    steps = """
+  - {at_min: 0, action: scale_loads, factor: 3.0, technique: T0831, targets: {kind: substation, ids: [S3]}}
+  - {at_min: 10, action: open_breakers, technique: T0855, targets: {kind: substation, ids: [S3]}}
+"""
+    summary = summarize(simulate(three_sites(), scenario(steps)))
+    assert summary["peak_mw_lost"] == pytest.approx(90.0)
+    assert summary["peak_pct_lost"] == pytest.approx(100.0 * 90 / 120)

@@ -12,7 +12,8 @@ fixed point:
    proportion to their headroom, within their limits, and load is shed
    proportionally when they cannot cover it;
 4. a DC or AC power flow; an AC flow that does not converge is taken as
-   voltage collapse and load is shed in 10 % stages until it does;
+   voltage collapse and load is shed in 10 % stages, in the islands that do
+   not converge on their own, until it does;
 5. every line or transformer loaded above ``rating x (1 + tolerance)`` trips
    at once (one cascade generation) and the rules run again from 2.
 
@@ -121,7 +122,7 @@ def run_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> Ca
     while True:
         islands = _islands(net)
         state, shed_factor = _balance(net, islands, base_scaling, gen_p0)
-        stages = _solve(net, mode, base_scaling * shed_factor, state)
+        stages = _solve(net, mode, base_scaling * shed_factor, state, islands)
         line_flow, trafo_flow = branch_flows_mva(net, mode)
         new = _overloaded(net, system, line_flow, trafo_flow, limit)
         if not new:
@@ -240,24 +241,60 @@ def _gens_with_ext(net, islands) -> np.ndarray:
     return net.gen.bus.isin(buses).to_numpy()
 
 
-def _solve(net, mode: str, scaling: np.ndarray, state: np.ndarray) -> int:
-    """Run the power flow; in AC shed in stages until it converges. Return stages used."""
+def _solve(net, mode: str, scaling: np.ndarray, state: np.ndarray, islands: list[set[int]]) -> int:
+    """Run the power flow; in AC shed in stages where it does not converge. Return stages used.
+
+    Only the islands that fail to converge on their own are shed, so a
+    collapsing fragment does not take the rest of the grid with it.
+    """
     on = state != LOAD_ISLAND
     net.load["scaling"] = np.where(on, scaling, 0.0)
+    if not _has_reference(net):
+        _zero_results(net)  # nothing energised: no power flow to run
+        return 0
     if mode == "dc":
         run_dc(net)
         return 0
+    if run_ac(net):
+        return 0
+    failing = _failing_loads(net, islands, on)
+    gen_bus = net.gen.bus.to_numpy()
+    load_bus_failing = set(net.load.bus.to_numpy()[failing])
+    gens = np.array([any(int(b) in island and island & load_bus_failing for island in islands) for b in gen_bus],
+                    dtype=bool)
     gen_p = net.gen.p_mw.to_numpy(dtype=float).copy()
     stages = 0
-    while not run_ac(net):
+    while True:
         stages += 1
         kept = max(0.0, 1.0 - _AC_SHED_STEP * stages)
-        net.load["scaling"] = np.where(on, scaling * kept, 0.0)
-        net.gen["p_mw"] = gen_p * kept
+        net.load["scaling"] = np.where(on, np.where(failing, scaling * kept, scaling), 0.0)
+        net.gen["p_mw"] = np.where(gens, gen_p * kept, gen_p)
+        if run_ac(net):
+            return stages
         if kept == 0.0:
             _zero_results(net)
-            break
-    return stages
+            return stages
+
+
+def _has_reference(net) -> bool:
+    ext = net.ext_grid.in_service.to_numpy(dtype=bool).any()
+    gen_slack = (net.gen.slack & net.gen.in_service).to_numpy(dtype=bool).any() if len(net.gen) else False
+    return bool(ext or gen_slack)
+
+
+def _failing_loads(net, islands: list[set[int]], on: np.ndarray) -> np.ndarray:
+    """Loads in the islands whose AC power flow fails when solved alone (all loads if none does)."""
+    load_bus = net.load.bus.to_numpy()
+    failing = np.zeros(len(load_bus), dtype=bool)
+    for island in islands:
+        members = np.isin(load_bus, list(island)) & on
+        if not members.any():
+            continue
+        alone = copy.deepcopy(net)
+        alone.bus["in_service"] = alone.bus.index.isin(list(island))
+        if not run_ac(alone):
+            failing |= members
+    return failing if failing.any() else on.copy()
 
 
 def _zero_results(net) -> None:

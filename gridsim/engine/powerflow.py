@@ -12,7 +12,7 @@ import numpy as np
 
 from gridsim.model.power import quiet_pandapower
 
-__all__ = ["base_dc_flows", "branch_flows_mva", "run_dc", "run_ac"]
+__all__ = ["base_ac_flows", "base_dc_flows", "branch_flows_mva", "run_dc", "run_ac"]
 
 
 def run_dc(net) -> None:
@@ -66,3 +66,11 @@ def base_dc_flows(net) -> tuple[np.ndarray, np.ndarray]:
     line = work.res_line.p_from_mw.to_numpy(dtype=float) if len(work.line) else np.zeros(0)
     trafo = work.res_trafo.p_hv_mw.to_numpy(dtype=float) if len(work.trafo) else np.zeros(0)
     return np.nan_to_num(line), np.nan_to_num(trafo)
+
+
+def base_ac_flows(net) -> tuple[np.ndarray, np.ndarray] | None:
+    """Base-case AC apparent power (MVA, larger end) of lines and transformers; None if it does not converge."""
+    work = copy.deepcopy(net)
+    if not run_ac(work):
+        return None
+    return branch_flows_mva(work, "ac")

@@ -219,8 +219,8 @@ class _Clock:
             end = now
             if self.progress is not None:
                 self.progress(now)
-        if self.heap:  # work left past the horizon
-            end = self.horizon
+        if self.heap or (self.out_fraction and self.out_fraction[-1].any()):
+            end = self.horizon  # work left past the horizon, or an outage nothing will end
         return self._result(end)
 
     def _settle(self, now: float, triggers: list[str], restorations: list[str]) -> None:

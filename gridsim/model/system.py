@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import math
 import re
 import tomllib
@@ -31,6 +32,7 @@ __all__ = [
     "System",
     "base_flows",
     "branch_ratings",
+    "check_net",
     "load_system",
     "system_from_net",
 ]
@@ -91,6 +93,7 @@ class System:
     references: tuple[str, ...] = ()
     source: str = ""
     input_files: dict[str, str] = field(default_factory=dict)  # path -> sha256
+    rating_notes: dict[str, int] = field(default_factory=dict)  # ratings gridsim derived or raised
     bus_site: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -128,7 +131,7 @@ class System:
 
 _TOP_KEYS = {"name", "description", "references", "power", "customers", "substations",
              "restoration", "layers", "dependencies"}
-_POWER_KEYS = {"source", "frequency_hz", "overload_tolerance", "unrated_branches", "rating_margin"}
+_POWER_KEYS = {"source", "frequency_hz", "overload_tolerance", "unrated_branches", "rating_margin", "base_overloads"}
 _CUSTOMER_KEYS = {"kw_per_customer", "people_per_customer", "table"}
 _SUBSTATION_KEYS = {"table"}
 _RESTORATION_KEYS = {f for f in RestorationParams.__dataclass_fields__}
@@ -209,7 +212,12 @@ def _check_keys(table: Any, allowed: set[str], where: str, path: Path | str, raw
 
 def _number(table: dict, key: str, default: float, where: str, path, raw, *, minimum: float = 0.0) -> float:
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < minimum:
+    try:
+        valid = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) \
+            and minimum <= value <= 1e12
+    except OverflowError:  # an integer too large for a float
+        valid = False
+    if not valid:
         raise InputError(path, f"{where}.{key} must be a number >= {minimum}, got {value!r}", _line_of(raw, key))
     return float(value)
 
@@ -237,8 +245,7 @@ def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: P
     if not source.startswith("pandapower:"):
         grid_path = base_dir / source
         input_files[str(grid_path)] = _sha256(grid_path)
-    if net.bus.empty:
-        raise InputError(where, f"power grid {source!r} has no buses")
+    check_net(net, source if source.startswith("pandapower:") else base_dir / source)
 
     customers_cfg = _check_keys(manifest.get("customers", {}), _CUSTOMER_KEYS, "customers", where, raw)
     substations_cfg = _check_keys(manifest.get("substations", {}), _SUBSTATION_KEYS, "substations", where, raw)
@@ -254,8 +261,15 @@ def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: P
     if unrated not in ("base-flow", "never-trip"):
         raise InputError(where, f"power.unrated_branches must be 'base-flow' or 'never-trip', got {unrated!r}",
                          _line_of(raw, "unrated_branches"))
-    line_rating, trafo_rating = branch_ratings(net, unrated=unrated, margin=margin)
+    base_overloads = power.get("base_overloads", "raise")
+    if base_overloads not in ("raise", "trip"):
+        raise InputError(where, f"power.base_overloads must be 'raise' or 'trip', got {base_overloads!r}",
+                         _line_of(raw, "base_overloads"))
+    line_rating, trafo_rating, rating_notes = branch_ratings(
+        net, unrated=unrated, margin=margin, tolerance=tolerance, base_overloads=base_overloads)
 
+    if not isinstance(manifest.get("description", ""), str):
+        raise InputError(where, "description must be a string", _line_of(raw, "description"))
     refs = manifest.get("references", [])
     if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
         raise InputError(where, "references must be a list of strings", _line_of(raw, "references"))
@@ -270,11 +284,58 @@ def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: P
         trafo_rating_mva=trafo_rating,
         restoration=restoration,
         operator_restoration=per_operator,
+        rating_notes=rating_notes,
         description=str(manifest.get("description", "")),
         references=tuple(refs),
         source=source,
         input_files=input_files,
     )
+
+
+_BUS_COLUMNS = {"load": ("bus",), "sgen": ("bus",), "gen": ("bus",), "ext_grid": ("bus",), "switch": ("bus",),
+                "line": ("from_bus", "to_bus"), "trafo": ("hv_bus", "lv_bus"),
+                "trafo3w": ("hv_bus", "mv_bus", "lv_bus")}
+_FINITE_COLUMNS = {"bus": ("vn_kv",), "load": ("p_mw",), "sgen": ("p_mw",), "gen": ("p_mw",)}
+
+
+def check_net(net, source) -> None:
+    """Refuse a net gridsim cannot simulate, with the table and row at fault.
+
+    pandapower reads structurally odd files without complaint; this catches
+    them at load time rather than as a crash mid-simulation.
+    """
+    import pandas as pd
+
+    for table in {"bus", *_BUS_COLUMNS, *_FINITE_COLUMNS}:
+        frame = net.get(table) if hasattr(net, "get") else None
+        if not isinstance(frame, pd.DataFrame):
+            raise InputError(source, f"not a usable pandapower network: table {table!r} is missing or not a table")
+    if net.bus.empty:
+        raise InputError(source, "the power grid has no buses")
+    buses = set(net.bus.index)
+    for table, columns in _BUS_COLUMNS.items():
+        frame = net[table]
+        for column in columns:
+            if len(frame) and column not in frame:
+                raise InputError(source, f"{table} table has no column {column!r}")
+            if not len(frame):
+                continue
+            bad = ~frame[column].isin(buses)
+            if table == "switch" and "et" in frame:
+                bad |= (frame.et == "b") & ~frame.element.isin(buses)
+            if bad.any():
+                idx = frame.index[bad.to_numpy()][0]
+                raise InputError(source, f"{table} {idx} is connected to bus {frame.at[idx, column]}, "
+                                         "which is not in the bus table")
+    for table, columns in _FINITE_COLUMNS.items():
+        frame = net[table]
+        for column in columns:
+            if len(frame) and column not in frame:
+                raise InputError(source, f"{table} table has no column {column!r}")
+            values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float) if len(frame) else []
+            if len(values) and not np.isfinite(values).all():
+                idx = frame.index[~np.isfinite(values)][0]
+                raise InputError(source, f"{table} {idx} has a non-finite {column} ({frame.at[idx, column]})")
 
 
 def _restoration_params(table: dict, base: RestorationParams, where: str, path, raw) -> RestorationParams:
@@ -285,6 +346,9 @@ def _restoration_params(table: dict, base: RestorationParams, where: str, path, 
             default = getattr(base, key)
             number = _number(table, key, default, where, path, raw,
                              minimum=1.0 if key == "crews" else 0.0)
+            if isinstance(default, int) and not number.is_integer():
+                raise InputError(path, f"{where}.{key} must be a whole number, got {table[key]!r}",
+                                 _line_of(raw, key))
             values[key] = int(number) if isinstance(default, int) else number
     return replace(base, **values)
 
@@ -307,18 +371,28 @@ def _restoration(cfg: Any, path, raw) -> tuple[RestorationParams, dict[str, Rest
 def _read_csv(path: Path, required: list[str]) -> list[tuple[int, dict[str, str]]]:
     if not path.is_file():
         raise InputError(path, "table file not found")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise InputError(path, f"missing column(s) {', '.join(missing)}", "line 1")
-        rows = []
-        for row in reader:
-            if None in row:
-                raise InputError(path, "more fields than columns", f"line {reader.line_num}")
-            rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items()}))
-        return rows
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: spreadsheets write a byte-order mark
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise InputError(path, "not UTF-8 text (save the table as UTF-8 CSV)", f"line {line}") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    duplicated = sorted({h for h in header if header.count(h) > 1})
+    if duplicated:
+        raise InputError(path, f"duplicate column(s) {', '.join(duplicated)}", "line 1")
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputError(path, f"missing column(s) {', '.join(missing)}", "line 1")
+    rows = []
+    for row in reader:
+        if None in row:
+            raise InputError(path, "more fields than columns", f"line {reader.line_num}")
+        if not any((v or "").strip() for v in row.values()):
+            continue  # blank line
+        rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items()}))
+    return rows
 
 
 def _name_index(table) -> dict[str, int]:
@@ -394,19 +468,32 @@ def _substations(net, cfg: dict, base_dir: Path, where, raw, input_files) -> dic
             manual_h=_optional_float(row.get("manual_h", ""), path, line, "manual_h"),
             remote_min=_optional_float(row.get("remote_min", ""), path, line, "remote_min"),
         )
-    for label, site in _single_bus_sites(buses, set(owner)).items():
-        sites.setdefault(label, site)
+    sites.update(_single_bus_sites(buses, set(owner), set(sites)))
     return sites
 
 
-def _single_bus_sites(buses, owned: set[int]) -> dict[str, Substation]:
-    """A site of its own for every bus not in ``owned``, so every bus has a site."""
-    names = buses["name"] if "name" in buses else [None] * len(buses)
-    return {
-        _bus_label(idx, nm): Substation(_bus_label(idx, nm), (int(idx),), {"voltage_kv": _parse_tag(str(vn))})
-        for idx, nm, vn in zip(buses.index, names, buses.vn_kv)
-        if int(idx) not in owned
-    }
+def _single_bus_sites(buses, owned: set[int], taken: set[str] | None = None) -> dict[str, Substation]:
+    """A site of its own for every bus not in ``owned``, so every bus has a site.
+
+    A site is named after its bus when that name is unique and free, else ``bus<index>``.
+    """
+    taken = set(taken or ())
+    names = list(buses["name"]) if "name" in buses else [None] * len(buses)
+    counts: dict[str, int] = {}
+    for nm in names:
+        if isinstance(nm, str) and nm:
+            counts[nm] = counts.get(nm, 0) + 1
+    sites = {}
+    for idx, nm, vn in zip(buses.index, names, buses.vn_kv):
+        if int(idx) in owned:
+            continue
+        label = nm if isinstance(nm, str) and nm and counts[nm] == 1 and nm not in taken else f"bus{int(idx)}"
+        suffix = 2
+        while label in taken:
+            label, suffix = f"bus{int(idx)}-{suffix}", suffix + 1
+        taken.add(label)
+        sites[label] = Substation(label, (int(idx),), {"voltage_kv": _parse_tag(str(vn))})
+    return sites
 
 
 def _bus_label(idx, name) -> str:
@@ -424,26 +511,41 @@ def _customers(net, cfg: dict, base_dir: Path, where, raw, input_files) -> tuple
         input_files[str(path)] = _sha256(path)
         names, valid = _name_index(load), set(int(i) for i in load.index)
         position = {int(idx): pos for pos, idx in enumerate(load.index)}
+        seen: dict[int, int] = {}
         for line, row in rows:
             idx = _resolve_id(row["load"], names, valid)
             if idx is None:
                 raise InputError(path, f"no load named {row['load']!r} in the grid", f"line {line}")
+            if idx in seen:
+                raise InputError(path, f"load {row['load']!r} is listed twice (first on line {seen[idx]})",
+                                 f"line {line}")
+            seen[idx] = line
             try:
                 count = float(row["customers"])
             except ValueError:
                 count = -1.0
-            if not math.isfinite(count) or count < 0:
-                raise InputError(path, f"customers must be a count >= 0, got {row['customers']!r}", f"line {line}")
+            if not math.isfinite(count) or count < 0 or not count.is_integer() or count > 1e10:
+                raise InputError(path, f"customers must be a whole count >= 0, got {row['customers']!r}",
+                                 f"line {line}")
             counts[position[idx]] = count
     return counts.astype(float), people
 
 
-def branch_ratings(net, *, unrated: str = "base-flow", margin: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Return line and transformer ratings in MVA, following docs/FORMATS.md.
+def branch_ratings(net, *, unrated: str = "base-flow", margin: float = 0.5, tolerance: float = 0.1,
+                   base_overloads: str = "raise") -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """Return line and transformer ratings in MVA, and counts of ratings gridsim set.
 
-    Unrated branches (no finite rating, or pandapower's 9900 MVA MATPOWER
-    placeholder) get ``inf`` with ``unrated="never-trip"``, or a rating from
-    the base-case DC flow with ``unrated="base-flow"``.
+    Ratings come from the net (docs/FORMATS.md). Unrated branches (no finite
+    rating, or pandapower's 9900 MVA MATPOWER placeholder) never trip with
+    ``unrated="never-trip"``; with ``"base-flow"`` they are rated
+    ``(1 + margin) x`` their base-case flow (floored at a tenth of the largest).
+    With ``base_overloads="raise"``, a rated branch that the untouched base case
+    already loads past its trip limit gets the same base-flow rating, so that
+    no attack is charged with a trip the base case would cause anyway.
+
+    The base-case flow of a branch is the larger of its DC ``|P|`` and, where
+    the AC power flow converges, its AC apparent power: ratings set here hold
+    for both engines.
     """
     line, trafo = net.line, net.trafo
     vn = net.bus.vn_kv.reindex(line.from_bus).to_numpy(dtype=float)
@@ -452,17 +554,30 @@ def branch_ratings(net, *, unrated: str = "base-flow", margin: float = 0.5) -> t
     trafo_rating = trafo.sn_mva.to_numpy(dtype=float) * trafo.parallel.to_numpy(dtype=float)
     line_rating = _mark_unrated(line_rating)
     trafo_rating = _mark_unrated(trafo_rating)
-    if unrated == "base-flow" and (np.isinf(line_rating).any() or np.isinf(trafo_rating).any()):
-        from gridsim.engine.powerflow import base_dc_flows
+    notes = {"derived": 0, "raised": 0}
+    needs_flows = base_overloads == "raise" or (
+        unrated == "base-flow" and (np.isinf(line_rating).any() or np.isinf(trafo_rating).any()))
+    if not needs_flows:
+        return line_rating, trafo_rating, notes
+    from gridsim.engine.powerflow import base_ac_flows, base_dc_flows
 
-        line_flow, trafo_flow = base_dc_flows(net)
-        all_flows = np.abs(np.concatenate([line_flow, trafo_flow]))
-        floor = 0.1 * (np.nanmax(all_flows) if all_flows.size and np.isfinite(all_flows).any() else 1.0)
-        for rating, flow in ((line_rating, line_flow), (trafo_rating, trafo_flow)):
-            missing = np.isinf(rating)
-            base = np.maximum(np.nan_to_num(np.abs(flow), nan=0.0), floor)
-            rating[missing] = (1.0 + margin) * base[missing]
-    return line_rating, trafo_rating
+    flows = [np.abs(f) for f in base_dc_flows(net)]
+    ac = base_ac_flows(net)
+    if ac is not None:
+        flows = [np.maximum(f, a) for f, a in zip(flows, ac)]
+    everything = np.concatenate(flows)
+    floor = 0.1 * float(everything.max()) if everything.size and everything.max() > 0 else 1.0
+    for rating, flow in zip((line_rating, trafo_rating), flows):
+        base = (1.0 + margin) * np.maximum(flow, floor)
+        missing = np.isinf(rating)
+        if unrated == "base-flow":
+            rating[missing] = base[missing]
+            notes["derived"] += int(missing.sum())
+        if base_overloads == "raise":
+            over = ~missing & (flow > rating * (1.0 + tolerance))
+            rating[over] = base[over]
+            notes["raised"] += int(over.sum())
+    return line_rating, trafo_rating, notes
 
 
 def _mark_unrated(rating: np.ndarray) -> np.ndarray:
@@ -486,6 +601,7 @@ def system_from_net(net, *, name: str = "custom", substations: Mapping[str, Any]
                     customers: Mapping[int, float] | None = None, kw_per_customer: float = 2.0,
                     people_per_customer: float = 2.5, overload_tolerance: float = 0.1,
                     unrated_branches: str = "never-trip", rating_margin: float = 0.5,
+                    base_overloads: str = "trip",
                     restoration: RestorationParams | None = None,
                     operator_restoration: Mapping[str, RestorationParams] | None = None) -> System:
     """Build a :class:`System` around an in-memory pandapower net (no manifest).
@@ -506,15 +622,16 @@ def system_from_net(net, *, name: str = "custom", substations: Mapping[str, Any]
         buses = tuple(int(b) for b in spec["buses"])
         owned.update(buses)
         sites[site] = Substation(site, buses, dict(spec.get("tags", {})), spec.get("manual_h"), spec.get("remote_min"))
-    sites.update(_single_bus_sites(net.bus, owned))
+    sites.update(_single_bus_sites(net.bus, owned, set(sites)))
     counts = np.round(net.load.p_mw.to_numpy(dtype=float).clip(min=0) * 1000.0 / kw_per_customer)
     for idx, count in (customers or {}).items():
         counts[list(net.load.index).index(idx)] = count
-    line_rating, trafo_rating = branch_ratings(net, unrated=unrated_branches, margin=rating_margin)
+    line_rating, trafo_rating, notes = branch_ratings(net, unrated=unrated_branches, margin=rating_margin,
+                                                      tolerance=overload_tolerance, base_overloads=base_overloads)
     return System(
         name=name, net=net, substations=sites, customers=counts.astype(float),
         people_per_customer=people_per_customer, overload_tolerance=overload_tolerance,
         line_rating_mva=line_rating, trafo_rating_mva=trafo_rating,
         restoration=restoration or RestorationParams(),
-        operator_restoration=dict(operator_restoration or {}), source="in-memory net",
+        operator_restoration=dict(operator_restoration or {}), source="in-memory net", rating_notes=notes,
     )
