@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,8 @@ def plot_timeline(result: SimulationResult, path: str | Path) -> Path:
                  f"peak {result.lost_mw.max():,.0f} MW lost, {result.customers_out.max():,.0f} customers out, "
                  f"{summary_mwh:,.0f} MWh not served", fontsize=10)
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    with warnings.catch_warnings():  # e.g. glyphs missing from the font for a scenario's name
+        warnings.simplefilter("ignore")
+        fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

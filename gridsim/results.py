@@ -1,15 +1,18 @@
 """The results bundle: ``results/<run-id>/`` written whole or not at all.
 
-Files go to a hidden temporary folder beside the target, which is renamed
-into place once everything is written, so a killed run never leaves half a
-bundle. An existing bundle of the same run id is never overwritten: the new
-one gets a numbered suffix.
+Files go to a hidden ``.<run-id>.*.partial`` folder beside the target, which
+is renamed into place once everything is written. An error, Ctrl-C or SIGTERM
+removes it; only a hard kill (SIGKILL, power loss) can leave a ``.partial``
+folder behind, and it is never taken for a bundle. An existing bundle of the
+same run id is never overwritten: the new one gets a numbered suffix.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -22,15 +25,35 @@ from typing import Any
 
 from gridsim import __version__
 from gridsim.engine.simulation import SimulationResult
+from gridsim.errors import InputError
 from gridsim.metrics import summarize, timeline_rows
 
-__all__ = ["run_id", "run_manifest", "write_bundle"]
+__all__ = ["check_writable", "run_id", "run_manifest", "write_bundle"]
+
+_MAX_ID = 100
 
 
 def run_id(result: SimulationResult) -> str:
     """A readable id: scenario, system, engine and seed (same inputs, same id)."""
     raw = f"{result.scenario.name}_{result.system.name}_{result.mode}_seed{result.seed}"
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", raw)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", raw).lstrip(".-") or "run"
+    if len(name) > _MAX_ID:  # stay far below file-name limits; the hash keeps ids distinct
+        name = f"{name[:_MAX_ID - 11]}-{hashlib.sha256(raw.encode()).hexdigest()[:10]}"
+    return name
+
+
+def check_writable(out_dir: str | Path) -> None:
+    """Fail early, before any simulation, if a bundle could not be written under ``out_dir``."""
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise InputError(path, "cannot write results here: it is a file, not a folder")
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(path, f"cannot write results here: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(path, f"cannot write results here: no permission to write in {probe}")
 
 
 def _versions() -> dict[str, str]:
@@ -69,9 +92,14 @@ def write_bundle(result: SimulationResult, out_dir: str | Path, *, command: list
     Returns the bundle's folder.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(out_dir)
+    created = not out_dir.exists()
     name = run_id(result)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=out_dir))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=out_dir))
+    except OSError as exc:
+        raise InputError(out_dir, f"cannot write results here: {exc.strerror or exc}") from None
     try:
         _write_json(tmp / "manifest.json", run_manifest(result, command))
         _write_json(tmp / "summary.json", summarize(result))
@@ -90,8 +118,12 @@ def write_bundle(result: SimulationResult, out_dir: str | Path, *, command: list
         final = _free_name(out_dir / name)
         os.rename(tmp, final)
         return final
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # leave no empty folder of ours behind
+        if isinstance(exc, OSError):
+            raise InputError(out_dir, f"cannot write results here: {exc.strerror or exc}") from None
         raise
 
 
@@ -105,5 +137,16 @@ def _free_name(path: Path) -> Path:
     raise FileExistsError(path)
 
 
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: such a figure is written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(_finite(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")

@@ -135,3 +135,20 @@ def test_ukraine_run_prints_the_human_summary(tmp_path):
     assert "peak customers out    225,000" in proc.stdout
     assert "energy not served" in proc.stdout and "full restoration      6 h 30 min" in proc.stdout
     assert "reported 73 (widely quoted summary figure" in proc.stdout
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["run", "attacks/ukraine-2015.yaml", "--horizon-h", "nan"], ["--horizon-h", "not a finite number"]),
+    (["run", "attacks/ukraine-2015.yaml", "--engine", "quantum"], ["gridsim run", "--engine"]),
+    (["frobnicate"], ["No such command 'frobnicate'"]),
+])
+def test_usage_errors_are_one_line_too(args, fragments):
+    assert_user_error(gridsim(*args), *fragments)
+
+
+def test_unwritable_out_is_refused_before_simulating(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    assert_user_error(gridsim("run", "attacks/ukraine-2015.yaml", "--out", str(blocker / "sub")),
+                      "cannot write results here", "is not a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

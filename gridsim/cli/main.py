@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from gridsim import __version__
@@ -10,7 +12,29 @@ from gridsim.cli.run import run_command
 from gridsim.cli.validate import validate_command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineErrors(click.Group):
+    """A command group whose usage errors are one line on stderr (exit status 2), like gridsim's own."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.ClickException as exc:
+            where = ""
+            if isinstance(exc, click.UsageError) and exc.ctx is not None:
+                where = f"{exc.ctx.command_path}: "
+                hint = f" (see '{exc.ctx.command_path} --help')"
+            else:
+                hint = ""
+            click.echo(f"Error: {where}{exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gridsim")
 def cli() -> None:
     """gridsim: smart-grid cyberattack cascade simulator.

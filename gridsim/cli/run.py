@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -20,7 +22,8 @@ from gridsim.cli.common import UserError, reports_errors, system_option
               help="Power flow of the cascade.")
 @click.option("--seed", type=click.IntRange(min=0), default=None,
               help="Seed of random target selection (default: the scenario's, else 0).")
-@click.option("--horizon-h", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--horizon-h", type=click.FloatRange(min=0, min_open=True, max=24 * 365), default=None,
+              callback=lambda ctx, param, value: _finite(value),
               help="Hours to simulate (default: the scenario's horizon_h, else 24).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Folder that receives the results bundle.")
@@ -34,10 +37,13 @@ def run_command(scenario: str, system_spec: str | None, engine: str, seed: int |
     from gridsim.engine.simulation import simulate
     from gridsim.metrics import summarize
     from gridsim.model.system import load_system
-    from gridsim.results import write_bundle
+    from gridsim.results import check_writable, write_bundle
     from gridsim.scenario.schema import load_scenario
 
     started = time.perf_counter()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so a killed run cleans up after itself
+    if not no_bundle:
+        check_writable(out_dir)
     plan = load_scenario(scenario)
     spec = system_spec or plan.system
     if spec is None:
@@ -54,6 +60,16 @@ def run_command(scenario: str, system_spec: str | None, engine: str, seed: int |
         click.echo(format_summary(summary))
         if bundle:
             click.echo(f"results: {bundle}  ({elapsed:.1f} s)")
+
+
+def _finite(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 @contextlib.contextmanager
