@@ -72,7 +72,7 @@ def run_manifest(result: SimulationResult, command: list[str] | None = None) -> 
     """Inputs with hashes, versions, seed and command line of one run (``manifest.json``)."""
     inputs = {"scenario": {"path": result.scenario.path, "sha256": result.scenario.sha256}}
     inputs["system"] = {"name": result.system.name, "power_source": result.system.source,
-                        "files": result.system.input_files}
+                        "files": result.system.input_files, "ratings_set_by_gridsim": result.system.rating_notes}
     return {
         "run_id": run_id(result),
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),

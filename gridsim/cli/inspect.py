@@ -63,6 +63,12 @@ def show_command(system_spec: str) -> None:
     unrated = int(np.isinf(system.line_rating_mva).sum() + np.isinf(system.trafo_rating_mva).sum())
     click.echo(f"  protection       trips above rating x {1 + system.overload_tolerance:g}; "
                f"{unrated} branches never trip")
+    notes = system.rating_notes
+    if notes.get("derived"):
+        click.echo(f"    {notes['derived']} unrated branches rated at (1 + margin) x base-case flow")
+    if notes.get("raised"):
+        click.echo(f"    {notes['raised']} branches over their rating in the base case: raised to (1 + margin) x "
+                   "base-case flow")
     r = system.restoration
     click.echo(f"  restoration      remote {r.remote_min:g} min; manual {r.manual_h:g} h/site, {r.crews} crews")
     for op, p in sorted(system.operator_restoration.items()):
