@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
+import yaml
 from conftest import stock_system, three_sites
 
 from gridsim.errors import InputError
 from gridsim.model.elements import Ref
-from gridsim.scenario.schema import load_scenario, parse_scenario
+from gridsim.scenario.schema import BOOL_HINT, _Lines, load_scenario, parse_scenario
 from gridsim.scenario.selectors import resolve_targets, step_rng
 from gridsim.scenario.techniques import techniques
 
@@ -143,3 +146,171 @@ def test_reported_figures_are_parsed_and_checked():
         parse_scenario(GOOD + "reported:\n  happiness: {value: 1, source: x}\n")
     with pytest.raises(InputError, match="needs value"):
         parse_scenario(GOOD + "reported:\n  peak_mw_lost: {source: x}\n")
+
+
+def one_step(step: str, extra: str = "") -> str:
+    """A scenario of one flow-style step (``step`` is the inside of the braces) plus top-level ``extra``."""
+    return f"name: x\n{extra}steps:\n  - {{{step}}}\n"
+
+
+@pytest.mark.parametrize("step, message", [
+    ("at_min: 0, action: [access], technique: T0855", r"steps\[0\].action \(line 3\): action must be a string"),
+    ("at_min: 0, action: {a: 1}, technique: T0855", r"action must be a string, got \{'a': 1\}"),
+    ("at_min: 0, action: access, technique: [T0855]", r"technique must be a string, got \['T0855'\]"),
+    ("at_min: 0, action: access, technique: 855", r"technique must be a string, got 855"),
+    ("at_min: 0, action: open_breakers, technique: T0855, targets: {kind: substation, where: {yes: 1}}",
+     r"where.True \(line 3\): a tag name must be text, got true \(YAML read yes"),
+    ("at_min: 0, action: open_breakers, technique: T0855, targets: {kind: substation, where: {a: [[1]]}}",
+     r"tag a takes a string or a number, or a list of them; got \[1\]"),
+    ("at_min: 0, action: open_breakers, technique: T0855, targets: {kind: substation, where: {a: null}}",
+     r"tag a takes a string or a number, or a list of them; got null"),
+])
+def test_values_of_the_wrong_type_are_errors_before_any_lookup(step, message):
+    with pytest.raises(InputError, match=message):
+        parse_scenario(one_step(step), source="s.yaml")
+
+
+HUGE = "1" + "0" * 400  # a 401-digit integer: no float holds it
+
+
+@pytest.mark.parametrize("text, message", [
+    (one_step(f"at_min: {HUGE}, action: access, technique: T0855"),
+     r"at_min must be a non-negative number, got a 401-digit integer"),
+    (one_step(f"at_min: 0, action: access, technique: T0855, duration_min: {HUGE}"), r"duration_min must be"),
+    (one_step("at_min: 0, action: access, technique: T0855", f"horizon_h: {HUGE}\n"), r"horizon_h must be"),
+    (GOOD + f"reported:\n  peak_mw_lost: {{value: -{HUGE}, source: x}}\n", r"value must be a non-negative"),
+    (one_step("at_min: 1" + "0" * 5000 + ", action: access, technique: T0855"),
+     r"line 3, column \d+: malformed YAML: cannot read"),
+])
+def test_integers_too_large_for_a_float_are_invalid_numbers(text, message):
+    with pytest.raises(InputError, match=message):
+        parse_scenario(text, source="s.yaml")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("x: &a [*a]\n" + GOOD, r"x \(line 1\): unknown key 'x'"),
+    (GOOD + "references: &a [*a]\n", r"references \(line 7\): references must be a list of strings"),
+    ("name: x\nsteps: &a [{at_min: 0, action: access, technique: T0855, note: *a}]\n",
+     r"steps\[0\].note \(line 2\): note must be a string"),
+    (GOOD.replace("targets: {kind: substation, ids: [S1]}", "targets: &t {kind: substation, where: {me: *t}}"),
+     r"steps\[0\].targets.where.me \(line 6\): tag me takes a string or a number"),
+])
+def test_recursive_aliases_are_errors_not_recursion(text, message):
+    with pytest.raises(InputError, match=message):
+        parse_scenario(text, source="s.yaml")
+
+
+def alias_bomb(levels: int) -> str:
+    """A "billion laughs" list under references: level i is nine aliases of level i - 1 (9**levels strings)."""
+    rows = ["    - &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    rows += [f"    - &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
+    return GOOD + "references:\n" + "\n".join(rows) + "\n"
+
+
+def test_an_alias_bomb_is_walked_once_per_node_and_rejected():
+    text = alias_bomb(8)  # 9**8 = 43 million paths if every alias were followed
+    lines = _Lines(yaml.compose(text, Loader=yaml.SafeLoader))
+    assert len(lines.lines) < 200
+    with pytest.raises(InputError, match=r"references \(line 7\): references must be a list of strings"):
+        parse_scenario(text, source="s.yaml")
+
+
+def test_null_is_refused_for_at_min_and_means_absent_for_optional_keys():
+    with pytest.raises(InputError, match=r"steps\[0\].at_min \(line 3\): at_min must be a non-negative number, "
+                                         r"got null"):
+        parse_scenario(one_step("at_min: null, action: access, technique: T0855"), source="s.yaml")
+    plan = parse_scenario(one_step("at_min: 0, action: access, technique: T0855, duration_min: null, note: null, "
+                                   "factor: null, targets: null",
+                                   "description:\nreferences:\nreported:\nhorizon_h:\nstart:\nseed:\nsystem:\n"))
+    assert (plan.horizon_h, plan.references, plan.reported, plan.description, plan.start) == (24.0, (), (), "", None)
+    step = plan.steps[0]
+    assert (step.duration_min, step.factor, step.note, step.targets) == (None, None, "", None)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: t\nname: u\n" + GOOD.split("\n", 1)[1], r"name \(line 2\): duplicate key 'name'"),
+    (GOOD + "    at_min: 3\n", r"steps\[0\].at_min \(line 7\): duplicate key 'at_min'"),
+    (GOOD.replace("ids: [S1]}", "ids: [S1], kind: bus}"), r"steps\[0\].targets.kind \(line 6\): duplicate key 'kind'"),
+    (GOOD.replace("ids: [S1]}", "where: {operator: op, operator: x}}"), r"where.operator \(line 6\): duplicate key"),
+])
+def test_duplicate_keys_name_the_second_occurrence(text, message):
+    with pytest.raises(InputError, match=message):
+        parse_scenario(text, source="s.yaml")
+
+
+def test_a_merge_key_override_is_not_a_duplicate():
+    plan = parse_scenario("name: x\nsteps:\n  - &s {at_min: 0, action: access, technique: T0855}\n"
+                          "  - {<<: *s, at_min: 5}\n")
+    assert [s.at_min for s in plan.steps] == [0.0, 5.0]
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("description: {a: 1}\n", r"description \(line 2\): description must be a string, got \{'a': 1\}"),
+    ("start: {a: 1}\n", r"start \(line 2\): start must be an ISO 8601 date-time"),
+    ("start: [2015]\n", r"start must be an ISO 8601 date-time"),
+    ("start: 2015\n", r"start must be an ISO 8601 date-time"),
+    ("start: yesterday at noon\n", r"start must be an ISO 8601 date-time .* got 'yesterday at noon'"),
+    ("start: 2015-02-30\n", r"line 2, column 8: malformed YAML: cannot read '2015-02-30'"),
+])
+def test_free_text_and_start_must_be_strings(extra, message):
+    with pytest.raises(InputError, match=message):
+        parse_scenario(one_step("at_min: 0, action: access, technique: T0855", extra), source="s.yaml")
+    with pytest.raises(InputError, match=r"note must be a string, got \{'a': 1\}"):
+        parse_scenario(one_step("at_min: 0, action: access, technique: T0855, note: {a: 1}"))
+
+
+@pytest.mark.parametrize("start, expected", [
+    ('"2015-12-23T15:30:00+02:00"', "2015-12-23T15:30:00+02:00"),
+    ("2015-12-23T15:30:00+02:00", "2015-12-23T15:30:00+02:00"),  # unquoted: YAML makes a datetime
+    ("2015-12-23", "2015-12-23"),  # unquoted: YAML makes a date
+])
+def test_start_is_kept_as_iso_text(start, expected):
+    plan = parse_scenario(one_step("at_min: 0, action: access, technique: T0855", f"start: {start}\n"))
+    assert plan.start == expected
+
+
+@pytest.mark.parametrize("factor", ["1.0e+308", "1001", "-1", ".inf", ".nan", "1e308"])
+def test_scale_loads_factor_is_bounded(factor):
+    step = "at_min: 0, action: scale_loads, technique: T0831, targets: {kind: load, ids: [0]}, factor: "
+    with pytest.raises(InputError, match=r"steps\[0\].factor \(line 3\): factor must be a number from 0 to 1000"):
+        parse_scenario(one_step(step + factor), source="s.yaml")
+    assert parse_scenario(one_step(step + "1000")).steps[0].factor == 1000.0
+
+
+@pytest.mark.parametrize("at_min, horizon, message", [
+    (100000, "", r"steps\[0\].at_min \(line 3\): step at 100000 min is after the scenario horizon of 24 h"),
+    (60, "horizon_h: 1\n", r"step at 60 min is at the end of the scenario horizon of 1 h"),
+    (90.5, "horizon_h: 1.5\n", r"step at 90.5 min is after the scenario horizon of 1.5 h"),
+])
+def test_steps_at_or_after_the_horizon_are_errors(at_min, horizon, message):
+    with pytest.raises(InputError, match=message):
+        parse_scenario(one_step(f"at_min: {at_min}, action: access, technique: T0855", horizon), source="s.yaml")
+    assert parse_scenario(one_step("at_min: 59.9, action: access, technique: T0855", "horizon_h: 1\n"))
+
+
+def branch_selector(targets: str):
+    return parse_scenario(one_step(f"at_min: 0, action: trip_branches, technique: T0855, targets: {targets}"),
+                          source="s.yaml").steps[0].targets
+
+
+def test_branches_are_given_by_table_and_index_never_a_bare_integer():
+    with pytest.raises(InputError, match=r"ids \(line 3\): ambiguous branch id 0: write line:0 or trafo:0"):
+        branch_selector("{kind: branch, ids: [0]}")
+    with pytest.raises(InputError, match=r"id 'trafo:0' is a trafo, not a line"):
+        branch_selector("{kind: line, ids: ['trafo:0']}")
+    system = stock_system("case118")
+    picked = resolve_targets(branch_selector("{kind: branch, ids: ['trafo:0', 'line:3']}"), system, step_rng(0, 0))
+    assert picked == [Ref("trafo", 0), Ref("line", 3)]
+    picked = resolve_targets(branch_selector("{kind: line, ids: [2, 'line:3']}"), system, step_rng(0, 0))
+    assert picked == [Ref("line", 2), Ref("line", 3)]
+    with pytest.raises(InputError, match="no trafo 999"):
+        resolve_targets(branch_selector("{kind: branch, ids: ['trafo:999']}"), system, step_rng(0, 0))
+
+
+@pytest.mark.parametrize("text", [
+    "{kind: substation, where: {operator: yes}}",
+    "{kind: substation, where: {operator: [op2, false]}, strategy: random, k: 1}",
+])
+def test_a_filter_with_an_unquoted_yes_says_so_when_nothing_matches(text):
+    with pytest.raises(InputError, match=re.escape(BOOL_HINT)):
+        resolve_targets(selector(text), three_sites(), step_rng(0, 0))

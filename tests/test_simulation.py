@@ -194,3 +194,11 @@ def test_percentage_lost_is_of_the_demand_at_that_instant():
     summary = summarize(simulate(three_sites(), scenario(steps)))
     assert summary["peak_mw_lost"] == pytest.approx(90.0)
     assert summary["peak_pct_lost"] == pytest.approx(100.0 * 90 / 120)
+
+
+def test_a_horizon_shorter_than_the_scenario_is_refused():
+    from gridsim.errors import InputError
+
+    steps = "  - {at_min: 90, action: open_breakers, technique: T0855, targets: {kind: substation, ids: [S1]}}\n"
+    with pytest.raises(InputError, match="at 90 min is not before the horizon of 1 h"):
+        simulate(three_sites(), scenario(steps), horizon_h=1.0)

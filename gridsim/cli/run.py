@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from gridsim.cli.common import UserError, reports_errors, system_option
+from gridsim.scenario.schema import MAX_HORIZON_H
 
 
 @click.command("run")
@@ -22,7 +23,7 @@ from gridsim.cli.common import UserError, reports_errors, system_option
               help="Power flow of the cascade.")
 @click.option("--seed", type=click.IntRange(min=0), default=None,
               help="Seed of random target selection (default: the scenario's, else 0).")
-@click.option("--horizon-h", type=click.FloatRange(min=0, min_open=True, max=24 * 365), default=None,
+@click.option("--horizon-h", type=click.FloatRange(min=0, min_open=True, max=MAX_HORIZON_H), default=None,
               callback=lambda ctx, param, value: _finite(value),
               help="Hours to simulate (default: the scenario's horizon_h, else 24).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),

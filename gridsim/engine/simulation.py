@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from gridsim.engine.cascade import LOAD_ISLAND, LOAD_SERVED, CascadeResult, Outages, run_cascade
+from gridsim.errors import InputError
 from gridsim.model.elements import Ref
 from gridsim.model.system import System
 from gridsim.scenario.schema import Scenario, Step
@@ -198,6 +199,11 @@ class _Clock:
     # ------------------------------------------------------------ main loop
 
     def run(self) -> SimulationResult:
+        late = [s for s in self.scenario.steps if s.at_min >= self.horizon]
+        if late:
+            raise InputError(self.scenario.path or "<scenario>",
+                             f"{late[0].label} at {late[0].at_min:g} min is not before the horizon "
+                             f"of {self.horizon / 60:g} h: lengthen the horizon", late[0].place or None)
         for step in self.scenario.steps:
             rng = step_rng(self.seed, step.index)
             refs = (resolve_targets(step.targets, self.system, rng, self.scenario.path)

@@ -1,13 +1,19 @@
 """Scenario files: parsed once into frozen dataclasses, every key checked.
 
 YAML is read with the safe loader (no tags, no code). Each error names the
-file, the path inside it (``steps[2].targets.where``) and its line.
+file, the path inside it (``steps[2].targets.where``) and its line. Every
+value's type is checked before it is used (a YAML list is unhashable, a YAML
+``yes`` is a boolean), so bad input is an :class:`InputError`, never a traceback.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import math
+import re
+import reprlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +26,11 @@ from gridsim.scenario.techniques import ATTACK_VERSION, techniques
 
 __all__ = [
     "ACTIONS",
+    "BOOL_HINT",
     "BUNDLED_ATTACKS",
     "KINDS",
     "MEASURES",
+    "MAX_FACTOR",
     "REPORTABLE",
     "Reported",
     "Scenario",
@@ -30,9 +38,13 @@ __all__ = [
     "Step",
     "load_scenario",
     "parse_scenario",
+    "split_indexed_id",
 ]
 
 BUNDLED_ATTACKS = bundled_dir("attacks")
+
+#: Longest simulated horizon, hours (one year).
+MAX_HORIZON_H = 24.0 * 365
 
 KINDS = ("substation", "bus", "line", "trafo", "branch", "gen", "load")
 MEASURES = ("degree", "betweenness", "load", "flow")
@@ -56,6 +68,15 @@ REPORTABLE = ("peak_mw_lost", "peak_pct_lost", "peak_customers_out", "peak_peopl
               "customer_hours_lost", "time_to_full_restoration_min", "cascade_depth")
 _STEP_KEYS = ("at_min", "action", "targets", "technique", "duration_min", "factor", "note")
 _SELECTOR_KEYS = ("kind", "ids", "where", "strategy", "by", "k")
+
+#: Largest demand multiplier of ``scale_loads``: far above any real surge, small enough that MW stay finite.
+MAX_FACTOR = 1000.0
+#: Appended to errors about a boolean where text was meant: YAML 1.1 reads unquoted yes/no/on/off/true/false as bools.
+BOOL_HINT = '(YAML read yes/no/true/false unquoted as a boolean; quote it: "yes")'
+#: ``line:0``, ``trafo:3``: an element by pandapower table and index, as gridsim prints it (:class:`Ref`).
+_INDEXED_ID = re.compile(r"(?P<table>[a-z][a-z0-9_]*):(?P<index>[0-9]+)")
+
+_Fail = Callable[[str, str], InputError]
 
 
 @dataclass(frozen=True)
@@ -117,29 +138,110 @@ class Scenario:
     sha256: str = ""
 
 
-class _Lines:
-    """Line numbers of every path in a YAML document, for error messages."""
+def split_indexed_id(token: object) -> tuple[str, int] | None:
+    """``"line:0"`` -> ``("line", 0)``; a name or a bare integer -> None.
 
-    def __init__(self, text: str):
-        self.lines: dict[str, int] = {}
+    This is how gridsim prints an element (``Ref``), so an id copied from a
+    timeline selects the element it names, and it is the only unambiguous way
+    to give a branch by index (lines and transformers are numbered separately).
+    """
+    if not isinstance(token, str):
+        return None
+    match = _INDEXED_ID.fullmatch(token)
+    return (match["table"], int(match["index"])) if match else None
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 60, 60, 40
+
+
+def _show(value: Any) -> str:
+    """A short rendering of a user's value for an error message, in YAML's words where they differ.
+
+    Always bounded: ``repr`` of a recursive list or an alias bomb would loop or
+    take minutes, and ``repr`` of an integer of more than 4300 digits raises.
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) and value.bit_length() > 128:
+        digits = len(str(abs(value))) if value.bit_length() < 14000 else "4000+"
+        return f"a {digits}-digit integer"
+    return _REPR.repr(value)
+
+
+class _SafeLoader(yaml.SafeLoader):
+    """The safe loader (no tags, no code), but a scalar it cannot convert is a YAML error with its line.
+
+    PyYAML's scalar constructors let ``ValueError`` and friends escape with no
+    position: an integer of 5000 digits, ``2015-02-30`` (read as a date),
+    ``!!float x``. Wrapping them keeps "never a traceback" true.
+    """
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError:
-            root = None
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            shown = _show(node.value) if isinstance(node, yaml.ScalarNode) else node.tag
+            raise yaml.constructor.ConstructorError(None, None, f"cannot read {shown}: {exc}",
+                                                    node.start_mark) from None
+
+
+class _Lines:
+    """Line numbers of every path in a composed YAML document, and its first duplicated key.
+
+    Each node is walked once (memo by identity). An alias is a second path to
+    the same node: re-walking it made ``x: &a [*a]`` recurse forever and an
+    alias bomb (8 levels of 9 aliases) cost 9**8 visits. A path that reaches an
+    already-walked node gets that node's line; paths below it fall back to it.
+    """
+
+    def __init__(self, root: yaml.Node | None):
+        self.lines: dict[str, int] = {}
+        #: (path, key, line of the second occurrence) of the first duplicated key, if any.
+        self.duplicate: tuple[str, str, int] | None = None
+        self._walked: set[int] = set()
+        self._keys = yaml.constructor.SafeConstructor()
         if root is not None:
             self._walk(root, "")
 
-    def _walk(self, node, path: str) -> None:
+    def _walk(self, node: yaml.Node, path: str) -> None:
         self.lines[path] = node.start_mark.line + 1
+        if id(node) in self._walked:
+            return
+        self._walked.add(id(node))
         if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
             for key, value in node.value:
-                sub = f"{path}.{key.value}" if path else str(key.value)
-                self.lines[sub] = key.start_mark.line + 1
+                name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+                sub = f"{path}.{name}" if path else name
+                line = key.start_mark.line + 1
+                identity = self._identity(key)
+                if identity is not None:
+                    if identity in seen and self.duplicate is None:
+                        self.duplicate = (sub, name, line)
+                    seen.add(identity)
                 self._walk(value, sub)
-                self.lines[sub] = key.start_mark.line + 1
+                self.lines[sub] = line
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
                 self._walk(item, f"{path}[{i}]")
+
+    def _identity(self, key: yaml.Node) -> Any:
+        """The key as the loader builds it, so ``1`` and ``0x1`` collide as they do in the dict; None to skip.
+
+        Merge keys (``<<``) are not keys of the mapping, and a non-scalar key is
+        refused by the loader anyway.
+        """
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            return None
+        try:
+            value = self._keys.construct_object(key)
+            hash(value)
+        except Exception:  # a key the loader will refuse with its own message
+            return (key.tag, key.value)
+        return value
 
     def place(self, path: str) -> str:
         probe = path
@@ -172,16 +274,43 @@ def _find_scenario(path: Path) -> Path:
     raise InputError(path, "scenario file not found")
 
 
-def parse_scenario(text: str, *, source: str | Path = "<scenario>", sha256: str = "") -> Scenario:
-    """Parse scenario YAML text into a :class:`Scenario` (see docs/FORMATS.md)."""
+def _read_yaml(text: str, source: str | Path) -> tuple[Any, _Lines]:
+    """Compose the node tree, refuse duplicated keys, then construct the data, in one pass of the loader.
+
+    Duplicates are looked for in the node tree because the constructed dict
+    silently keeps the last value; and before construction, because the loader
+    flattens merge keys (``<<``) into the node in place.
+    """
+    loader = None
     try:
-        doc = yaml.safe_load(text)
+        loader = _SafeLoader(text)
+        root = loader.get_single_node()
+        lines = _Lines(root)
+        if lines.duplicate is not None:
+            path, key, line = lines.duplicate
+            raise InputError(source, f"duplicate key {_show(key)}", f"{path} (line {line})")
+        doc = loader.construct_document(root) if root is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(source, f"malformed YAML: {problem}", where) from None
-    lines = _Lines(text)
+    except RecursionError:
+        raise InputError(source, "malformed YAML: nested too deeply") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return doc, lines
+
+
+def parse_scenario(text: str, *, source: str | Path = "<scenario>", sha256: str = "") -> Scenario:
+    """Parse scenario YAML text into a :class:`Scenario` (see docs/FORMATS.md).
+
+    An optional key given as null (``note:`` with nothing after it) is taken as
+    absent; a required one (``name``, ``steps``, ``at_min``, ``action``,
+    ``technique``) may not be null.
+    """
+    doc, lines = _read_yaml(text, source)
 
     def fail(path: str, message: str) -> InputError:
         return InputError(source, message, lines.place(path))
@@ -192,79 +321,167 @@ def parse_scenario(text: str, *, source: str | Path = "<scenario>", sha256: str 
     name = doc.get("name")
     if not isinstance(name, str) or not name.strip():
         raise fail("name", "missing or empty name")
+    horizon = _number(doc, "horizon_h", "horizon_h", fail, default=24.0, positive=True, maximum=MAX_HORIZON_H)
     steps_raw = doc.get("steps")
     if not isinstance(steps_raw, list) or not steps_raw:
         raise fail("steps", "steps must be a non-empty list")
-    steps = tuple(_parse_step(raw, i, fail, lines) for i, raw in enumerate(steps_raw))
+    steps = tuple(_parse_step(raw, i, horizon, fail, lines) for i, raw in enumerate(steps_raw))
 
-    references = doc.get("references", [])
+    references = _optional(doc, "references", [])
     if not isinstance(references, list) or not all(isinstance(r, str) for r in references):
         raise fail("references", "references must be a list of strings")
-    system = doc.get("system")
-    if system is not None:
-        if not isinstance(system, str):
-            raise fail("system", "system must be a string (a folder or pandapower:<case>)")
-        if not system.startswith("pandapower:") and source != "<scenario>":
-            system = str((Path(source).parent / system).resolve()) if not Path(system).is_absolute() else system
     seed = doc.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise fail("seed", f"seed must be a non-negative integer, got {seed!r}")
-    horizon = _number(doc, "horizon_h", 24.0, "horizon_h", fail, positive=True)
-    start = doc.get("start")
-    if start is not None and not isinstance(start, str):
-        start = str(start)
-    reported = _parse_reported(doc.get("reported", {}), fail)
+        raise fail("seed", f"seed must be a non-negative integer, got {_show(seed)}")
     return Scenario(
         name=name.strip(),
-        reported=reported,
+        reported=_parse_reported(_optional(doc, "reported", {}), fail),
         steps=tuple(sorted(steps, key=lambda s: (s.at_min, s.index))),
-        description=str(doc.get("description", "") or "").strip(),
+        description=_optional_text(doc, "description", "description", fail),
         references=tuple(references),
-        system=system,
+        system=_parse_system(doc.get("system"), source, fail),
         seed=seed,
         horizon_h=horizon,
-        start=start,
+        start=_parse_start(doc.get("start"), fail),
         path=str(source),
         sha256=sha256,
     )
 
 
-def _parse_reported(raw: Any, fail) -> tuple[Reported, ...]:
+def _optional(mapping: dict, key: str, default: Any) -> Any:
+    """The value of an optional key; null counts as absent (``reported:`` left empty means none)."""
+    value = mapping.get(key)
+    return default if value is None else value
+
+
+def _text(value: Any, key: str, path: str, fail: _Fail) -> str:
+    """``value`` if it is a string, else an error.
+
+    Checked before any lookup: a YAML list or mapping is unhashable (``x in
+    ACTIONS`` would raise), and ``str()`` of a mapping is not what anyone meant.
+    """
+    if not isinstance(value, str):
+        hint = f" {BOOL_HINT}" if isinstance(value, bool) else ""
+        raise fail(path, f"{key} must be a string, got {_show(value)}{hint}")
+    return value
+
+
+def _optional_text(mapping: dict, key: str, path: str, fail: _Fail) -> str:
+    """Free text such as ``note`` or ``description``: absent or null is empty, anything else must be a string."""
+    value = mapping.get(key)
+    return "" if value is None else _text(value, key, path, fail).strip()
+
+
+def _parse_system(value: Any, source: str | Path, fail: _Fail) -> str | None:
+    """The default system: ``pandapower:<case>`` as given, a folder relative to the scenario file."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or "\0" in value:
+        raise fail("system", "system must be a string (a folder or pandapower:<case>)")
+    if value.startswith("pandapower:") or source == "<scenario>" or Path(value).is_absolute():
+        return value
+    return str((Path(source).parent / value).resolve())
+
+
+def _parse_start(value: Any, fail: _Fail) -> str | None:
+    """Wall-clock time of t = 0 as ISO 8601 text.
+
+    YAML reads an unquoted ``2015-12-23`` (or a full unquoted timestamp) as a
+    date or datetime; that is what the user meant, so it is written back as
+    ISO text. Anything else must be a string Python's ISO parser accepts.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime.date):  # datetime.datetime is a date too
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            datetime.datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            return value.strip()
+    raise fail("start", f'start must be an ISO 8601 date-time such as "2015-12-23T15:30:00+02:00", '
+                        f"got {_show(value)}")
+
+
+def _parse_reported(raw: Any, fail: _Fail) -> tuple[Reported, ...]:
     if not isinstance(raw, dict):
         raise fail("reported", "reported must be a mapping of measure: {value, source}")
     out = []
     for measure, entry in raw.items():
         path = f"reported.{measure}"
-        if measure not in REPORTABLE:
-            raise fail(path, f"unknown measure {measure!r} (known: {', '.join(REPORTABLE)})")
+        if not isinstance(measure, str) or measure not in REPORTABLE:
+            raise fail(path, f"unknown measure {_show(measure)} (known: {', '.join(REPORTABLE)})")
         if not isinstance(entry, dict):
             raise fail(path, "each reported figure is a mapping {value, source}")
         _reject_unknown(entry, ("value", "source", "note"), path, fail)
-        value = _number(entry, "value", None, f"{path}.value", fail)
+        value = _number(entry, "value", f"{path}.value", fail)
         if value is None or not isinstance(entry.get("source"), str):
             raise fail(path, "a reported figure needs value (a number) and source (a string)")
-        out.append(Reported(str(measure), value, entry["source"], str(entry.get("note", "") or "")))
+        out.append(Reported(measure, value, entry["source"], _optional_text(entry, "note", f"{path}.note", fail)))
     return tuple(out)
 
 
-def _reject_unknown(mapping: dict, allowed, path: str, fail) -> None:
+def _reject_unknown(mapping: dict, allowed: tuple[str, ...], path: str, fail: _Fail) -> None:
     for key in mapping:
         if key not in allowed:
             sub = f"{path}.{key}" if path else str(key)
-            raise fail(sub, f"unknown key {key!r} (allowed: {', '.join(allowed)})")
+            raise fail(sub, f"unknown key {_show(key)} (allowed: {', '.join(allowed)})")
 
 
-def _number(mapping: dict, key: str, default, path: str, fail, *, positive: bool = False):
-    value = mapping.get(key, default)
-    if value is None:
+def _as_float(value: Any) -> float | None:
+    """``value`` as a finite float, or None if it is not a number.
+
+    A YAML integer of 400 digits is an int that no float can hold: ``float()``
+    and ``math.isfinite`` raise OverflowError on it, so it is caught here.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < 0 or (positive and value == 0):
-        raise fail(path, f"{key} must be a {'positive' if positive else 'non-negative'} number, got {value!r}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
-def _parse_step(raw: Any, i: int, fail, lines: _Lines) -> Step:
+def _number(mapping: dict, key: str, path: str, fail: _Fail, *, default: float | None = None,
+            required: bool = False, positive: bool = False, maximum: float | None = None) -> float | None:
+    """A finite non-negative number (positive, at most ``maximum`` if asked).
+
+    An absent or null optional key gives ``default``; a required key may not be null.
+    """
+    value = mapping.get(key)
+    if value is None and not required:
+        return default
+    number = _as_float(value)
+    if number is None or number < 0 or (positive and number == 0) or (maximum is not None and number > maximum):
+        if maximum is not None:
+            wanted = f"a number from 0 to {maximum:g}"
+        else:
+            wanted = f"a {'positive' if positive else 'non-negative'} number"
+        raise fail(path, f"{key} must be {wanted}, got {_show(value)}{_text_number_hint(value)}")
+    return number
+
+
+def _text_number_hint(value: Any) -> str:
+    """A hint for a number YAML read as text: YAML 1.1 wants a dot in an exponent number (``1e3`` is a string)."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        float(value)
+    except ValueError:
+        return ""
+    return " (this is text: YAML reads a quoted number, or one like 1e3 without a dot, as a string; write 1.0e3)"
+
+
+def _horizon_error(at_min: float, horizon_h: float) -> str:
+    when = "at the end of" if at_min == 60.0 * horizon_h else "after"
+    return (f"step at {at_min:.15g} min is {when} the scenario horizon of {horizon_h:.15g} h; "
+            f"steps must come before it (raise horizon_h)")
+
+
+def _parse_step(raw: Any, i: int, horizon_h: float, fail: _Fail, lines: _Lines) -> Step:
     path = f"steps[{i}]"
     if not isinstance(raw, dict):
         raise fail(path, "each step must be a mapping")
@@ -272,14 +489,16 @@ def _parse_step(raw: Any, i: int, fail, lines: _Lines) -> Step:
     for key in ("at_min", "action", "technique"):
         if key not in raw:
             raise fail(path, f"missing {key}")
-    at_min = _number(raw, "at_min", 0.0, f"{path}.at_min", fail)
-    action = raw["action"]
+    at_min = _number(raw, "at_min", f"{path}.at_min", fail, required=True)
+    if at_min >= 60.0 * horizon_h:
+        raise fail(f"{path}.at_min", _horizon_error(at_min, horizon_h))
+    action = _text(raw["action"], "action", f"{path}.action", fail)
     if action not in ACTIONS:
-        raise fail(f"{path}.action", f"unknown action {action!r} (known: {', '.join(ACTIONS)})")
-    technique = str(raw["technique"]).strip().upper()
+        raise fail(f"{path}.action", f"unknown action {_show(action)} (known: {', '.join(ACTIONS)})")
+    technique = _text(raw["technique"], "technique", f"{path}.technique", fail).strip().upper()
     if technique not in techniques():
         raise fail(f"{path}.technique",
-                   f"{raw['technique']!r} is not an ATT&CK for ICS technique id (v{ATTACK_VERSION})")
+                   f"{_show(raw['technique'])} is not an ATT&CK for ICS technique id (v{ATTACK_VERSION})")
     kinds = ACTIONS[action]
     targets = raw.get("targets")
     selector = None
@@ -293,54 +512,88 @@ def _parse_step(raw: Any, i: int, fail, lines: _Lines) -> Step:
         if selector.kind not in kinds:
             raise fail(f"{path}.targets.kind",
                        f"action {action} acts on {' or '.join(kinds)}, not {selector.kind}")
-    factor = _number(raw, "factor", None, f"{path}.factor", fail)
+    factor = _number(raw, "factor", f"{path}.factor", fail, maximum=MAX_FACTOR)
     if action == "scale_loads" and factor is None:
         raise fail(path, "scale_loads needs factor (demand multiplier, e.g. 1.3)")
     if action != "scale_loads" and factor is not None:
         raise fail(f"{path}.factor", f"factor applies to scale_loads only, not {action}")
-    duration = _number(raw, "duration_min", None, f"{path}.duration_min", fail, positive=True)
-    note = raw.get("note", "")
+    duration = _number(raw, "duration_min", f"{path}.duration_min", fail, positive=True)
     return Step(index=i, at_min=at_min, action=action, technique=technique, targets=selector,
-                duration_min=duration, factor=factor, note=str(note or ""), place=lines.place(path))
+                duration_min=duration, factor=factor, note=_optional_text(raw, "note", f"{path}.note", fail),
+                place=lines.place(path))
 
 
-def _parse_selector(raw: Any, path: str, fail, lines: _Lines) -> Selector:
+def _parse_selector(raw: Any, path: str, fail: _Fail, lines: _Lines) -> Selector:
     if not isinstance(raw, dict):
         raise fail(path, "targets must be a mapping with kind and ids, where or strategy")
     _reject_unknown(raw, _SELECTOR_KEYS, path, fail)
     kind = raw.get("kind")
-    if kind not in KINDS:
-        raise fail(f"{path}.kind", f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    ids = raw.get("ids")
-    if ids is not None:
-        if not isinstance(ids, list) or not ids or not all(isinstance(x, (str, int)) and not isinstance(x, bool)
-                                                         for x in ids):
-            raise fail(f"{path}.ids", "ids must be a non-empty list of names or indices")
-        ids = tuple(ids)
-    where_raw = raw.get("where", {})
-    if not isinstance(where_raw, dict):
-        raise fail(f"{path}.where", "where must be a mapping of tag: value or [values]")
-    where = []
-    for tag, value in where_raw.items():
-        values = tuple(value) if isinstance(value, list) else (value,)
-        if not values:
-            raise fail(f"{path}.where.{tag}", "empty list of values")
-        where.append((str(tag), values))
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise fail(f"{path}.kind", f"kind must be one of {', '.join(KINDS)}, got {_show(kind)}")
+    ids = _parse_ids(_optional(raw, "ids", None), kind, f"{path}.ids", fail)
+    where = _parse_where(_optional(raw, "where", {}), f"{path}.where", fail)
     strategy = raw.get("strategy")
-    if strategy not in (None, "random", "top"):
-        raise fail(f"{path}.strategy", f"strategy must be random or top, got {strategy!r}")
+    if strategy is not None and (not isinstance(strategy, str) or strategy not in ("random", "top")):
+        raise fail(f"{path}.strategy", f"strategy must be random or top, got {_show(strategy)}")
     by = raw.get("by")
     k = raw.get("k")
     if strategy is not None:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise fail(f"{path}.k", f"strategy {strategy} needs k, a positive integer (got {k!r})")
-        if strategy == "top" and by not in MEASURES:
-            raise fail(f"{path}.by", f"top needs by: one of {', '.join(MEASURES)} (got {by!r})")
+            raise fail(f"{path}.k", f"strategy {strategy} needs k, a positive integer (got {_show(k)})")
+        if strategy == "top" and (not isinstance(by, str) or by not in MEASURES):
+            raise fail(f"{path}.by", f"top needs by: one of {', '.join(MEASURES)} (got {_show(by)})")
         if strategy == "random" and by is not None:
             raise fail(f"{path}.by", "by applies to strategy top only")
     elif k is not None or by is not None:
         raise fail(path, "k and by need a strategy (random or top)")
     if ids is not None and (where or strategy):
         raise fail(path, "give either ids or where/strategy, not both")
-    return Selector(kind=kind, ids=ids, where=tuple(where), strategy=strategy, by=by, k=k,
-                    place=lines.place(path))
+    return Selector(kind=kind, ids=ids, where=where, strategy=strategy, by=by, k=k, place=lines.place(path))
+
+
+def _parse_ids(raw: Any, kind: str, path: str, fail: _Fail) -> tuple[str | int, ...] | None:
+    """Names, indices or ``table:index`` ids, checked as far as they can be without the system.
+
+    A bare index is refused for kind branch: lines and transformers are
+    numbered separately, so ``0`` could be either.
+    """
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not raw or not all(isinstance(x, (str, int)) and not isinstance(x, bool)
+                                                       for x in raw):
+        hint = f" {BOOL_HINT}" if isinstance(raw, list) and any(isinstance(x, bool) for x in raw) else ""
+        raise fail(path, f"ids must be a non-empty list of names or indices{hint}")
+    tables = ("line", "trafo") if kind == "branch" else (kind,)
+    for token in raw:
+        if isinstance(token, int) and token.bit_length() > 63:  # no pandapower index is that large
+            raise fail(path, f"index {_show(token)} is out of range")
+        if kind == "branch" and isinstance(token, int):
+            raise fail(path, f"ambiguous branch id {token}: write line:{token} or trafo:{token}")
+        table = (split_indexed_id(token) or ("", 0))[0]
+        if kind != "substation" and table in KINDS and table not in tables:
+            raise fail(path, f"id {_show(token)} is a {table}, not a {kind}")
+    return tuple(raw)
+
+
+def _parse_where(raw: Any, path: str, fail: _Fail) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """Tag filter: tag name -> one value or a list of values (any of them matches).
+
+    Tag names and values must be scalars: they are compared with the tags read
+    from substations.csv, which are always strings or numbers.
+    """
+    if not isinstance(raw, dict):
+        raise fail(path, "where must be a mapping of tag: value or [values]")
+    where = []
+    for tag, value in raw.items():
+        sub = f"{path}.{tag}"
+        if isinstance(tag, bool) or not isinstance(tag, (str, int, float)):
+            hint = f" {BOOL_HINT}" if isinstance(tag, bool) else ""
+            raise fail(sub, f"a tag name must be text, got {_show(tag)}{hint}")
+        values = tuple(value) if isinstance(value, list) else (value,)
+        if not values:
+            raise fail(sub, "empty list of values")
+        for item in values:
+            if item is None or not isinstance(item, (str, int, float, datetime.date)):
+                raise fail(sub, f"tag {tag} takes a string or a number, or a list of them; got {_show(item)}")
+        where.append((str(tag), values))
+    return tuple(where)

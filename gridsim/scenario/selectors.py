@@ -15,7 +15,7 @@ import numpy as np
 from gridsim.errors import InputError
 from gridsim.model.elements import Ref
 from gridsim.model.system import System, base_flows
-from gridsim.scenario.schema import Selector
+from gridsim.scenario.schema import BOOL_HINT, Selector, split_indexed_id
 
 __all__ = ["resolve_targets", "step_rng"]
 
@@ -42,11 +42,11 @@ def resolve_targets(selector: Selector, system: System, rng: np.random.Generator
         candidates = [ref for ref in candidates if _matches(ref, selector, system, source)]
     if selector.strategy is None:
         if not candidates:
-            raise InputError(source, f"no {selector.kind} matches the filter", selector.place)
+            raise InputError(source, f"no {selector.kind} matches the filter{_bool_hint(selector)}", selector.place)
         return candidates
     if selector.k > len(candidates):
-        raise InputError(source, f"asks for k={selector.k} {selector.kind}(s) but only {len(candidates)} match",
-                         selector.place)
+        raise InputError(source, f"asks for k={selector.k} {selector.kind}(s) but only {len(candidates)} match"
+                                 f"{_bool_hint(selector)}", selector.place)
     if selector.strategy == "random":
         picks = rng.choice(len(candidates), size=selector.k, replace=False)
         return [candidates[i] for i in sorted(picks)]
@@ -64,17 +64,40 @@ def _candidates(kind: str, system: System) -> list[Ref]:
     return [Ref(kind, int(i)) for i in net[kind].index]
 
 
+def _bool_hint(selector: Selector) -> str:
+    """A hint when a filter value is a boolean: tags from a CSV never are, so it is an unquoted yes/no."""
+    if any(isinstance(value, bool) for _, values in selector.where for value in values):
+        return f" {BOOL_HINT}"
+    return ""
+
+
 def _lookup(selector: Selector, system: System, token: Any, source: str) -> Ref:
+    """One explicit id: a substation name, or an element's name, index or ``table:index``.
+
+    A bare index is refused for kind branch (the schema refuses it too): line 0
+    and trafo 0 are both branch 0.
+    """
     kind = selector.kind
     if kind == "substation":
         if str(token) in system.substations:
             return Ref("substation", str(token))
         raise InputError(source, f"no substation named {token!r} in system {system.name}", selector.place)
     tables = ("line", "trafo") if kind == "branch" else (kind,)
+    if isinstance(token, int):
+        if kind == "branch":
+            raise InputError(source, f"ambiguous branch id {token}: write line:{token} or trafo:{token}",
+                             selector.place)
+        if token in system.net[kind].index:
+            return Ref(kind, int(token))
+        raise InputError(source, f"no {kind} {token} in system {system.name}", selector.place)
+    indexed = split_indexed_id(token)
+    if indexed is not None and indexed[0] in tables:
+        table, index = indexed
+        if index in system.net[table].index:
+            return Ref(table, index)
+        raise InputError(source, f"no {table} {index} in system {system.name}", selector.place)
     for table in tables:
         frame = system.net[table]
-        if isinstance(token, int) and token in frame.index and kind != "branch":
-            return Ref(table, int(token))
         if "name" in frame:
             hits = frame.index[frame["name"] == token]
             if len(hits):
