@@ -15,7 +15,7 @@ import heapq
 import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -161,6 +161,8 @@ class _Clock:
         self.depth = 0
         self.load_state = np.full(len(self.load_site), LOAD_SERVED, dtype=object)
         self.targets: dict[int, list[Ref]] = {}
+        self.last_outages: Outages | None = None
+        self.last_result: CascadeResult | None = None
         self.step_times: list[tuple[float, str]] = []
 
     # ------------------------------------------------------------ set-up
@@ -232,7 +234,12 @@ class _Clock:
     def _settle(self, now: float, triggers: list[str], restorations: list[str]) -> None:
         """One power cascade on the outages in force, then record what changed."""
         outages = self._outages()
-        result = self.cascade(self.system, outages, mode=self.mode)
+        if outages == self.last_outages:
+            # Only control, view or crews changed: the power state is the last fixed point.
+            result = replace(self.last_result, trips=[])
+        else:
+            result = self.cascade(self.system, outages, mode=self.mode)
+        self.last_outages, self.last_result = outages, result
         self.depth = max(self.depth, result.depth)
         for trip in result.trips:
             ref = Ref(trip.table, trip.index)
