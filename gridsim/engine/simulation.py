@@ -239,7 +239,6 @@ class _Clock:
             result = replace(self.last_result, trips=[])
         else:
             result = self.cascade(self.system, outages, mode=self.mode)
-        self.last_outages, self.last_result = outages, result
         self.depth = max(self.depth, result.depth)
         for trip in result.trips:
             ref = Ref(trip.table, trip.index)
@@ -254,6 +253,8 @@ class _Clock:
             else:
                 self._log(now, ref, "info", "locked-out",
                           detail=f"tripped {self.trip_count[ref]} times by overload; left open")
+        # The fixed point is the outages with this cascade's trips added; remember it as such.
+        self.last_outages, self.last_result = self._outages(), result
         self._record_loads(now, result, triggers, restorations)
         self.times.append(now)
         self.demand.append(float(result.demand_mw.sum()))
