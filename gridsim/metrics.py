@@ -70,6 +70,7 @@ def summarize(result: SimulationResult) -> dict[str, Any]:
         "base_customers": int(system.customers.sum()),
         "peak_mw_lost": round(float(lost[peak]), 3),
         "peak_pct_lost": _percent(float(lost[peak]), float(result.demand_mw[peak])),
+        "demand_at_peak_mw": round(float(result.demand_mw[peak]), 3),
         "peak_time_min": float(result.times_min[peak]),
         "peak_customers_out": int(round(float(customers[peak_c]))),
         "peak_people_out": int(round(float(people[peak_c]))),

@@ -45,6 +45,10 @@ def run_id(result: SimulationResult) -> str:
 def check_writable(out_dir: str | Path) -> None:
     """Fail early, before any simulation, if a bundle could not be written under ``out_dir``."""
     path = Path(out_dir)
+    try:
+        path.exists()
+    except OSError as exc:
+        raise InputError(path, f"cannot write results here: {exc.strerror or exc}") from None
     if path.exists() and not path.is_dir():
         raise InputError(path, "cannot write results here: it is a file, not a folder")
     probe = path

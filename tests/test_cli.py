@@ -152,3 +152,14 @@ def test_unwritable_out_is_refused_before_simulating(tmp_path):
     assert_user_error(gridsim("run", "attacks/ukraine-2015.yaml", "--out", str(blocker / "sub")),
                       "cannot write results here", "is not a folder")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_bare_gridsim_prints_help():
+    proc = gridsim()
+    assert proc.returncode == 0 and "Usage: gridsim" in proc.stdout and not proc.stderr
+
+
+def test_a_path_too_long_for_the_file_system_is_a_user_error(tmp_path):
+    assert_user_error(gridsim("run", "attacks/ukraine-2015.yaml", "--out", str(tmp_path / ("d" * 300))),
+                      "cannot write results here")
+    assert_user_error(gridsim("show", "d" * 300), "d" * 20)

@@ -261,3 +261,36 @@ def test_base_case_overloads_get_raised_ratings_unless_asked_to_trip(tmp_path):
     assert raised.rating_notes == {"derived": 0, "raised": 2}
     assert raised.line_rating_mva == pytest.approx([90.0, 90.0], rel=5e-3)  # 1.5 x 60 MW (AC MVA adds a little)
     assert run_cascade(raised).trips == []
+
+
+def test_a_grid_with_no_source_is_refused(tmp_path):
+    net = pn.case9()
+    net.ext_grid["in_service"] = False
+    net.gen["in_service"] = False
+    pp.to_json(net, str(tmp_path / "grid.json"))
+    folder = write_system(tmp_path / "sys", 'name = "x"\n[power]\nsource = "../grid.json"\n')
+    with pytest.raises(InputError, match="no source in service"):
+        load_system(folder)
+
+
+def test_a_grid_of_generators_only_loads_and_rates(tmp_path):
+    # No external grid: the largest generator is the reference of the base-case flows.
+    net = pn.case9()
+    net.ext_grid["in_service"] = False
+    pp.to_json(net, str(tmp_path / "grid.json"))
+    system = load_system(write_system(tmp_path / "sys", 'name = "x"\n[power]\nsource = "../grid.json"\n'))
+    result = run_cascade(system)
+    assert result.trips == [] and result.served_mw.sum() == pytest.approx(315.0)
+
+
+def test_negative_loads_are_injections_not_demand():
+    from conftest import radial_feeder
+
+    from gridsim.model.system import system_from_net
+
+    net = radial_feeder()
+    pp.create_load(net, 2, p_mw=-5.0)
+    system = system_from_net(net)
+    assert system.base_demand_mw == pytest.approx(30.0)
+    result = run_cascade(system)
+    assert result.demand_mw.tolist() == [10.0, 20.0, 0.0] and result.lost_mw == pytest.approx(0.0)

@@ -13,7 +13,7 @@ from gridsim.metrics import summarize
 from gridsim.scenario.schema import parse_scenario
 
 CAUSES = {"attack", "island", "shed", "overload", "restored-remote", "restored-manual", "restored",
-          "locked-out", "dispatched"}
+          "locked-out", "dispatched", "reclose-deferred"}
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -314,3 +314,22 @@ def test_branches_are_given_by_table_and_index_never_a_bare_integer():
 def test_a_filter_with_an_unquoted_yes_says_so_when_nothing_matches(text):
     with pytest.raises(InputError, match=re.escape(BOOL_HINT)):
         resolve_targets(selector(text), three_sites(), step_rng(0, 0))
+
+
+def test_the_same_target_named_twice_is_acted_on_once():
+    sel = parse_scenario("name: x\nsteps:\n  - {at_min: 0, action: scale_loads, factor: 2, technique: T0831, "
+                         "targets: {kind: load, ids: [0, 0, 'load:0']}}\n").steps[0].targets
+    assert resolve_targets(sel, stock_system("case9"), step_rng(0, 0)) == [Ref("load", 0)]
+
+
+@pytest.mark.parametrize("action", ["destroy_firmware", "access"])
+def test_duration_is_refused_where_it_means_nothing(action):
+    targets = "" if action == "access" else ", targets: {kind: substation, ids: [S1]}"
+    with pytest.raises(InputError, match=f"{action} takes no duration_min"):
+        parse_scenario(f"name: x\nsteps:\n  - {{at_min: 0, action: {action}, technique: T0857, "
+                       f"duration_min: 5{targets}}}\n")
+
+
+def test_a_name_that_is_not_text_says_so():
+    with pytest.raises(InputError, match="name must be a string, got 5"):
+        parse_scenario("name: 5\nsteps:\n  - {at_min: 0, action: access, technique: T0865}\n")

@@ -102,25 +102,51 @@ def test_load_scaling_ends_with_its_duration():
     assert list(result.times_min) == [0.0, 0.0, 30.0]
 
 
-def test_overload_trips_are_reclosed_then_locked_out():
-    # 80 MW over a 50 MVA pair. Trip line 0 for good (held 10 h): line 1 trips by overload,
-    # is reclosed remotely after 5 min, trips again, and is locked out (max_reclose = 2).
+def test_an_overload_reclose_waits_until_it_would_hold():
+    # 80 MW over a 50 MVA pair. Line 0 held open 10 h: line 1 trips by overload at 0. Reclosing it
+    # alone at 5 min would overload it again, so it waits; when line 0 returns (605 min) both close.
     system = system_from_net(parallel_pair(80.0, 50.0), overload_tolerance=0.0,
                              restoration=RestorationParams(remote_min=5, max_reclose=2))
     steps = ("  - {at_min: 0, action: trip_branches, technique: T0855, duration_min: 600,"
              " targets: {kind: line, ids: [0]}}\n")
     result = simulate(system, scenario(steps))
-    # Line 0 is reclosed at 605 min with line 1 locked out: 80 MW on it alone, so it goes the same way.
     trips = [(e.t_min, e.element) for e in result.events if e.cause == "overload"]
-    assert trips == [(0.0, "line:1"), (5.0, "line:1"), (605.0, "line:0"), (610.0, "line:0")]
-    locked = [e.element for e in result.events if e.cause == "locked-out"]
-    assert locked == ["line:1", "line:0"]
+    assert trips == [(0.0, "line:1")]
+    assert [(e.t_min, e.element) for e in result.events if e.cause == "reclose-deferred"] == [(5.0, "line:1")]
+    back = sorted((e.t_min, e.element) for e in result.events if e.state == "in" and e.element.startswith("line"))
+    assert back == [(605.0, "line:0"), (605.0, "line:1")]
     summary = summarize(result)
     assert summary["cascade_depth"] == 1
-    assert summary["fully_restored"] is False
-    # Nothing will end this outage: it counts to the 24 h horizon, not to the last event.
-    assert result.end_min == result.horizon_min == 1440.0
-    assert summary["energy_not_served_mwh"] == pytest.approx(80.0 * 24)
+    assert summary["time_to_full_restoration_min"] == 605.0
+    assert summary["energy_not_served_mwh"] == pytest.approx(80.0 * 605 / 60)
+
+
+def test_parallel_branches_that_hold_only_together_are_reclosed_together():
+    # Demand doubled for 10 min: 120 MW on the pair, both trip. Each alone would carry 60 MW > 50,
+    # so neither can be reclosed alone; after the surge both close together.
+    system = system_from_net(parallel_pair(60.0, 50.0), overload_tolerance=0.0,
+                             restoration=RestorationParams(remote_min=5, max_reclose=2))
+    steps = ("  - {at_min: 0, action: scale_loads, factor: 2.0, technique: T0831, duration_min: 10,"
+             " targets: {kind: load, ids: [0]}}\n")
+    result = simulate(system, scenario(steps))
+    assert sorted(e.element for e in result.events if e.cause == "overload") == ["line:0", "line:1"]
+    summary = summarize(result)
+    assert summary["fully_restored"]
+    assert summary["time_to_full_restoration_min"] == 15.0  # surge ends at 10, reclose takes 5
+
+
+def test_repeated_overload_trips_end_in_lock_out():
+    # A line that holds when reclosed but trips again at the next surge is locked out at max_reclose.
+    system = system_from_net(parallel_pair(40.0, 50.0), overload_tolerance=0.0,
+                             restoration=RestorationParams(remote_min=5, max_reclose=2))
+    surge = ("  - {{at_min: {t}, action: scale_loads, factor: 3.0, technique: T0831, duration_min: 10,"
+             " targets: {{kind: load, ids: [0]}}}}\n")
+    result = simulate(system, scenario(surge.format(t=0) + surge.format(t=60)))
+    trips = [(e.t_min, e.element) for e in result.events if e.cause == "overload"]
+    assert trips == [(0.0, "line:0"), (0.0, "line:1"), (60.0, "line:0"), (60.0, "line:1")]
+    assert sorted(e.element for e in result.events if e.cause == "locked-out") == ["line:0", "line:1"]
+    assert summarize(result)["fully_restored"] is False
+    assert result.end_min == result.horizon_min
 
 
 def test_generator_restarts_after_its_restart_time(make_system):

@@ -15,10 +15,14 @@ from gridsim.cli.validate import validate_command
 class _OneLineErrors(click.Group):
     """A command group whose usage errors are one line on stderr (exit status 2), like gridsim's own."""
 
-    def main(self, *args, **kwargs):
+    def main(self, args=None, *rest, **kwargs):
         kwargs["standalone_mode"] = False
+        if args is None:
+            args = sys.argv[1:]
+        if not args:  # bare `gridsim`: the help, as asked for, on stdout
+            args = ["--help"]
         try:
-            code = super().main(*args, **kwargs)
+            code = super().main(args, *rest, **kwargs)
         except click.ClickException as exc:
             where = ""
             if isinstance(exc, click.UsageError) and exc.ctx is not None:

@@ -109,7 +109,7 @@ def format_summary(s: dict) -> str:
     lines = [
         f"{s['scenario']} on {s['system']} ({s['engine']}, seed {s['seed']})",
         f"  peak load lost        {s['peak_mw_lost']:,.1f} MW ({s['peak_pct_lost']:.1f} % of "
-        f"{s['base_demand_mw']:,.1f} MW) at t = {_duration(s['peak_time_min'])}",
+        f"{s['demand_at_peak_mw']:,.1f} MW) at t = {_duration(s['peak_time_min'])}",
         f"  peak customers out    {s['peak_customers_out']:,} of {s['base_customers']:,} "
         f"({s['peak_people_out']:,} people)",
         f"  energy not served     {s['energy_not_served_mwh']:,.1f} MWh",

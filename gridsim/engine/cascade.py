@@ -102,7 +102,9 @@ def run_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> Ca
     load_idx = net.load.index
     factor = np.array([outages.load_factor.get(int(i), 1.0) for i in load_idx], dtype=float)
     base_scaling = net.load.scaling.to_numpy(dtype=float) * factor
-    demand = net.load.p_mw.to_numpy(dtype=float) * base_scaling * net.load.in_service.to_numpy(dtype=bool)
+    # A negative load is an injection: it acts in the power flow but is nobody's demand.
+    demand = np.maximum(net.load.p_mw.to_numpy(dtype=float) * base_scaling, 0.0) \
+        * net.load.in_service.to_numpy(dtype=bool)
     gen_p0 = net.gen.p_mw.to_numpy(dtype=float).copy()
 
     if outages.lines:
@@ -135,7 +137,7 @@ def run_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> Ca
     served = (np.nan_to_num(net.res_load.p_mw.to_numpy(dtype=float), nan=0.0) if len(net.res_load)
               else np.zeros(len(load_idx)))
     served = np.where(state == LOAD_ISLAND, 0.0, served)
-    served = np.minimum(served, np.maximum(demand, 0.0)) if len(served) else served
+    served = np.clip(served, 0.0, demand) if len(served) else served
     # A load the balancing left whole but the AC stages cut is shed too.
     state = np.where((state == LOAD_SERVED) & (served < demand - 1e-9), LOAD_SHED, state)
     return CascadeResult(

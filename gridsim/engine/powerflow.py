@@ -28,13 +28,16 @@ def run_ac(net) -> bool:
     import pandapower as pp
 
     quiet_pandapower()
-    try:
-        pp.runpp(net, numba=False, max_iteration=30, init="dc")
-    except pp.LoadflowNotConverged:
-        return False
-    except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, FloatingPointError):
-        return False
-    return bool(net.converged)
+    for init in ("dc", "flat"):  # a numerical failure from one start is not yet a voltage collapse
+        try:
+            pp.runpp(net, numba=False, max_iteration=30, init=init)
+        except pp.LoadflowNotConverged:
+            continue
+        except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, FloatingPointError):
+            continue
+        if net.converged:
+            return True
+    return False
 
 
 def branch_flows_mva(net, mode: str) -> tuple[np.ndarray, np.ndarray]:
@@ -59,9 +62,20 @@ def branch_flows_mva(net, mode: str) -> tuple[np.ndarray, np.ndarray]:
     return np.nan_to_num(line, nan=0.0), np.nan_to_num(trafo, nan=0.0)
 
 
+def _with_reference(net):
+    """A copy of ``net`` with a reference: the largest generator is slack if no external grid serves."""
+    work = copy.deepcopy(net)
+    ext = work.ext_grid.in_service.astype(bool).any()
+    slack = (work.gen.slack & work.gen.in_service).astype(bool).any() if len(work.gen) else False
+    if not ext and not slack and work.gen.in_service.astype(bool).any():
+        on = work.gen.index[work.gen.in_service.astype(bool)]
+        work.gen.at[work.gen.loc[on, "p_mw"].idxmax(), "slack"] = True
+    return work
+
+
 def base_dc_flows(net) -> tuple[np.ndarray, np.ndarray]:
     """Signed base-case DC flow (MW) of every line and transformer, net untouched."""
-    work = copy.deepcopy(net)
+    work = _with_reference(net)
     run_dc(work)
     line = work.res_line.p_from_mw.to_numpy(dtype=float) if len(work.line) else np.zeros(0)
     trafo = work.res_trafo.p_hv_mw.to_numpy(dtype=float) if len(work.trafo) else np.zeros(0)
@@ -70,7 +84,7 @@ def base_dc_flows(net) -> tuple[np.ndarray, np.ndarray]:
 
 def base_ac_flows(net) -> tuple[np.ndarray, np.ndarray] | None:
     """Base-case AC apparent power (MVA, larger end) of lines and transformers; None if it does not converge."""
-    work = copy.deepcopy(net)
+    work = _with_reference(net)
     if not run_ac(work):
         return None
     return branch_flows_mva(work, "ac")

@@ -7,6 +7,11 @@ state is recorded. Restoration follows DESIGN.md: a site whose control is
 available is reclosed remotely in minutes; otherwise a crew of the site's
 operator drives there and switches by hand. Crews are finite; waiting jobs
 are served highest voltage first, then most customers.
+
+A branch tripped by overload is reclosed only if a trial cascade shows it
+would hold: an operator does not reclose into the overload that tripped it.
+Otherwise the reclose is deferred and tried again after the next change
+(a restoration, or the end of an attack step).
 """
 
 from __future__ import annotations
@@ -162,6 +167,8 @@ class _Clock:
         self.load_state = np.full(len(self.load_site), LOAD_SERVED, dtype=object)
         self.targets: dict[int, list[Ref]] = {}
         self.last_outages: Outages | None = None
+        self.deferred: list[_Job] = []  # overload recloses waiting for conditions to change
+        self.changed = False  # something was restored or an attack ended at this instant
         self.last_result: CascadeResult | None = None
         self.step_times: list[tuple[float, str]] = []
 
@@ -224,6 +231,11 @@ class _Clock:
                 _, _, _, kind, payload = heapq.heappop(self.heap)
                 getattr(self, f"_on_{kind}")(now, payload, triggers, restorations)
             self._settle(now, triggers, restorations)
+            if self.changed and self.deferred:
+                retry, self.deferred = self.deferred, []
+                for job in retry:
+                    self._dispatch(now, job)
+            self.changed = False
             end = now
             if self.progress is not None:
                 self.progress(now)
@@ -245,7 +257,8 @@ class _Clock:
             self.holders[ref].add("overload")
             self.trip_count[ref] += 1
             self._log(now, ref, "out", "overload", generation=trip.generation,
-                      detail=f"loading {trip.loading:.0%} of rating after {'; '.join(triggers) or 'base case'}")
+                      detail=f"loading {trip.loading:.0%} of rating after "
+                             f"{'; '.join(triggers + restorations) or 'base case'}")
             sites = self._branch_sites(ref)
             params = self.system.restoration_for(sites[0])
             if self.trip_count[ref] < params.max_reclose:
@@ -346,6 +359,7 @@ class _Clock:
     def _on_step_end(self, now: float, step: Step, triggers: list[str], _restorations) -> None:
         key = f"step{step.index}"
         triggers.append(f"end of {step.label}")
+        self.changed = True
         if step.action == "scale_loads":
             for pos in self._load_positions(self.targets[step.index]):
                 self.load_scale[pos].remove(step.factor)
@@ -426,16 +440,47 @@ class _Clock:
             self._push(now + 60.0 * hours, _JOB_DONE, "job_done", job)
 
     def _on_job_done(self, now: float, job: _Job, _triggers, restorations: list[str]) -> None:
+        if job.kind == "branch" and all(key == "overload" for _, key in job.holds):
+            # Try it together with every deferred reclose (parallel branches may hold only
+            # together), then alone; defer it if neither holds.
+            group = [job, *self.deferred]
+            if not self._would_retrip(group):
+                self.deferred = []
+                for other in group[1:]:
+                    self._restore(now, other, restorations)
+            elif len(group) == 1 or self._would_retrip([job]):
+                self._log(now, job.holds[0][0], "info", "reclose-deferred",
+                          detail="reclosing now would overload again; waiting for conditions to change")
+                self.deferred.append(job)
+                self._free_crew(now, job)
+                return
+        self._restore(now, job, restorations)
+        self._free_crew(now, job)
+
+    def _restore(self, now: float, job: _Job, restorations: list[str]) -> None:
+        self.changed = True
         cause = f"restored-{job.mode}"
         restorations.append(f"{job.label} ({job.mode})")
         for ref, key in job.holds:
             self.holders[ref].discard(key)
         element = f"substation:{job.site}" if job.kind == "site" else str(job.holds[0][0])
         self._log(now, element, "in", cause, detail=job.label)
+
+    def _free_crew(self, now: float, job: _Job) -> None:
         if job.mode == "manual":
             operator = self._operator(job.site)
             self.free_crews[operator] += 1
             self._push(now, _ASSIGN, "assign", operator)
+
+    def _would_retrip(self, jobs: list[_Job]) -> bool:
+        """Trial cascade with these jobs' branches reclosed: does anything trip?"""
+        holds = [hold for job in jobs for hold in job.holds]
+        for ref, key in holds:
+            self.holders[ref].discard(key)
+        trial = self.cascade(self.system, self._outages(), mode=self.mode)
+        for ref, key in holds:
+            self.holders[ref].add(key)
+        return bool(trial.trips)
 
     # ------------------------------------------------------------ result
 

@@ -120,7 +120,7 @@ class System:
     @property
     def base_demand_mw(self) -> float:
         load = self.net.load
-        return float((load.p_mw * load.scaling * load.in_service).sum())
+        return float((load.p_mw * load.scaling * load.in_service).clip(lower=0).sum())
 
     @property
     def operators(self) -> list[str]:
@@ -231,8 +231,10 @@ def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: P
         raise InputError(where, "missing power.source (a grid file or pandapower:<case>)", _line_of(raw, "power"))
     if name is None:
         name = manifest.get("name")
-        if not isinstance(name, str) or not name:
+        if name is None:
             raise InputError(where, "missing name = \"...\" at the top of the manifest")
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(where, f"name must be a non-empty string, got {name!r}", _line_of(raw, "name"))
     input_files: dict[str, str] = {}
     if manifest_path is not None:
         input_files[str(manifest_path)] = _sha256(manifest_path)
@@ -312,6 +314,8 @@ def check_net(net, source) -> None:
             raise InputError(source, f"not a usable pandapower network: table {table!r} is missing or not a table")
     if net.bus.empty:
         raise InputError(source, "the power grid has no buses")
+    if not (net.ext_grid.in_service.astype(bool).any() or net.gen.in_service.astype(bool).any()):
+        raise InputError(source, "the power grid has no source in service (no external grid, no generator)")
     buses = set(net.bus.index)
     for table, columns in _BUS_COLUMNS.items():
         frame = net[table]
@@ -366,6 +370,14 @@ def _restoration(cfg: Any, path, raw) -> tuple[RestorationParams, dict[str, Rest
         for op, table in operators.items()
     }
     return default, per_operator
+
+
+def _table_path(cfg: dict, base_dir: Path, where, raw, section: str) -> Path:
+    table = cfg["table"]
+    if not isinstance(table, str) or not table:
+        raise InputError(where, f"{section}.table must be a file name (a string), got {table!r}",
+                         _line_of(raw, "table"))
+    return base_dir / table
 
 
 def _read_csv(path: Path, required: list[str]) -> list[tuple[int, dict[str, str]]]:
@@ -436,7 +448,7 @@ def _substations(net, cfg: dict, base_dir: Path, where, raw, input_files) -> dic
     buses = net.bus
     if "table" not in cfg:
         return _single_bus_sites(buses, set())
-    path = base_dir / str(cfg["table"])
+    path = _table_path(cfg, base_dir, where, raw, "substations")
     rows = _read_csv(path, ["name", "buses"])
     input_files[str(path)] = _sha256(path)
     names, valid = _name_index(buses), set(int(i) for i in buses.index)
@@ -506,7 +518,7 @@ def _customers(net, cfg: dict, base_dir: Path, where, raw, input_files) -> tuple
     load = net.load
     counts = np.round(load.p_mw.to_numpy(dtype=float).clip(min=0) * 1000.0 / kw_per_customer)
     if "table" in cfg:
-        path = base_dir / str(cfg["table"])
+        path = _table_path(cfg, base_dir, where, raw, "customers")
         rows = _read_csv(path, ["load", "customers"])
         input_files[str(path)] = _sha256(path)
         names, valid = _name_index(load), set(int(i) for i in load.index)

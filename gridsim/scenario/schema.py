@@ -319,7 +319,9 @@ def parse_scenario(text: str, *, source: str | Path = "<scenario>", sha256: str 
         raise fail("", "a scenario must be a mapping with name and steps")
     _reject_unknown(doc, _SCENARIO_KEYS, "", fail)
     name = doc.get("name")
-    if not isinstance(name, str) or not name.strip():
+    if name is not None and not isinstance(name, str):
+        raise fail("name", f"name must be a string, got {_show(name)}")
+    if not name or not name.strip():
         raise fail("name", "missing or empty name")
     horizon = _number(doc, "horizon_h", "horizon_h", fail, default=24.0, positive=True, maximum=MAX_HORIZON_H)
     steps_raw = doc.get("steps")
@@ -465,14 +467,14 @@ def _number(mapping: dict, key: str, path: str, fail: _Fail, *, default: float |
 
 
 def _text_number_hint(value: Any) -> str:
-    """A hint for a number YAML read as text: YAML 1.1 wants a dot in an exponent number (``1e3`` is a string)."""
+    """A hint for a number YAML read as text: YAML 1.1 wants a dot and a signed exponent (``1e3`` is a string)."""
     if not isinstance(value, str):
         return ""
     try:
         float(value)
     except ValueError:
         return ""
-    return " (this is text: YAML reads a quoted number, or one like 1e3 without a dot, as a string; write 1.0e3)"
+    return " (this is text: YAML reads a quoted number, or one like 1e3 or 1.0e3, as a string; write 1.0e+3)"
 
 
 def _horizon_error(at_min: float, horizon_h: float) -> str:
@@ -518,6 +520,8 @@ def _parse_step(raw: Any, i: int, horizon_h: float, fail: _Fail, lines: _Lines) 
     if action != "scale_loads" and factor is not None:
         raise fail(f"{path}.factor", f"factor applies to scale_loads only, not {action}")
     duration = _number(raw, "duration_min", f"{path}.duration_min", fail, positive=True)
+    if duration is not None and action in ("access", "destroy_firmware"):
+        raise fail(f"{path}.duration_min", f"{action} takes no duration_min (its effect lasts the whole run)")
     return Step(index=i, at_min=at_min, action=action, technique=technique, targets=selector,
                 duration_min=duration, factor=factor, note=_optional_text(raw, "note", f"{path}.note", fail),
                 place=lines.place(path))

@@ -37,7 +37,8 @@ def resolve_targets(selector: Selector, system: System, rng: np.random.Generator
     """
     candidates = _candidates(selector.kind, system)
     if selector.ids is not None:
-        return [_lookup(selector, system, token, source) for token in selector.ids]
+        # dict.fromkeys: the same element named twice (0 and "load:0") is acted on once.
+        return list(dict.fromkeys(_lookup(selector, system, token, source) for token in selector.ids))
     if selector.where:
         candidates = [ref for ref in candidates if _matches(ref, selector, system, source)]
     if selector.strategy is None:
