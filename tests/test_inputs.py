@@ -145,6 +145,8 @@ manual_h = 2.5
      {"c.csv": "load,customers\n0,-5\n"}, r"c.csv: line 2: customers must be a whole count >= 0"),
     ('name = "x"\n[power]\nsource = "pandapower:case9"\n[restoration]\ncrews = 0\n', {},
      r"line 5: restoration.crews must be a number >= 1"),
+    ('name = "x"\n[power]\nsource = "pandapower:case9"\n[layers.water]\ninp = "Net3.inp"\n', {},
+     r"\[layers\] is reserved for infrastructure layers"),
 ])
 def test_manifest_errors_name_file_and_line(tmp_path, manifest, files, message):
     folder = write_system(tmp_path / "sys", manifest, files)

@@ -226,6 +226,11 @@ def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: P
            raw: str | None = None) -> System:
     where = manifest_path or name
     _check_keys(manifest, _TOP_KEYS, "", where, raw)
+    for reserved in ("layers", "dependencies"):
+        if manifest.get(reserved):
+            raise InputError(where, f"[{reserved}] is reserved for infrastructure layers, which this version "
+                                    "does not read yet: remove it to run the power grid alone",
+                             _line_of(raw, reserved))
     power = _check_keys(manifest.get("power", {}), _POWER_KEYS, "power", where, raw)
     if "source" not in power:
         raise InputError(where, "missing power.source (a grid file or pandapower:<case>)", _line_of(raw, "power"))
