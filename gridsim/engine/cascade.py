@@ -194,6 +194,7 @@ def _balance(net, islands, base_scaling, gen_p0) -> tuple[np.ndarray, np.ndarray
     state = np.full(len(load_bus), LOAD_ISLAND, dtype=object)
     keep = np.zeros(len(load_bus))
     slack = np.zeros(len(gen_bus), dtype=bool)
+    in_ext_island = np.zeros(len(gen_bus), dtype=bool)
     gen_p = gen_p0.copy()
     for island in islands:
         members = np.fromiter(island, dtype=np.int64)
@@ -205,6 +206,7 @@ def _balance(net, islands, base_scaling, gen_p0) -> tuple[np.ndarray, np.ndarray
         state[loads] = LOAD_SERVED
         keep[loads] = 1.0
         if has_ext:
+            in_ext_island |= np.isin(gen_bus, members)
             continue  # the external grid balances the island
         sgens = np.isin(sgen_bus, members)
         load_mw = demand[loads].sum()
@@ -228,19 +230,10 @@ def _balance(net, islands, base_scaling, gen_p0) -> tuple[np.ndarray, np.ndarray
     net.gen["p_mw"] = gen_p
     if "slack" in net.gen:
         original = net.gen.slack.to_numpy(dtype=bool)
-        net.gen["slack"] = slack | (original & _gens_with_ext(net, islands))
+        net.gen["slack"] = slack | (original & in_ext_island)
     else:
         net.gen["slack"] = slack
     return state, keep
-
-
-def _gens_with_ext(net, islands) -> np.ndarray:
-    ext_bus = set(net.ext_grid.bus[net.ext_grid.in_service.astype(bool)])
-    buses = set()
-    for island in islands:
-        if island & ext_bus:
-            buses |= island
-    return net.gen.bus.isin(buses).to_numpy()
 
 
 def _solve(net, mode: str, scaling: np.ndarray, state: np.ndarray, islands: list[set[int]]) -> int:

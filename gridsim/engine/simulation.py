@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from gridsim.engine.cascade import LOAD_ISLAND, LOAD_SERVED, CascadeResult, Outages, run_cascade
+from gridsim.engine.cascade import LOAD_ISLAND, CascadeResult, Outages, run_cascade
 from gridsim.errors import InputError
 from gridsim.model.elements import Ref
 from gridsim.model.system import System
@@ -164,7 +164,6 @@ class _Clock:
         self.out_fraction: list[np.ndarray] = []
         self.labels: list[str] = []
         self.depth = 0
-        self.load_state = np.full(len(self.load_site), LOAD_SERVED, dtype=object)
         self.targets: dict[int, list[Ref]] = {}
         self.last_outages: Outages | None = None
         self.deferred: list[_Job] = []  # overload recloses waiting for conditions to change
@@ -195,6 +194,12 @@ class _Clock:
             hit = bus_bus & (switch.bus.isin(buses).to_numpy() | switch.element.isin(buses).to_numpy())
             refs.extend(Ref("switch", int(i)) for i in switch.index[hit])
         return refs
+
+    def _opened_by(self, ref: Ref) -> tuple[str, list[Ref]]:
+        """The site of an open_breakers target and what opening it opens (a bus opens only its own)."""
+        if ref.table == "bus":
+            return self.system.site_of_bus(ref.key), self._touching({int(ref.key)})
+        return str(ref.key), self.site_branches[str(ref.key)]
 
     def _branch_sites(self, ref: Ref) -> tuple[str, ...]:
         row = self.system.net[ref.table].loc[ref.key]
@@ -308,7 +313,6 @@ class _Clock:
                 after = "; ".join(restorations) or why
                 detail = f"{self.load_site[pos]}: {fraction[pos]:.0%} of customers off after {after}"
                 self._log(now, ref, "in", restored_cause, detail=detail)
-        self.load_state = result.load_state
         self.out_fraction.append(fraction)
 
     def _log(self, now: float, ref: Ref | str, state: str, cause: str, **kw) -> None:
@@ -325,8 +329,7 @@ class _Clock:
                   detail=f"{step.action} {step.technique} on {where}" + (f": {step.note}" if step.note else ""))
         if step.action == "open_breakers":
             for ref in refs:
-                site = str(ref.key) if ref.table == "substation" else self.system.site_of_bus(ref.key)
-                branches = self._touching({int(ref.key)}) if ref.table == "bus" else self.site_branches[site]
+                _, branches = self._opened_by(ref)
                 for branch in branches:
                     self.holders[branch].add(f"{key}:{ref}")
                 self._log(now, ref, "out", "attack", step=step.index, generation=0,
@@ -374,8 +377,7 @@ class _Clock:
         refs = self.targets[step.index]
         if step.action == "open_breakers":
             for ref in refs:
-                site = str(ref.key) if ref.table == "substation" else self.system.site_of_bus(ref.key)
-                branches = self._touching({int(ref.key)}) if ref.table == "bus" else self.site_branches[site]
+                site, branches = self._opened_by(ref)
                 holds = [(b, f"{key}:{ref}") for b in branches]
                 self._dispatch(now, _Job("site", site, holds, f"reclose {ref}", (site,)))
         elif step.action == "trip_branches":
