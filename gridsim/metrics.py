@@ -14,7 +14,15 @@ import numpy as np
 
 from gridsim.engine.simulation import SimulationResult
 
-__all__ = ["durations_h", "load_outage_hours", "summarize", "timeline_rows"]
+__all__ = ["durations_h", "layer_summary", "load_outage_hours", "summarize", "timeline_rows"]
+
+#: Curves whose time integral is reported (name in the summary -> series).
+_INTEGRALS = {
+    "people_hours_without_water": "people_without_water",
+    "signal_hours_dark": "signals_dark",
+    "rail_line_hours_stopped": "rail_lines_stopped",
+    "telecom_site_hours_down": "telecom_sites_down",
+}
 
 
 def durations_h(result: SimulationResult) -> np.ndarray:
@@ -91,7 +99,31 @@ def summarize(result: SimulationResult) -> dict[str, Any]:
         "reported": {r.measure: {"value": r.value, "source": r.source, "note": r.note}
                      for r in result.scenario.reported},
         "targets": result.targets,
+        **({"layers": layer_summary(result)} if result.layer_series else {}),
     }
+
+
+def layer_summary(result: SimulationResult) -> dict[str, Any]:
+    """Blackout extent beyond the grid: peaks and time integrals of the layers' curves.
+
+    ``first_<series>_min`` is when a curve first rises above zero (None if it
+    never does): e.g. how long after the attack the first taps run dry.
+    """
+    series = result.layer_series
+    dt_h = durations_h(result)
+    out: dict[str, Any] = {"layers": result.system.layers.present, "hydraulic_runs": result.hydraulic_runs}
+    for name, values in series.items():
+        out[f"peak_{name}"] = _rounded(float(values.max()) if len(values) else 0.0)
+    for label, name in _INTEGRALS.items():
+        out[label] = round(float(np.sum(series[name] * dt_h)), 1)
+    for name in ("people_without_water", "signals_dark", "rail_lines_stopped", "telecom_sites_down"):
+        rising = np.flatnonzero(series[name] > 0)
+        out[f"first_{name}_min"] = float(result.times_min[rising[0]]) if len(rising) else None
+    return out
+
+
+def _rounded(value: float) -> float | int:
+    return int(round(value)) if float(value).is_integer() or abs(value) >= 100 else round(value, 3)
 
 
 def _percent(part: float, whole: float) -> float:
@@ -134,7 +166,20 @@ def _by_operator(result: SimulationResult, dt_h: np.ndarray) -> dict[str, dict[s
 
 
 def timeline_rows(result: SimulationResult) -> list[dict[str, Any]]:
-    """Rows of ``timeline.csv``: the state after every instant where something happened."""
+    """Rows of ``timeline.csv``: the state after every instant where something happened.
+
+    A system with layers adds one column per layer curve, before ``what_happened``.
+    """
+    rows = _power_rows(result)
+    for i, row in enumerate(rows):
+        label = row.pop("what_happened")
+        for name, values in result.layer_series.items():
+            row[name] = _rounded(float(values[i]))
+        row["what_happened"] = label
+    return rows
+
+
+def _power_rows(result: SimulationResult) -> list[dict[str, Any]]:
     customers, people = result.customers_out, result.people_out
     return [
         {

@@ -146,7 +146,7 @@ manual_h = 2.5
     ('name = "x"\n[power]\nsource = "pandapower:case9"\n[restoration]\ncrews = 0\n', {},
      r"line 5: restoration.crews must be a number >= 1"),
     ('name = "x"\n[power]\nsource = "pandapower:case9"\n[layers.water]\ninp = "Net3.inp"\n', {},
-     r"\[layers\] is reserved for infrastructure layers"),
+     r"unknown key layers.water.inp"),
 ])
 def test_manifest_errors_name_file_and_line(tmp_path, manifest, files, message):
     folder = write_system(tmp_path / "sys", manifest, files)

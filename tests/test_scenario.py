@@ -40,7 +40,7 @@ def test_a_good_scenario_parses_into_frozen_steps():
      r"steps\[0\].technique \(line 5\): 'T9999' is not an ATT&CK for ICS technique id"),
     (GOOD.replace("open_breakers", "explode"), r"steps\[0\].action \(line 4\): unknown action 'explode'"),
     (GOOD + "    colour: red\n", r"steps\[0\].colour \(line 7\): unknown key 'colour'"),
-    (GOOD.replace("kind: substation", "kind: pump"), r"steps\[0\].targets.kind \(line 6\): kind must be one of"),
+    (GOOD.replace("kind: substation", "kind: valve"), r"steps\[0\].targets.kind \(line 6\): kind must be one of"),
     (GOOD.replace("action: open_breakers", "action: trip_generators"),
      r"line 6\): action trip_generators acts on gen, not substation"),
     (GOOD.replace("ids: [S1]", "strategy: top, k: 2"), r"top needs by"),

@@ -73,6 +73,7 @@ class CascadeResult:
     line_flow_mva: np.ndarray
     trafo_flow_mva: np.ndarray
     ac_shed_stages: int = 0
+    energised_buses: frozenset[int] | None = None  # buses in islands that hold a source and serve load
 
     @property
     def lost_mw(self) -> float:
@@ -140,6 +141,7 @@ def run_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> Ca
     served = np.clip(served, 0.0, demand) if len(served) else served
     # A load the balancing left whole but the AC stages cut is shed too.
     state = np.where((state == LOAD_SERVED) & (served < demand - 1e-9), LOAD_SHED, state)
+    energised = energised_buses(net, islands, served, demand)
     return CascadeResult(
         trips=trips,
         demand_mw=demand,
@@ -150,7 +152,30 @@ def run_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> Ca
         line_flow_mva=line_flow,
         trafo_flow_mva=trafo_flow,
         ac_shed_stages=stages,
+        energised_buses=energised,
     )
+
+
+def energised_buses(net, islands: list[set[int]], served: np.ndarray, demand: np.ndarray) -> frozenset[int]:
+    """Buses of the islands that hold a source (external grid or generator in service).
+
+    An island whose load all went unserved (an AC collapse shed to zero) is
+    not energised either. Dependent infrastructure on a bus is powered while
+    the bus is energised, even where load is partly shed (critical loads sit
+    on the feeders kept).
+    """
+    load_bus = net.load.bus.to_numpy()
+    sources = set(net.ext_grid.bus[net.ext_grid.in_service.astype(bool)]) | set(
+        net.gen.bus[net.gen.in_service.astype(bool)])
+    out: set[int] = set()
+    for island in islands:
+        if not island & sources:
+            continue
+        loads = np.isin(load_bus, list(island))
+        if loads.any() and demand[loads].sum() > 1e-9 and served[loads].sum() <= 1e-9:
+            continue  # collapsed
+        out |= island
+    return frozenset(int(b) for b in out)
 
 
 def _islands(net) -> list[set[int]]:

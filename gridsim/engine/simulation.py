@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from gridsim.engine.cascade import LOAD_ISLAND, CascadeResult, Outages, run_cascade
-from gridsim.errors import InputError
+from gridsim.engine.infrastructure import LAYER_SERIES, Infrastructure, Wakeup
+from gridsim.errors import InputError, SimulationError
 from gridsim.model.elements import Ref
 from gridsim.model.system import System
 from gridsim.scenario.schema import Scenario, Step
@@ -38,6 +39,9 @@ __all__ = ["Event", "SimulationResult", "simulate"]
 # crews are assigned last, once every job ready at that instant is queued.
 _STEP, _STEP_END, _JOB_DONE, _JOB_READY, _ASSIGN = 0, 1, 2, 3, 4
 _OUT_FRACTION_EPS = 1e-9
+#: Rounds of power cascade + dependency propagation allowed at one instant before giving up.
+_MAX_ROUNDS = 200
+_WAKE_LABELS = {"backup": "backup runs out", "water": "water service changes"}
 
 
 @dataclass(frozen=True)
@@ -51,10 +55,12 @@ class Event:
     generation: int | None = None
     step: int | None = None
     detail: str = ""
+    caused_by: str | None = None  # the supplier whose loss caused this one (follow it up the log)
 
     def as_dict(self) -> dict[str, Any]:
         return {"t_min": round(self.t_min, 6), "element": self.element, "state": self.state, "cause": self.cause,
-                "generation": self.generation, "step": self.step, "detail": self.detail}
+                "caused_by": self.caused_by, "generation": self.generation, "step": self.step,
+                "detail": self.detail}
 
 
 @dataclass
@@ -76,6 +82,8 @@ class SimulationResult:
     cascade_depth: int
     end_min: float  # where the timeline stops (last change, or the horizon)
     step_times: list[tuple[float, str]] = field(default_factory=list)
+    layer_series: dict[str, np.ndarray] = field(default_factory=dict)  # curves of the layers, per instant
+    hydraulic_runs: int = 0
 
     @property
     def lost_mw(self) -> np.ndarray:
@@ -167,9 +175,14 @@ class _Clock:
         self.targets: dict[int, list[Ref]] = {}
         self.last_outages: Outages | None = None
         self.deferred: list[_Job] = []  # overload recloses waiting for conditions to change
+        self.to_dispatch: list[_Job] = []  # jobs raised at this instant, decided once it settles
         self.changed = False  # something was restored or an attack ended at this instant
         self.last_result: CascadeResult | None = None
         self.step_times: list[tuple[float, str]] = []
+        layers = system.layers
+        self.infra = (Infrastructure(system, horizon_min, self._log_layer)
+                      if layers.elements or layers.water is not None or layers.dependencies else None)
+        self.layer_series: dict[str, list[float]] = {name: [] for name in LAYER_SERIES} if self.infra else {}
 
     # ------------------------------------------------------------ set-up
 
@@ -240,16 +253,41 @@ class _Clock:
                 retry, self.deferred = self.deferred, []
                 for job in retry:
                     self._dispatch(now, job)
+            self._flush_dispatch(now)
             self.changed = False
             end = now
             if self.progress is not None:
                 self.progress(now)
-        if self.heap or (self.out_fraction and self.out_fraction[-1].any()):
+        layers_out = self.infra is not None and (self.infra.coupling.down or self.infra.water_lost.any())
+        if self.heap or (self.out_fraction and self.out_fraction[-1].any()) or layers_out:
             end = self.horizon  # work left past the horizon, or an outage nothing will end
         return self._result(end)
 
     def _settle(self, now: float, triggers: list[str], restorations: list[str]) -> None:
-        """One power cascade on the outages in force, then record what changed."""
+        """Power cascade and dependency propagation to a joint fixed point, then record the state.
+
+        A generator the layers take out (cooling water, fuel) changes the grid,
+        which changes what the layers get: the two alternate until neither moves.
+        """
+        why = "; ".join(triggers + restorations) or "base case"
+        for _ in range(_MAX_ROUNDS):
+            result = self._cascade(now, triggers, restorations)
+            if self.infra is None or not self._update_layers(now, result, why):
+                break
+        else:
+            raise SimulationError(f"the grid and its dependencies do not settle at t = {now:g} min "
+                                  f"after {_MAX_ROUNDS} rounds ({why})")
+        self._record_loads(now, result, triggers, restorations)
+        self.times.append(now)
+        self.demand.append(float(result.demand_mw.sum()))
+        self.served.append(float(result.served_mw.sum()))
+        self.labels.append("; ".join(triggers + restorations))
+        if self.infra is not None:
+            for name, value in self.infra.measures(now).items():
+                self.layer_series[name].append(value)
+
+    def _cascade(self, now: float, triggers: list[str], restorations: list[str]) -> CascadeResult:
+        """One power cascade on the outages in force; trips are held and reclose jobs dispatched."""
         outages = self._outages()
         if outages == self.last_outages:
             # Only control, view or crews changed: the power state is the last fixed point.
@@ -273,11 +311,39 @@ class _Clock:
                           detail=f"tripped {self.trip_count[ref]} times by overload; left open")
         # The fixed point is the outages with this cascade's trips added; remember it as such.
         self.last_outages, self.last_result = self._outages(), result
-        self._record_loads(now, result, triggers, restorations)
-        self.times.append(now)
-        self.demand.append(float(result.demand_mw.sum()))
-        self.served.append(float(result.served_mw.sum()))
-        self.labels.append("; ".join(triggers + restorations))
+        return result
+
+    def _update_layers(self, now: float, result: CascadeResult, why: str) -> bool:
+        """Run the layers at this instant; apply what they do to the grid. True if the grid changed."""
+        energised = result.energised_buses
+        if energised is None:  # an engine that does not report it: every bus of a served island
+            energised = frozenset(int(b) for b in self.system.net.bus.index)
+        for wakeup in self.infra.update(now, energised, why):
+            self._push(wakeup.t_min, _JOB_DONE, "wake", wakeup)
+        effects = self.infra.effects
+        for denied, lost in ((self.control_denied, effects.control_lost), (self.view_denied, effects.view_lost)):
+            for site, keys in denied.items():
+                keys.difference_update({k for k in keys if k.startswith("telecom:")} - lost.get(site, set()))
+            for site, keys in lost.items():
+                denied[site].update(keys)
+        changed = False
+        for index in self.system.net.gen.index:
+            ref, held = Ref("gen", int(index)), int(index) in effects.gens_out
+            if held != ("dependency" in self.holders[ref]):
+                (self.holders[ref].add if held else self.holders[ref].discard)("dependency")
+                changed = True
+        return changed
+
+    def _log_layer(self, now: float, element: str, state: str, cause: str, caused_by: str | None,
+                   detail: str) -> None:
+        self.events.append(Event(now, element, state, cause, detail=detail, caused_by=caused_by))
+
+    def _on_wake(self, now: float, wakeup: Wakeup, triggers: list[str], _restorations) -> None:
+        label = _WAKE_LABELS.get(wakeup.kind, f"restart of {wakeup.payload}")
+        if label not in triggers:
+            triggers.append(label)
+        for further in self.infra.wake(now, wakeup):
+            self._push(further.t_min, _JOB_DONE, "wake", further)
 
     def _outages(self) -> Outages:
         out: dict[str, set[int]] = defaultdict(set)
@@ -353,7 +419,17 @@ class _Clock:
                     self.control_denied[str(ref.key)].add(key)
         elif step.action == "destroy_firmware":
             for ref in refs:
-                self.firmware_destroyed.add(str(ref.key))
+                if ref.table == "telecom":
+                    self.infra.coupling.hold(str(ref), key, f"step {step.index} ({step.action} {step.technique})")
+                else:
+                    self.firmware_destroyed.add(str(ref.key))
+        elif step.action == "disable":
+            for ref in refs:
+                self.infra.coupling.hold(str(ref), key, f"step {step.index} ({step.action} {step.technique})")
+        elif step.action == "disable_backup":
+            for ref in refs:
+                self.infra.coupling.disable_backup(str(ref), key)
+                self._log(now, ref, "info", "attack", step=step.index, detail="backup disabled")
         if step.duration_min is not None:
             self._push(now + step.duration_min, _STEP_END, "step_end", step)
         else:
@@ -370,6 +446,12 @@ class _Clock:
             for ref in self.targets[step.index]:
                 self.control_denied[str(ref.key)].discard(key)
                 self.view_denied[str(ref.key)].discard(key)
+        elif step.action == "disable":
+            for ref in self.targets[step.index]:
+                self.infra.coupling.release(str(ref), key)
+        elif step.action == "disable_backup":
+            for ref in self.targets[step.index]:
+                self.infra.coupling.enable_backup(str(ref), key)
         self._start_restoration(now, step)
 
     def _start_restoration(self, now: float, step: Step) -> None:
@@ -407,6 +489,19 @@ class _Clock:
         return all(not self.control_denied[s] and s not in self.firmware_destroyed for s in sites)
 
     def _dispatch(self, now: float, job: _Job) -> None:
+        """Queue a job; remote or manual is decided once the instant has settled.
+
+        Control may be lost at the same instant as the outage (an RTU on a bus
+        the attack darkens): the operator finds out when trying to switch.
+        """
+        self.to_dispatch.append(job)
+
+    def _flush_dispatch(self, now: float) -> None:
+        jobs, self.to_dispatch = self.to_dispatch, []
+        for job in jobs:
+            self._decide(now, job)
+
+    def _decide(self, now: float, job: _Job) -> None:
         params = self.system.restoration_for(job.site)
         if job.kind == "gen":
             job.mode = "remote"
@@ -503,6 +598,8 @@ class _Clock:
             cascade_depth=self.depth,
             end_min=end,
             step_times=self.step_times,
+            layer_series={name: np.array(values) for name, values in self.layer_series.items()},
+            hydraulic_runs=self.infra.water_runs if self.infra else 0,
         )
 
 

@@ -1,4 +1,4 @@
-"""A system: one power grid with its substations, customers and restoration rules.
+"""A system: one power grid with its substations, customers, restoration rules and layers.
 
 A system is read from ``topologies/<name>/system.toml`` (see docs/FORMATS.md) or
 named bare as ``pandapower:<case>``. Everything is checked when it loads, so
@@ -23,6 +23,7 @@ import numpy as np
 
 from gridsim.bundled import bundled_dir
 from gridsim.errors import InputError
+from gridsim.model.layers import Layers, load_layers
 from gridsim.model.power import load_power_net
 
 __all__ = [
@@ -95,6 +96,7 @@ class System:
     input_files: dict[str, str] = field(default_factory=dict)  # path -> sha256
     rating_notes: dict[str, int] = field(default_factory=dict)  # ratings gridsim derived or raised
     bus_site: dict[int, str] = field(default_factory=dict)
+    layers: Layers = field(default_factory=Layers)
 
     def __post_init__(self) -> None:
         self.bus_site = {b: s.name for s in self.substations.values() for b in s.buses}
@@ -226,11 +228,6 @@ def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: P
            raw: str | None = None) -> System:
     where = manifest_path or name
     _check_keys(manifest, _TOP_KEYS, "", where, raw)
-    for reserved in ("layers", "dependencies"):
-        if manifest.get(reserved):
-            raise InputError(where, f"[{reserved}] is reserved for infrastructure layers, which this version "
-                                    "does not read yet: remove it to run the power grid alone",
-                             _line_of(raw, reserved))
     power = _check_keys(manifest.get("power", {}), _POWER_KEYS, "power", where, raw)
     if "source" not in power:
         raise InputError(where, "missing power.source (a grid file or pandapower:<case>)", _line_of(raw, "power"))
@@ -261,6 +258,7 @@ def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: P
 
     substations = _substations(net, substations_cfg, base_dir, where, raw, input_files)
     customers, people = _customers(net, customers_cfg, base_dir, where, raw, input_files)
+    layers = load_layers(manifest, base_dir, net, substations, where, raw, input_files)
 
     tolerance = _number(power, "overload_tolerance", 0.1, "power", where, raw)
     margin = _number(power, "rating_margin", 0.5, "power", where, raw)
@@ -296,6 +294,7 @@ def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: P
         references=tuple(refs),
         source=source,
         input_files=input_files,
+        layers=layers,
     )
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "BOOL_HINT",
     "BUNDLED_ATTACKS",
     "KINDS",
+    "LAYER_TARGET_KINDS",
     "MEASURES",
     "MAX_FACTOR",
     "REPORTABLE",
@@ -46,7 +47,9 @@ BUNDLED_ATTACKS = bundled_dir("attacks")
 #: Longest simulated horizon, hours (one year).
 MAX_HORIZON_H = 24.0 * 365
 
-KINDS = ("substation", "bus", "line", "trafo", "branch", "gen", "load")
+#: Kinds of elements of the infrastructure layers a step may target (docs/FORMATS.md).
+LAYER_TARGET_KINDS = ("pump", "reservoir", "signal", "rail", "telecom", "facility")
+KINDS = ("substation", "bus", "line", "trafo", "branch", "gen", "load", *LAYER_TARGET_KINDS)
 MEASURES = ("degree", "betweenness", "load", "flow")
 _SITE_KINDS = ("substation",)
 
@@ -59,7 +62,9 @@ ACTIONS: dict[str, tuple[str, ...] | None] = {
     "scale_loads": ("load", "substation", "bus"),
     "deny_control": _SITE_KINDS,
     "deny_view": _SITE_KINDS,
-    "destroy_firmware": _SITE_KINDS,
+    "destroy_firmware": ("substation", "telecom"),
+    "disable": LAYER_TARGET_KINDS,
+    "disable_backup": LAYER_TARGET_KINDS,
 }
 
 _SCENARIO_KEYS = ("name", "description", "references", "system", "seed", "horizon_h", "start", "reported", "steps")
@@ -574,7 +579,7 @@ def _parse_ids(raw: Any, kind: str, path: str, fail: _Fail) -> tuple[str | int, 
         if kind == "branch" and isinstance(token, int):
             raise fail(path, f"ambiguous branch id {token}: write line:{token} or trafo:{token}")
         table = (split_indexed_id(token) or ("", 0))[0]
-        if kind != "substation" and table in KINDS and table not in tables:
+        if kind != "substation" and kind not in LAYER_TARGET_KINDS and table in KINDS and table not in tables:
             raise fail(path, f"id {_show(token)} is a {table}, not a {kind}")
     return tuple(raw)
 

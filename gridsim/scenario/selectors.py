@@ -15,7 +15,7 @@ import numpy as np
 from gridsim.errors import InputError
 from gridsim.model.elements import Ref
 from gridsim.model.system import System, base_flows
-from gridsim.scenario.schema import BOOL_HINT, Selector, split_indexed_id
+from gridsim.scenario.schema import BOOL_HINT, LAYER_TARGET_KINDS, Selector, split_indexed_id
 
 __all__ = ["resolve_targets", "step_rng"]
 
@@ -51,6 +51,8 @@ def resolve_targets(selector: Selector, system: System, rng: np.random.Generator
     if selector.strategy == "random":
         picks = rng.choice(len(candidates), size=selector.k, replace=False)
         return [candidates[i] for i in sorted(picks)]
+    if selector.kind in LAYER_TARGET_KINDS:
+        raise InputError(source, f"strategy top ranks grid elements only, not {selector.kind}", selector.place)
     scores = _measure(selector.by, candidates, system)
     order = np.lexsort((np.arange(len(candidates)), -scores))  # descending score, then index
     return [candidates[i] for i in order[: selector.k]]
@@ -58,6 +60,8 @@ def resolve_targets(selector: Selector, system: System, rng: np.random.Generator
 
 def _candidates(kind: str, system: System) -> list[Ref]:
     net = system.net
+    if kind in LAYER_TARGET_KINDS:
+        return [Ref(kind, element.id) for element in system.layers.of_kind(kind)]
     if kind == "substation":
         return [Ref("substation", name) for name in system.substations]
     if kind == "branch":
@@ -79,6 +83,13 @@ def _lookup(selector: Selector, system: System, token: Any, source: str) -> Ref:
     and trafo 0 are both branch 0.
     """
     kind = selector.kind
+    if kind in LAYER_TARGET_KINDS:
+        name = str(token) if str(token).startswith(f"{kind}:") else f"{kind}:{token}"
+        if name in system.layers.elements:
+            return Ref(kind, system.layers.elements[name].id)
+        raise InputError(source, f"no {kind} {str(token)!r} in system {system.name}"
+                                 f"{'' if system.layers.of_kind(kind) else ' (it has no ' + kind + ' at all)'}",
+                         selector.place)
     if kind == "substation":
         if str(token) in system.substations:
             return Ref("substation", str(token))
@@ -122,6 +133,8 @@ def _element_sites(ref: Ref, system: System) -> list[str]:
 
 
 def _matches(ref: Ref, selector: Selector, system: System, source: str) -> bool:
+    if ref.table in LAYER_TARGET_KINDS:
+        return _matches_layer(ref, selector, system, source)
     known = {tag for site in system.substations.values() for tag in site.tags}
     for tag, _ in selector.where:
         if tag not in known:
@@ -132,6 +145,18 @@ def _matches(ref: Ref, selector: Selector, system: System, source: str) -> bool:
         if all(tags.get(tag) in values or str(tags.get(tag)) in map(str, values) for tag, values in selector.where):
             return True
     return False
+
+
+def _matches_layer(ref: Ref, selector: Selector, system: System, source: str) -> bool:
+    """Layer elements filter on the columns of their own table (telecom.csv's kind, operator ...)."""
+    elements = system.layers.of_kind(ref.table)
+    known = {tag for element in elements for tag in element.tags}
+    for tag, _ in selector.where:
+        if tag not in known:
+            raise InputError(source, f"no {ref.table} of {system.name} has the column {tag!r} "
+                                     f"(columns: {', '.join(sorted(known)) or 'none'})", selector.place)
+    tags = system.layers.elements[f"{ref.table}:{ref.key}"].tags
+    return all(tags.get(tag) in values or str(tags.get(tag)) in map(str, values) for tag, values in selector.where)
 
 
 def _measure(by: str, candidates: list[Ref], system: System) -> np.ndarray:

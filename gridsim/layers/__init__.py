@@ -1,0 +1,1 @@
+"""Computations of the infrastructure layers: water hydraulics and road traffic."""
