@@ -16,6 +16,9 @@ from gridsim.engine.simulation import SimulationResult
 
 __all__ = ["durations_h", "layer_summary", "load_outage_hours", "summarize", "timeline_rows"]
 
+#: Grid elements restoration switches back (loads and buses follow them; layers restart by themselves).
+_SWITCHED = ("substation", "line", "trafo", "trafo3w", "switch", "gen")
+
 #: Curves whose time integral is reported (name in the summary -> series).
 _INTEGRALS = {
     "people_hours_without_water": "people_without_water",
@@ -65,7 +68,7 @@ def summarize(result: SimulationResult) -> dict[str, Any]:
     for event in result.events:
         if event.state == "out":
             failed[event.cause].add(event.element)
-        elif event.state == "in" and not event.element.startswith("load:"):
+        elif event.state == "in" and event.element.split(":", 1)[0] in _SWITCHED:
             restored[event.cause] += 1
 
     return {

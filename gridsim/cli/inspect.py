@@ -44,7 +44,7 @@ def list_command() -> None:
 @click.argument("system_spec", metavar="SYSTEM")
 @reports_errors
 def show_command(system_spec: str) -> None:
-    """Describe SYSTEM: grid size, substations by tag, customers, restoration."""
+    """Describe SYSTEM: grid size, substations by tag, customers, restoration, layers and dependencies."""
     from gridsim.model.system import load_system
 
     system = load_system(system_spec)
@@ -73,4 +73,29 @@ def show_command(system_spec: str) -> None:
     click.echo(f"  restoration      remote {r.remote_min:g} min; manual {r.manual_h:g} h/site, {r.crews} crews")
     for op, p in sorted(system.operator_restoration.items()):
         click.echo(f"    {op:<22} manual {p.manual_h:g} h/site, {p.crews} crews")
-    click.echo("  layers           none (power only)")
+    layers = system.layers
+    if not layers.present and not layers.dependencies:
+        click.echo("  layers           none (power only)")
+        return
+    counts = layers.counts()
+    click.echo(f"  layers           {', '.join(layers.present) or 'none'}")
+    if layers.water is not None:
+        w = layers.water
+        click.echo(f"    water          {w.spec}: {counts.get('junction', 0)} junctions, "
+                   f"{counts.get('pump', 0)} pumps, {counts.get('reservoir', 0)} reservoirs, "
+                   f"{len(w.model.tank_name_list)} tanks; "
+                   f"{w.population:,.0f} people; {w.settings.mode}, served at >= {w.settings.service_pressure_m:g} m")
+    if layers.transport is not None:
+        t = layers.transport
+        click.echo(f"    transport      {len(t.network.node_ids)} road nodes, {counts['road_link']} links, "
+                   f"{counts.get('signal', 0)} signals, {counts.get('rail', 0)} rail lines, "
+                   f"{counts['demand_pair']} demand pairs ({float(t.demand.trips_per_h.sum()):,.0f} trips/h)")
+    if layers.telecom:
+        kinds = Counter(site.kind for site in layers.telecom.values())
+        click.echo(f"    telecom        {', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}")
+    if counts.get("facility"):
+        click.echo(f"    facilities     {counts['facility']}")
+    by_pair = Counter((d.supplier.split(":", 1)[0], d.dependent.split(":", 1)[0]) for d in layers.dependencies)
+    click.echo(f"  dependencies     {len(layers.dependencies)}")
+    for (supplier, dependent), n in sorted(by_pair.items()):
+        click.echo(f"    {supplier:>10} -> {dependent:<12} {n}")

@@ -128,6 +128,8 @@ def format_summary(s: dict) -> str:
         for op, row in s["by_operator"].items():
             out_min = row["outage_h"] * 60 if row["outage_h"] is not None else None
             lines.append(f"    {op:<24} {row['peak_customers_out']:>9,} customers, out {_duration(out_min)}")
+    if s.get("layers"):
+        lines += _layer_lines(s["layers"])
     if s.get("reported"):
         lines.append("  compared with what was reported")
         for measure, rep in s["reported"].items():
@@ -135,6 +137,33 @@ def format_summary(s: dict) -> str:
             lines.append(f"    {measure:<30} simulated {_figure(s.get(measure))}, reported {_figure(rep['value'])}"
                          f" ({rep['source']}{note})")
     return "\n".join(lines)
+
+
+def _layer_lines(layers: dict) -> list[str]:
+    """Blackout extent beyond the grid, for the layers the system has."""
+    present = layers["layers"]
+    lines = []
+    if "water" in present:
+        lines.append(f"  people without water  {layers['peak_people_without_water']:,} at peak "
+                     f"({layers['peak_junctions_without_water']} junctions), first at "
+                     f"{_duration(layers['first_people_without_water_min'])}; "
+                     f"{layers['people_hours_without_water']:,.0f} people-hours")
+    if "transport" in present:
+        lines.append(f"  traffic signals dark  {layers['peak_signals_dark']} at peak, first at "
+                     f"{_duration(layers['first_signals_dark_min'])}; {layers['signal_hours_dark']:,.0f} signal-hours")
+        lines.append(f"  travel time           +{layers['peak_travel_time_increase_pct']:.1f} % at peak "
+                     "(equilibrium assignment of the demand table)")
+        lines.append(f"  rail lines stopped    {layers['peak_rail_lines_stopped']} at peak "
+                     f"({layers['peak_rail_riders_stranded_per_h']:,} riders/h stranded); "
+                     f"{layers['rail_line_hours_stopped']:,.1f} line-hours")
+    if "telecom" in present:
+        lines.append(f"  telecom sites down    {layers['peak_telecom_sites_down']} at peak; substations without "
+                     f"remote control {layers['peak_substations_without_control']}, without view "
+                     f"{layers['peak_substations_without_view']}")
+    if "facilities" in present or layers["peak_generators_out_by_dependency"]:
+        lines.append(f"  facilities down       {layers['peak_facilities_down']} at peak; generators out by "
+                     f"dependency {layers['peak_generators_out_by_dependency']}")
+    return lines
 
 
 def _figure(value) -> str:
