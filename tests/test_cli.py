@@ -44,6 +44,8 @@ def test_show_describes_a_topology_by_path_and_by_name(tmp_path):
     by_path = gridsim("show", "topologies/ukraine-2015")
     assert by_path.returncode == 0, by_path.stderr
     assert "169 buses" in by_path.stdout and "348,500" in by_path.stdout and "kyivoblenergo" in by_path.stdout
+    assert "layers           telecom" in by_path.stdout and "3 control_centre, 70 gateway" in by_path.stdout
+    assert "dependencies     73" in by_path.stdout and "substation -> telecom      73" in by_path.stdout
     by_name = gridsim("show", "ukraine-2015", cwd=tmp_path)
     assert by_name.returncode == 0 and by_name.stdout == by_path.stdout
 
@@ -135,6 +137,15 @@ def test_ukraine_run_prints_the_human_summary(tmp_path):
     assert "peak customers out    225,000" in proc.stdout
     assert "energy not served" in proc.stdout and "full restoration      6 h 30 min" in proc.stdout
     assert "reported 73 (widely quoted summary figure" in proc.stdout
+    # The gateways of the 60 attacked sites bricked, and Prykarpattya's control centre dark with its city.
+    assert "telecom sites down    61 at peak" in proc.stdout
+    (bundle,) = list(tmp_path.iterdir())
+    events = [json.loads(line) for line in (bundle / "events.jsonl").read_text().splitlines()]
+    cc = [e for e in events if e["element"] == "telecom:CC-PK" and e["state"] == "out"]
+    assert cc[0]["t_min"] == 30.0 and cc[0]["caused_by"] == "substation:PK-110-01"
+    assert "backup disabled by the attack" in cc[0]["detail"] and "de-energised at 0 h 30 min" in cc[0]["detail"]
+    header = (bundle / "timeline.csv").read_text().splitlines()[0]
+    assert "telecom_sites_down" in header and header.endswith("what_happened")
 
 
 @pytest.mark.parametrize("args, fragments", [
