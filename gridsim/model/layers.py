@@ -327,6 +327,7 @@ def _transport(cfg: dict, base_dir: Path, where, raw, input_files, layers: Layer
     from gridsim.layers.transport import read_demand_csv, read_road_csv, read_road_graphml
     from gridsim.model.system import _line_of
 
+    demand_path = _file(cfg, "demand", "layers.transport", base_dir, where, raw, input_files, required=True)
     graphml = _file(cfg, "graphml", "layers.transport", base_dir, where, raw, input_files)
     nodes = _file(cfg, "nodes", "layers.transport", base_dir, where, raw, input_files)
     links = _file(cfg, "links", "layers.transport", base_dir, where, raw, input_files)
@@ -339,7 +340,6 @@ def _transport(cfg: dict, base_dir: Path, where, raw, input_files, layers: Layer
     else:
         raise InputError(where, "[layers.transport] needs graphml = \"...\" or nodes = \"...\" and links = \"...\"",
                          _line_of(raw, "transport"))
-    demand_path = _file(cfg, "demand", "layers.transport", base_dir, where, raw, input_files, required=True)
     demand = read_demand_csv(demand_path, network)
     node_pos = {node: pos for pos, node in enumerate(network.node_ids)}
     signal_node: dict[str, int] = {}
