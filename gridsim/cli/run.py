@@ -144,13 +144,19 @@ def _layer_lines(layers: dict) -> list[str]:
     present = layers["layers"]
     lines = []
     if "water" in present:
-        lines.append(f"  people without water  {layers['peak_people_without_water']:,} at peak "
-                     f"({layers['peak_junctions_without_water']} junctions), first at "
-                     f"{_duration(layers['first_people_without_water_min'])}; "
-                     f"{layers['people_hours_without_water']:,.0f} people-hours")
+        if layers["peak_people_without_water"]:
+            lines.append(f"  people without water  {layers['peak_people_without_water']:,} at peak "
+                         f"({layers['peak_junctions_without_water']} junctions), first at "
+                         f"{_duration(layers['first_people_without_water_min'])}; "
+                         f"{layers['people_hours_without_water']:,.0f} people-hours")
+        else:
+            quiet = layers["peak_junctions_without_water"]
+            lines.append("  people without water  none" + (f" (pressure lost at {quiet} junctions that serve nobody)"
+                                                           if quiet else ""))
     if "transport" in present:
         lines.append(f"  traffic signals dark  {layers['peak_signals_dark']} at peak, first at "
-                     f"{_duration(layers['first_signals_dark_min'])}; {layers['signal_hours_dark']:,.0f} signal-hours")
+                     f"{_duration(layers['first_signals_dark_min'])}; {layers['signal_hours_dark']:,.0f} signal-hours"
+                     if layers["peak_signals_dark"] else "  traffic signals dark  none")
         lines.append(f"  travel time           +{layers['peak_travel_time_increase_pct']:.1f} % at peak "
                      "(equilibrium assignment of the demand table)")
         lines.append(f"  rail lines stopped    {layers['peak_rail_lines_stopped']} at peak "
