@@ -1,0 +1,476 @@
+"""The fast power cascade: the reference engine's rules on compiled arrays.
+
+Same rules, same results as :func:`gridsim.engine.cascade.run_cascade` (the
+test suite and ``benchmarks/check_fast_engine.py`` hold the two equal: the
+same branches trip, served load within 1e-6 MW), without rebuilding
+pandapower's case at every step:
+
+- islands by :func:`scipy.sparse.csgraph.connected_components` over the
+  branches in service;
+- balancing per island with the reference's rule, vectorised over islands;
+- the DC power flow ``B θ = P`` on the rows of energised islands, with
+  pandapower's own susceptances and phase-shift injections. While the grid
+  keeps the islands of the untouched net, the flow comes from one sparse LU
+  of the base ``B`` and a rank-|O| Sherman–Morrison–Woodbury update for the
+  branches ``O`` that are out (``shared/reference/science.md``); a grid that
+  split gets a fresh factorisation of its islands.
+
+AC cascades, and outages that open bus-bus switches (they change which buses
+pandapower fuses), are handed to the reference engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+from scipy.sparse.linalg import splu
+
+from gridsim.engine.cascade import LOAD_ISLAND, LOAD_SERVED, LOAD_SHED, CascadeResult, Outages, Trip, run_cascade
+from gridsim.engine.compiled import CompiledGrid, compile_grid
+
+__all__ = ["FastCascade", "fast_engine", "run_fast_cascade"]
+
+try:  # scipy's own kernel behind connected_components, without its input checks (about 30 us a call)
+    from scipy.sparse.csgraph._traversal import _connected_components_undirected as _undirected_components
+except ImportError:  # pragma: no cover - a scipy that moved it: the public function is used
+    _undirected_components = None
+
+_EPS = 1e-9
+_SERVED, _ISLAND, _SHED = 0, 1, 2
+_STATE_NAMES = np.array([LOAD_SERVED, LOAD_ISLAND, LOAD_SHED], dtype=object)
+
+
+def run_fast_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> CascadeResult:
+    """Drop-in replacement for :func:`gridsim.engine.cascade.run_cascade`, compiled once per system."""
+    if mode != "dc":
+        return run_cascade(system, outages, mode=mode)
+    return fast_engine(system).run(outages)
+
+
+def fast_engine(system) -> FastCascade:
+    """The system's compiled engine, built on first use and kept on the system."""
+    engine = getattr(system, "_fast_engine", None)
+    if engine is None:
+        engine = FastCascade(compile_grid(system), system)
+        object.__setattr__(system, "_fast_engine", engine)
+    return engine
+
+
+class FastCascade:
+    """A compiled grid and what is worth keeping between cascades on it.
+
+    Parameters
+    ----------
+    grid : CompiledGrid
+        From :func:`gridsim.engine.compiled.compile_grid`.
+    system : System, optional
+        Needed only to hand outages the arrays cannot express to the reference engine.
+    """
+
+    def __init__(self, grid: CompiledGrid, system=None):
+        self.grid, self.system = grid, system
+        g = grid
+        self._line_pos = {int(i): p for p, i in enumerate(g.line_index)}
+        self._trafo_pos = {int(i): p for p, i in enumerate(g.trafo_index)}
+        self._trafo3w_pos = {int(i): p for p, i in enumerate(g.trafo3w_index)}
+        self._gen_pos = {int(i): p for p, i in enumerate(g.gen_index)}
+        self._load_pos = {int(i): p for p, i in enumerate(g.load_index)}
+        # Protection watches lines and transformers: their branch rows and ratings, lines first.
+        self._watched_rows = np.concatenate([g.line_branch, g.trafo_branch]).astype(np.int64)
+        self._watched_rating = np.concatenate([g.line_rating_mva, g.trafo_rating_mva])
+        self._watched_table = np.array(["line"] * len(g.line_branch) + ["trafo"] * len(g.trafo_branch))
+        self._watched_index = np.concatenate([g.line_index, g.trafo_index]).astype(np.int64)
+        self._pandapower_rows = g.bus_row[g.row_alive[g.bus_row]]
+        # Both directions of every branch, sorted by row: the island graph in CSR form, masked per call.
+        alive = g.row_alive[g.from_row] & g.row_alive[g.to_row]
+        rows, cols = np.concatenate([g.from_row, g.to_row]), np.concatenate([g.to_row, g.from_row])
+        self._sym_order = np.argsort(rows, kind="stable")
+        self._sym_row = rows[self._sym_order]
+        self._sym_col = cols[self._sym_order].astype(np.int32)
+        self._sym_alive = np.concatenate([alive, alive])[self._sym_order]
+        self._has_shift = bool(np.any(g.shift_rad != 0.0))
+        self._all_alive: tuple[np.ndarray, frozenset[int]] | None = None
+        self._base: _BaseSolver | None | bool = False  # False: not built yet
+
+    # ------------------------------------------------------------ one cascade
+
+    def run(self, outages: Outages = Outages()) -> CascadeResult:
+        """Run the cascade rules to a fixed point (DC). See :func:`gridsim.engine.cascade.run_cascade`."""
+        g = self.grid
+        if outages.switches and self.system is not None:
+            return run_cascade(self.system, outages, mode="dc")
+        branch_on = g.branch_on.copy()
+        for index in outages.lines:
+            branch_on[g.line_branch[self._line_pos[int(index)]]] = False
+        for index in outages.trafos:
+            branch_on[g.trafo_branch[self._trafo_pos[int(index)]]] = False
+        for index in outages.trafo3ws:
+            branch_on[g.trafo3w_branch[self._trafo3w_pos[int(index)]]] = False
+        gen_on = g.gen_on.copy()
+        for index in outages.gens:
+            gen_on[self._gen_pos[int(index)]] = False
+        factor = np.ones(len(g.load_index))
+        for index, value in outages.load_factor.items():
+            factor[self._load_pos[int(index)]] = value
+        load_p = g.load_p_mw * factor
+        demand = np.maximum(load_p, 0.0) * g.load_on
+
+        trips: list[Trip] = []
+        generation = 0
+        balanced_for = -1
+        while True:
+            n_islands, labels = self._islands(branch_on)
+            if n_islands != balanced_for:
+                # Branches only go out within a cascade: the same count of islands is the same partition,
+                # so the balance and the injections of the last generation still hold.
+                island = self._balance(labels, gen_on, load_p)
+                injection_pu = self._injections(island, gen_on, load_p)
+                balanced_for = n_islands
+            flow_mw = self._flows(branch_on, n_islands, labels, island, injection_pu)
+            watched = np.abs(flow_mw[self._watched_rows]) if len(self._watched_rows) else np.zeros(0)
+            new = self._overloaded(branch_on, watched)
+            if not len(new):
+                break
+            generation += 1
+            for k in new:
+                branch_on[self._watched_rows[k]] = False
+                trips.append(Trip(str(self._watched_table[k]), int(self._watched_index[k]), generation,
+                                  float(watched[k] / self._watched_rating[k])))
+
+        state, keep = island.state, island.keep
+        served = np.where(state == _ISLAND, 0.0, np.clip(load_p * keep * g.load_on, 0.0, demand))
+        state = _STATE_NAMES[np.where((state == _SERVED) & (served < demand - _EPS), _SHED, state)]
+        n_lines = len(g.line_branch)
+        energised = self._energised(labels, island.energised, served, demand)
+        n_islands = int(np.count_nonzero(np.bincount(labels[self._pandapower_rows])))
+        return CascadeResult(
+            trips=trips, demand_mw=demand, served_mw=served, load_state=state, depth=generation,
+            islands=n_islands, line_flow_mva=watched[:n_lines], trafo_flow_mva=watched[n_lines:],
+            energised_buses=energised)
+
+    # ------------------------------------------------------------ rules
+
+    def _islands(self, branch_on: np.ndarray) -> tuple[int, np.ndarray]:
+        """Number of islands over all rows (dead rows count alone) and the island of every row."""
+        g = self.grid
+        on = np.concatenate([branch_on, branch_on])[self._sym_order] & self._sym_alive
+        indptr = np.zeros(g.n_bus + 1, dtype=np.int32)
+        np.cumsum(np.bincount(self._sym_row[on], minlength=g.n_bus), out=indptr[1:])
+        indices = self._sym_col[on]
+        if _undirected_components is not None:
+            labels = np.full(g.n_bus, -1, dtype=np.int32)
+            count = _undirected_components(indices, indptr, indices, indptr, labels)
+            return int(count), labels
+        graph = sp.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(g.n_bus, g.n_bus))
+        return connected_components(graph, directed=False)
+
+    def _balance(self, labels: np.ndarray, gen_on: np.ndarray, load_p: np.ndarray) -> _Island:
+        """The reference's balancing rule, over every island at once."""
+        g = self.grid
+        n = labels.max() + 1 if len(labels) else 0
+        load_isl, gen_isl, sgen_isl = labels[g.load_row], labels[g.gen_row], labels[g.sgen_row]
+        has_ext = np.zeros(n, dtype=bool)
+        has_ext[labels[g.ext_row]] = True
+        has_gen = np.zeros(n, dtype=bool)
+        has_gen[gen_isl[gen_on]] = True
+        energised = has_ext | has_gen
+
+        state = np.where(energised[load_isl], _SERVED, _ISLAND)
+        keep = energised[load_isl].astype(float)
+        gen_p = g.gen_p_mw.copy()
+        slack = g.gen_slack & has_ext[gen_isl]  # islands with an external grid keep their slack flags
+        own = energised & ~has_ext  # islands the generators must balance alone
+        if own.any():
+            balancing = own[gen_isl] & gen_on
+            load_mw = np.bincount(load_isl, weights=load_p * g.load_on, minlength=n)
+            sgen_mw = np.bincount(sgen_isl, weights=g.sgen_p_mw, minlength=n)
+            low_sum = np.bincount(gen_isl[balancing], weights=g.gen_low_mw[balancing], minlength=n)
+            cap_sum = np.bincount(gen_isl[balancing], weights=g.gen_cap_mw[balancing], minlength=n)
+            net_demand = load_mw - sgen_mw
+            short = own & (net_demand > cap_sum)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                fraction = np.where(load_mw > 0, (cap_sum + sgen_mw) / load_mw, 1.0)
+            shed_loads = short[load_isl]
+            keep[shed_loads] = np.clip(fraction[load_isl[shed_loads]], 0.0, 1.0)
+            cut = shed_loads & (load_p * g.load_on > 0) & (fraction[load_isl] < 1.0 - 1e-12)
+            state[cut] = _SHED
+            # Dispatch of each balancing generator by the case its island is in.
+            isl = gen_isl[balancing]
+            low, cap = g.gen_low_mw[balancing], g.gen_cap_mw[balancing]
+            room_sum = np.bincount(isl, weights=cap - low, minlength=n)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                at_low = np.where(low_sum[isl] > 0, low * (np.maximum(net_demand[isl], 0.0) / low_sum[isl]), 0.0)
+                between = low + (net_demand[isl] - low_sum[isl]) * (cap - low) / room_sum[isl]
+            dispatch = np.where(short[isl], cap, np.where(net_demand[isl] <= low_sum[isl], at_low, between))
+            gen_p[balancing] = dispatch
+            # The slack of each such island: its largest generator (first of equals).
+            positions = np.flatnonzero(balancing)
+            order = np.lexsort((positions, -g.gen_cap_mw[positions], gen_isl[positions]))
+            first = np.ones(len(order), dtype=bool)
+            first[1:] = gen_isl[positions[order]][1:] != gen_isl[positions[order]][:-1]
+            slack[positions[order][first]] = True
+        slack &= gen_on
+        live_row = g.row_alive & energised[labels]
+        ref_mask = np.zeros(g.n_bus, dtype=bool)
+        ref_mask[g.ext_row] = True
+        ref_mask[g.gen_row[slack]] = True
+        ref_mask &= live_row
+        return _Island(state=state, keep=keep, gen_p=gen_p, slack=slack, energised=energised, has_ext=has_ext,
+                       live_row=live_row, refs=np.flatnonzero(ref_mask), ref_mask=ref_mask)
+
+    def _injections(self, island: _Island, gen_on: np.ndarray, load_p: np.ndarray) -> np.ndarray:
+        """Net injection of every row (per unit), before phase-shift injections."""
+        g = self.grid
+        n = g.n_bus
+        p_mw = (np.bincount(g.gen_row[gen_on], weights=island.gen_p[gen_on], minlength=n)
+                + np.bincount(g.sgen_row, weights=g.sgen_p_mw, minlength=n)
+                - np.bincount(g.load_row, weights=load_p * island.keep * g.load_on, minlength=n)
+                - g.fixed_withdrawal_mw)
+        return p_mw / g.base_mva
+
+    def _flows(self, branch_on: np.ndarray, n_islands: int, labels: np.ndarray, island: _Island,
+               injection_pu: np.ndarray) -> np.ndarray:
+        """DC branch flows (MW, from side) of every branch; zero outside energised islands."""
+        g = self.grid
+        live_row, refs = island.live_row, island.refs
+        on = branch_on & live_row[g.from_row] & live_row[g.to_row]
+        if not live_row.any():
+            return np.zeros(g.n_branch)
+        b = np.where(on, g.b_pu, 0.0)
+        shift_inj = b * -g.shift_rad  # pandapower's Pfinj
+        p_pu = injection_pu
+        if self._has_shift:  # a new array: the injections are reused by later generations
+            p_pu = p_pu + (np.bincount(g.to_row, weights=shift_inj, minlength=g.n_bus)
+                     - np.bincount(g.from_row, weights=shift_inj, minlength=g.n_bus))
+        base = self._base_solver()
+        theta = base.theta(p_pu, on, labels, island) if base is not None else None
+        if theta is None:
+            theta = np.zeros(g.n_bus)
+            solve = live_row.copy()
+            solve[refs] = False
+            theta[refs] = g.va_rad[refs]
+            theta = _fresh_solve(g, b, on, np.flatnonzero(solve), refs, theta, p_pu)
+        return np.where(on, b * (theta[g.from_row] - theta[g.to_row]) + shift_inj, 0.0) * g.base_mva
+
+    def _base_solver(self) -> _BaseSolver | None:
+        """The factorised untouched grid, if its islands each hold one reference (built once)."""
+        if self._base is False:
+            g = self.grid
+            n_islands, labels = self._islands(g.branch_on)
+            island = self._balance(labels, g.gen_on, g.load_p_mw)
+            self._base = _BaseSolver.build(g, n_islands, labels, island)
+        return self._base
+
+    def _overloaded(self, branch_on: np.ndarray, watched: np.ndarray) -> np.ndarray:
+        rating = self._watched_rating
+        loading = np.divide(watched, rating, out=np.zeros_like(watched), where=np.isfinite(rating))
+        in_service = branch_on[self._watched_rows] & (self._watched_rows >= 0)
+        return np.flatnonzero(in_service & (loading > self.grid.limit))
+
+    def _energised(self, labels, energised_island, served, demand) -> frozenset[int]:
+        """Buses of islands with a source, less islands whose whole demand went unserved."""
+        g = self.grid
+        n = len(energised_island)
+        load_isl = labels[g.load_row]
+        demand_isl = np.bincount(load_isl, weights=demand, minlength=n)
+        served_isl = np.bincount(load_isl, weights=served, minlength=n)
+        has_load = np.bincount(load_isl, minlength=n) > 0
+        collapsed = has_load & (demand_isl > _EPS) & (served_isl <= _EPS)
+        alive = energised_island & ~collapsed
+        bus_alive = g.row_alive[g.bus_row] & alive[labels[g.bus_row]]
+        if self._all_alive is not None and np.array_equal(bus_alive, self._all_alive[0]):
+            return self._all_alive[1]
+        buses = frozenset(g.bus_index[bus_alive].tolist())
+        if self._all_alive is None:
+            self._all_alive = (bus_alive, buses)  # the first cascade's (usually everything): reused when equal
+        return buses
+
+
+@dataclass
+class _Island:
+    """The balance of one partition into islands: what each load keeps, dispatch, references."""
+
+    state: np.ndarray  # per load: _SERVED, _ISLAND or _SHED
+    keep: np.ndarray  # per load: fraction kept
+    gen_p: np.ndarray
+    slack: np.ndarray  # per generator
+    energised: np.ndarray  # per island
+    has_ext: np.ndarray  # per island
+    live_row: np.ndarray  # per row: in an energised island
+    refs: np.ndarray  # reference rows (external grids, slack generators) of energised islands
+    ref_mask: np.ndarray
+
+
+#: Up to this many rows the base grid is inverted densely; above it, a sparse LU is kept.
+_DENSE_ROWS = 300
+#: Most rows split off the base islands that the base factorisation still serves (dense, LU).
+_SPLIT_DENSE, _SPLIT_LU = 64, 64
+#: Columns of the base inverse kept from the sparse LU (each is one row's worth of floats).
+_COLUMN_CACHE = 4096
+
+
+@dataclass
+class _BaseSolver:
+    """``B`` of the untouched grid on its energised, non-reference rows, factorised once.
+
+    With branches ``O`` out and the islands unchanged, the angles follow from
+    the base factorisation by Sherman–Morrison–Woodbury:
+    ``(B - U D Uᵀ)⁻¹ = X + X U (D⁻¹ - Uᵀ X U)⁻¹ Uᵀ X`` with ``U`` the
+    incidence of ``O`` and ``D`` their susceptances. Reference angles are 0:
+    with one reference per island only angle differences matter.
+    """
+
+    n_islands: int
+    live_row: np.ndarray
+    refs: np.ndarray
+    on: np.ndarray
+    rows: np.ndarray
+    from_row: np.ndarray
+    to_row: np.ndarray
+    b_pu: np.ndarray
+    inverse: np.ndarray | None  # (n_bus, n_bus), zero outside ``rows``
+    lu: object | None
+    solve_mask: np.ndarray
+    va_rad: np.ndarray
+    grid: CompiledGrid
+    ref_mask: np.ndarray
+    position: np.ndarray  # row -> position among ``rows`` (-1 if not solved)
+    column_cache: dict = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, g: CompiledGrid, n_islands: int, labels: np.ndarray, island: _Island) -> _BaseSolver | None:
+        live_row, refs = island.live_row, island.refs
+        if len(np.unique(labels[refs])) != len(refs):
+            return None  # an island with two references: angles are pinned apart, solve afresh
+        on = g.branch_on & live_row[g.from_row] & live_row[g.to_row]
+        if (g.b_pu[on] == 0).any():
+            return None
+        solve = live_row.copy()
+        solve[refs] = False
+        rows = np.flatnonzero(solve)
+        matrix = _b_matrix(g, np.where(on, g.b_pu, 0.0), on, rows)
+        inverse = lu = None
+        if len(rows) <= _DENSE_ROWS:
+            inverse = np.zeros((g.n_bus, g.n_bus))
+            inverse[np.ix_(rows, rows)] = np.linalg.inv(matrix.toarray())
+        else:
+            lu = splu(matrix.tocsc())
+        position = np.full(g.n_bus, -1, dtype=np.int64)
+        position[rows] = np.arange(len(rows))
+        return cls(n_islands, live_row, refs, on, rows, g.from_row, g.to_row, g.b_pu, inverse, lu, solve, g.va_rad, g,
+                   island.ref_mask, position)
+
+    def _apply(self, rhs: np.ndarray) -> np.ndarray:
+        """X @ rhs for full-length rows (a vector or a matrix of columns)."""
+        if self.inverse is not None:
+            return self.inverse @ rhs
+        out = np.zeros(rhs.shape)
+        out[self.rows] = self.lu.solve(np.ascontiguousarray(rhs[self.rows]))
+        return out
+
+    def _columns(self, rows: np.ndarray) -> np.ndarray:
+        """``X[:, rows]``; from the sparse LU, each column solved once and kept (sweeps reuse them)."""
+        if self.inverse is not None:
+            return self.inverse[:, rows]
+        cache = self.column_cache
+        missing = [int(r) for r in dict.fromkeys(rows.tolist()) if r not in cache and self.position[r] >= 0]
+        if missing:
+            if len(cache) + len(missing) > _COLUMN_CACHE:
+                cache.clear()
+            unit = np.zeros((len(self.rows), len(missing)))
+            unit[self.position[missing], np.arange(len(missing))] = 1.0
+            solved = self.lu.solve(unit)
+            for k, row in enumerate(missing):
+                column = np.zeros(len(self.live_row))
+                column[self.rows] = solved[:, k]
+                cache[row] = column
+        zero = np.zeros(len(self.live_row))  # a row not solved for (a reference): its column is zero
+        return (np.stack([cache.get(int(r), zero) for r in rows], axis=1) if len(rows)
+                else np.zeros((len(self.live_row), 0)))
+
+    def theta(self, p_pu: np.ndarray, on: np.ndarray, labels: np.ndarray, island: _Island) -> np.ndarray | None:
+        """Angles from the base factorisation, or None when the grid moved too far from the base.
+
+        ``R``, the rows still in an island with a base reference, are solved by
+        Woodbury on ``(B0_RR)⁻¹ = X_RR - X_RS X_SS⁻¹ X_SR`` (Schur complement),
+        where ``S`` are the base rows split off from them. The pieces split off
+        that hold a source of their own are small: they are solved afresh.
+        """
+        live_row, refs, ref_mask = island.live_row, island.refs, island.ref_mask
+        if not ref_mask[self.refs].all():
+            return None  # a base reference was lost (its generator tripped, its island died)
+        with_base_ref = np.zeros(labels.max() + 1, dtype=bool)
+        with_base_ref[labels[self.refs]] = True
+        kept = live_row & with_base_ref[labels]
+        if (kept & ref_mask & ~self.ref_mask).any():
+            return None
+        split = np.flatnonzero(self.solve_mask & ~kept)
+        if len(split) > (_SPLIT_DENSE if self.inverse is not None else _SPLIT_LU):
+            return None
+        q = np.where(kept & self.solve_mask, p_pu, 0.0)
+        y_q = self._apply(q)
+        if len(split):
+            x_s = self._columns(split)
+            x_ss = x_s[split]
+            y_q = y_q - x_s @ np.linalg.solve(x_ss, y_q[split])
+        removed = np.flatnonzero(self.on & ~on & (kept[self.from_row] | kept[self.to_row]))
+        if len(removed):
+            f, t = self.from_row[removed], self.to_row[removed]
+            f_in, t_in = kept[f] & self.solve_mask[f], kept[t] & self.solve_mask[t]
+            y_u = self._columns(f) * f_in - self._columns(t) * t_in
+            if len(split):
+                y_u = y_u - x_s @ np.linalg.solve(x_ss, y_u[split])
+            ut_y_u = y_u[f] * f_in[:, None] - y_u[t] * t_in[:, None]
+            m = np.diag(1.0 / self.b_pu[removed]) - ut_y_u
+            ut_y_q = y_q[f] * f_in - y_q[t] * t_in
+            y_q = y_q + y_u @ np.linalg.solve(m, ut_y_q)
+        theta = np.where(kept, y_q, 0.0)
+        rest = live_row & ~kept
+        if rest.any():
+            solve = rest.copy()
+            solve[refs] = False
+            theta[refs] = np.where(rest[refs], self.va_rad[refs], theta[refs])
+            theta = _fresh_solve(self.grid, np.where(on, self.b_pu, 0.0), on & rest[self.from_row],
+                                 np.flatnonzero(solve), refs[rest[refs]], theta, p_pu)
+        return theta
+
+
+def _b_matrix(g: CompiledGrid, b: np.ndarray, on: np.ndarray, rows: np.ndarray):
+    """The bus susceptance matrix restricted to ``rows`` (sparse CSC)."""
+    f, t, bb = g.from_row[on], g.to_row[on], b[on]
+    full = sp.coo_matrix((np.concatenate([bb, bb, -bb, -bb]),
+                          (np.concatenate([f, t, f, t]), np.concatenate([f, t, t, f]))),
+                         shape=(g.n_bus, g.n_bus)).tocsr()
+    return full[rows][:, rows].tocsc()
+
+
+def _fresh_solve(g: CompiledGrid, b: np.ndarray, on: np.ndarray, rows: np.ndarray, refs: np.ndarray,
+                 theta: np.ndarray, p_pu: np.ndarray) -> np.ndarray:
+    """Angles of ``rows`` by a fresh factorisation of the branches ``on`` among them and ``refs``.
+
+    Only those rows are assembled, densely when few, so a small piece split
+    off a large grid costs little.
+    """
+    if not len(rows):
+        return theta
+    nodes = np.concatenate([rows, refs])
+    local = np.full(g.n_bus, -1, dtype=np.int64)
+    local[nodes] = np.arange(len(nodes))
+    f, t = local[g.from_row[on]], local[g.to_row[on]]
+    inside = (f >= 0) & (t >= 0)
+    f, t, bb = f[inside], t[inside], b[on][inside]
+    n, r = len(nodes), len(rows)
+    if r <= _DENSE_ROWS // 4:
+        cells = np.concatenate([f * n + f, t * n + t, f * n + t, t * n + f])
+        matrix = np.bincount(cells, weights=np.concatenate([bb, bb, -bb, -bb]), minlength=n * n).reshape(n, n)
+        rhs = p_pu[rows] - matrix[:r, r:] @ theta[refs]
+        theta[rows] = np.linalg.solve(matrix[:r, :r], rhs)
+        return theta
+    matrix = sp.coo_matrix((np.concatenate([bb, bb, -bb, -bb]),
+                            (np.concatenate([f, t, f, t]), np.concatenate([f, t, t, f]))), shape=(n, n)).tocsr()
+    rhs = p_pu[rows] - matrix[:r, r:] @ theta[refs]
+    theta[rows] = splu(matrix[:r, :r].tocsc()).solve(rhs)
+    return theta

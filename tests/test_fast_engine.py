@@ -1,0 +1,162 @@
+"""The fast cascade engine against the reference: the same branches trip, the same load is served.
+
+The reference (:func:`gridsim.engine.cascade.run_cascade`) is plain
+pandapower, slow and obviously right. Hypothesis draws attacks on small stock
+cases and on grids with what the arrays must get right: phase shifters,
+three-winding transformers, several external grids, generator-only islands.
+``benchmarks/check_fast_engine.py`` does the same on the large cases.
+"""
+
+from __future__ import annotations
+
+import functools
+import pickle
+
+import numpy as np
+import pandapower as pp
+import pandapower.networks as pn
+import pytest
+from conftest import _line, stock_system
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gridsim.engine.cascade import Outages, run_cascade
+from gridsim.engine.compiled import compile_grid
+from gridsim.engine.fast import FastCascade, fast_engine, run_fast_cascade
+from gridsim.model.system import load_system, system_from_net
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def assert_same(system, outages: Outages) -> None:
+    ref = run_cascade(system, outages)
+    fast = run_fast_cascade(system, outages)
+    assert [(t.table, t.index, t.generation) for t in fast.trips] == \
+        [(t.table, t.index, t.generation) for t in ref.trips]
+    np.testing.assert_allclose(fast.served_mw, ref.served_mw, atol=1e-6)
+    np.testing.assert_allclose(fast.demand_mw, ref.demand_mw, atol=1e-9)
+    assert list(fast.load_state) == list(ref.load_state)
+    assert fast.energised_buses == ref.energised_buses
+    assert fast.islands == ref.islands and fast.depth == ref.depth
+    np.testing.assert_allclose(fast.line_flow_mva, ref.line_flow_mva, atol=1e-6)
+    np.testing.assert_allclose(fast.trafo_flow_mva, ref.trafo_flow_mva, atol=1e-6)
+
+
+@functools.cache
+def shifter_grid():
+    """A meshed 110 kV ring fed through a phase-shifting transformer, with a second infeed and a generator."""
+    net = pp.create_empty_network()
+    hv = pp.create_bus(net, 220, name="hv")
+    buses = [pp.create_bus(net, 110, name=f"b{i}") for i in range(5)]
+    pp.create_ext_grid(net, hv)
+    pp.create_transformer_from_parameters(net, hv, buses[0], sn_mva=200, vn_hv_kv=220, vn_lv_kv=110,
+                                          vkr_percent=0.3, vk_percent=12, pfe_kw=0, i0_percent=0,
+                                          shift_degree=8)
+    for a, b in ((0, 1), (1, 2), (2, 3), (3, 4), (4, 0), (1, 3)):
+        _line(net, buses[a], buses[b], max_i_ka=0.5)
+    pp.create_ext_grid(net, buses[2], va_degree=0.0)
+    pp.create_gen(net, buses[4], p_mw=40, max_p_mw=60, min_p_mw=5)
+    for i, mw in enumerate((20, 35, 30, 25, 45)):
+        pp.create_load(net, buses[i], p_mw=mw)
+    pp.create_sgen(net, buses[3], p_mw=10)
+    pp.create_shunt(net, buses[1], p_mw=1.5, q_mvar=0)
+    return system_from_net(net, name="shifter", overload_tolerance=0.0)
+
+
+@functools.cache
+def multivoltage():
+    """pandapower's example net: three-winding transformer, bus-bus switches, an impedance, a ward."""
+    return system_from_net(pn.example_multivoltage(), name="multivoltage")
+
+
+@st.composite
+def attacks(draw, system):
+    net = system.net
+    lines = draw(st.sets(st.sampled_from(list(net.line.index)), max_size=5))
+    trafos = draw(st.sets(st.sampled_from(list(net.trafo.index)), max_size=2)) if len(net.trafo) else set()
+    gens = draw(st.sets(st.sampled_from(list(net.gen.index)), max_size=2)) if len(net.gen) else set()
+    loads = draw(st.dictionaries(st.sampled_from(list(net.load.index)), st.floats(0.3, 2.5), max_size=4))
+    return Outages(lines=frozenset(map(int, lines)), trafos=frozenset(map(int, trafos)),
+                   gens=frozenset(map(int, gens)), load_factor=loads)
+
+
+@st.composite
+def substation_attacks(draw, system):
+    """Open every branch at 1-5 buses: splits the grid and leaves islands without a source."""
+    net = system.net
+    buses = draw(st.sets(st.sampled_from(list(net.bus.index)), min_size=1, max_size=5))
+    lines = net.line.index[net.line.from_bus.isin(buses) | net.line.to_bus.isin(buses)]
+    trafos = net.trafo.index[net.trafo.hv_bus.isin(buses) | net.trafo.lv_bus.isin(buses)]
+    return Outages(lines=frozenset(map(int, lines)), trafos=frozenset(map(int, trafos)))
+
+
+@pytest.mark.parametrize("case", ["case9", "case30", "case118"])
+@SETTINGS
+@given(data=st.data())
+def test_fast_equals_reference_on_stock_cases(case, data):
+    system = stock_system(case)
+    assert_same(system, data.draw(attacks(system)))
+    assert_same(system, data.draw(substation_attacks(system)))
+
+
+@SETTINGS
+@given(data=st.data())
+def test_fast_equals_reference_with_phase_shifters_and_two_infeeds(data):
+    system = shifter_grid()
+    assert_same(system, data.draw(attacks(system)))
+
+
+@SETTINGS
+@given(data=st.data())
+def test_fast_equals_reference_on_the_ukraine_grid(data):
+    system = ukraine()
+    assert_same(system, data.draw(substation_attacks(system)))
+
+
+@functools.cache
+def ukraine():
+    return load_system("ukraine-2015")
+
+
+@pytest.mark.parametrize("outages", [
+    Outages(),
+    Outages(trafo3ws=frozenset({0})),
+    Outages(lines=frozenset({0, 1, 2}), trafos=frozenset({0})),
+    Outages(switches=frozenset({0})),  # changes which buses pandapower fuses: handed to the reference
+])
+def test_fast_equals_reference_on_a_multivoltage_net(outages):
+    system = multivoltage()
+    if outages.switches:
+        bus_bus = system.net.switch.index[(system.net.switch.et == "b") & system.net.switch.closed]
+        outages = Outages(switches=frozenset({int(bus_bus[0])}))
+    assert_same(system, outages)
+
+
+def test_a_generator_island_is_balanced_and_shed_like_the_reference():
+    # case9: opening the lines around generator bus 1 and a load leaves islands held by generators alone.
+    system = stock_system("case9")
+    for lines in ({0}, {2, 3}, {3, 4}, {1, 4, 7}, {0, 2, 5}):
+        assert_same(system, Outages(lines=frozenset(lines)))
+        assert_same(system, Outages(lines=frozenset(lines), load_factor={0: 2.5, 1: 2.5, 2: 2.5}))
+
+
+def test_the_compiled_grid_pickles_and_the_engine_rebuilds_from_it():
+    system = stock_system("case118")
+    grid = pickle.loads(pickle.dumps(compile_grid(system)))
+    out = Outages(lines=frozenset({7, 8, 9}))
+    again = FastCascade(grid).run(out)
+    ref = run_cascade(system, out)
+    assert [(t.table, t.index) for t in again.trips] == [(t.table, t.index) for t in ref.trips]
+    np.testing.assert_allclose(again.served_mw, ref.served_mw, atol=1e-6)
+
+
+def test_engine_is_compiled_once_per_system():
+    system = stock_system("case30")
+    assert fast_engine(system) is fast_engine(system)
+
+
+def test_ac_is_handed_to_the_reference_for_now():
+    system = stock_system("case9")
+    out = Outages(lines=frozenset({3}))
+    fast, ref = run_fast_cascade(system, out, mode="ac"), run_cascade(system, out, mode="ac")
+    np.testing.assert_allclose(fast.served_mw, ref.served_mw)
