@@ -74,7 +74,7 @@ def summarize(result: SimulationResult) -> dict[str, Any]:
     return {
         "scenario": result.scenario.name,
         "system": system.name,
-        "engine": f"reference-{result.mode}",
+        "engine": result.engine_label,
         "seed": result.seed,
         "horizon_h": result.horizon_min / 60.0,
         "base_demand_mw": round(base_demand, 3),

@@ -35,7 +35,8 @@ _MAX_ID = 100
 
 def run_id(result: SimulationResult) -> str:
     """A readable id: scenario, system, engine and seed (same inputs, same id)."""
-    raw = f"{result.scenario.name}_{result.system.name}_{result.mode}_seed{result.seed}"
+    engine = result.mode if result.engine == "fast" else f"{result.mode}-{result.engine}"
+    raw = f"{result.scenario.name}_{result.system.name}_{engine}_seed{result.seed}"
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", raw).lstrip(".-") or "run"
     if len(name) > _MAX_ID:  # stay far below file-name limits; the hash keeps ids distinct
         name = f"{name[:_MAX_ID - 11]}-{hashlib.sha256(raw.encode()).hexdigest()[:10]}"
@@ -82,7 +83,7 @@ def run_manifest(result: SimulationResult, command: list[str] | None = None) -> 
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command if command is not None else sys.argv,
         "seed": result.seed,
-        "engine": f"reference-{result.mode}",
+        "engine": result.engine_label,
         "horizon_h": result.horizon_min / 60.0,
         "inputs": inputs,
         "versions": _versions(),

@@ -19,8 +19,10 @@ from gridsim.scenario.schema import MAX_HORIZON_H
 @click.command("run")
 @click.argument("scenario", metavar="SCENARIO")
 @system_option
-@click.option("--engine", type=click.Choice(["dc", "ac"]), default="dc", show_default=True,
+@click.option("--flow", type=click.Choice(["dc", "ac"]), default="dc", show_default=True,
               help="Power flow of the cascade.")
+@click.option("--engine", type=click.Choice(["fast", "reference"]), default="fast", show_default=True,
+              help="Cascade engine: compiled arrays, or plain pandapower (slow, for checking).")
 @click.option("--seed", type=click.IntRange(min=0), default=None,
               help="Seed of random target selection (default: the scenario's, else 0).")
 @click.option("--horizon-h", type=click.FloatRange(min=0, min_open=True, max=MAX_HORIZON_H), default=None,
@@ -32,7 +34,8 @@ from gridsim.scenario.schema import MAX_HORIZON_H
 @click.option("--no-plot", is_flag=True, help="Skip timeline.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @reports_errors
-def run_command(scenario: str, system_spec: str | None, engine: str, seed: int | None, horizon_h: float | None,
+def run_command(scenario: str, system_spec: str | None, flow: str, engine: str, seed: int | None,
+                horizon_h: float | None,
                 out_dir: Path, no_bundle: bool, no_plot: bool, as_json: bool) -> None:
     """Run SCENARIO (a file in attacks/ or a bundled name) and measure the blackout."""
     from gridsim.engine.simulation import simulate
@@ -51,7 +54,7 @@ def run_command(scenario: str, system_spec: str | None, engine: str, seed: int |
         raise UserError(f"{plan.path}: names no system; pass --system (e.g. --system pandapower:case118)")
     system = load_system(spec)
     with _progress_bar(horizon_h or plan.horizon_h) as advance:
-        result = simulate(system, plan, mode=engine, seed=seed, horizon_h=horizon_h, progress=advance)
+        result = simulate(system, plan, mode=flow, engine=engine, seed=seed, horizon_h=horizon_h, progress=advance)
     summary = summarize(result)
     bundle = None if no_bundle else write_bundle(result, out_dir, command=sys.argv, plot=not no_plot)
     elapsed = time.perf_counter() - started

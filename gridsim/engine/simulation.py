@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from gridsim.engine.cascade import LOAD_ISLAND, CascadeResult, Outages, run_cascade
+from gridsim.engine.fast import run_fast_cascade
 from gridsim.engine.infrastructure import LAYER_SERIES, Infrastructure, Wakeup
 from gridsim.errors import InputError, SimulationError
 from gridsim.model.elements import Ref
@@ -33,7 +34,10 @@ from gridsim.model.system import System
 from gridsim.scenario.schema import Scenario, Step
 from gridsim.scenario.selectors import resolve_targets, step_rng
 
-__all__ = ["Event", "SimulationResult", "simulate"]
+__all__ = ["ENGINES", "Event", "SimulationResult", "simulate"]
+
+#: The cascade engines a run can use.
+ENGINES = ("fast", "reference")
 
 # Priorities of events at the same instant: attack first, then releases, then restorations;
 # crews are assigned last, once every job ready at that instant is queued.
@@ -84,6 +88,12 @@ class SimulationResult:
     step_times: list[tuple[float, str]] = field(default_factory=list)
     layer_series: dict[str, np.ndarray] = field(default_factory=dict)  # curves of the layers, per instant
     hydraulic_runs: int = 0
+    engine: str = "fast"
+
+    @property
+    def engine_label(self) -> str:
+        """``fast-dc``, ``reference-ac`` ...: the engine and its power flow."""
+        return f"{self.engine}-{self.mode}"
 
     @property
     def lost_mw(self) -> np.ndarray:
@@ -110,9 +120,9 @@ class _Job:
     mode: str = ""  # "remote" or "manual", set at dispatch
 
 
-def simulate(system: System, scenario: Scenario, *, mode: str = "dc", seed: int | None = None,
-             horizon_h: float | None = None,
-             cascade: Callable[..., CascadeResult] = run_cascade,
+def simulate(system: System, scenario: Scenario, *, mode: str = "dc", engine: str = "fast",
+             seed: int | None = None, horizon_h: float | None = None,
+             cascade: Callable[..., CascadeResult] | None = None,
              progress: Callable[[float], None] | None = None) -> SimulationResult:
     """Run a scenario on a system from t = 0 to the end of restoration (or the horizon).
 
@@ -122,18 +132,27 @@ def simulate(system: System, scenario: Scenario, *, mode: str = "dc", seed: int 
         What exists and what the attacker does.
     mode : {"dc", "ac"}
         Power flow of the cascade.
+    engine : {"fast", "reference"}
+        The compiled engine (:mod:`gridsim.engine.fast`) or plain pandapower
+        (:mod:`gridsim.engine.cascade`); both honour the same rules.
     seed : int, optional
         Seed of random target selection; default the scenario's seed, else 0.
     horizon_h : float, optional
         Stop here; default the scenario's ``horizon_h``.
-    cascade : callable
-        The power cascade engine, ``cascade(system, outages, mode=...)``.
+    cascade : callable, optional
+        A power cascade of one's own, ``cascade(system, outages, mode=...)``; overrides ``engine``.
     progress : callable, optional
         Called with the simulated time (minutes) after every instant, for progress bars.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     run_seed = seed if seed is not None else (scenario.seed if scenario.seed is not None else 0)
     horizon = 60.0 * (horizon_h if horizon_h is not None else scenario.horizon_h)
-    return _Clock(system, scenario, mode, run_seed, horizon, cascade, progress).run()
+    if cascade is None:
+        cascade = run_fast_cascade if engine == "fast" else run_cascade
+    result = _Clock(system, scenario, mode, run_seed, horizon, cascade, progress).run()
+    result.engine = engine
+    return result
 
 
 class _Clock:
