@@ -9,6 +9,7 @@ same run id is never overwritten: the new one gets a numbered suffix.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -19,6 +20,7 @@ import re
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from gridsim.engine.simulation import SimulationResult
 from gridsim.errors import InputError
 from gridsim.metrics import summarize, timeline_rows
 
-__all__ = ["check_writable", "run_id", "run_manifest", "write_bundle"]
+__all__ = ["check_writable", "run_id", "run_manifest", "Stage", "staged_folder", "versions", "write_bundle"]
 
 _MAX_ID = 100
 
@@ -96,16 +98,8 @@ def write_bundle(result: SimulationResult, out_dir: str | Path, *, command: list
 
     Returns the bundle's folder.
     """
-    out_dir = Path(out_dir)
-    check_writable(out_dir)
-    created = not out_dir.exists()
-    name = run_id(result)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=out_dir))
-    except OSError as exc:
-        raise InputError(out_dir, f"cannot write results here: {exc.strerror or exc}") from None
-    try:
+    with staged_folder(out_dir, run_id(result)) as stage:
+        tmp = stage.path
         _write_json(tmp / "manifest.json", run_manifest(result, command))
         _write_json(tmp / "summary.json", summarize(result))
         rows = timeline_rows(result)
@@ -120,16 +114,46 @@ def write_bundle(result: SimulationResult, out_dir: str | Path, *, command: list
             from gridsim.report import plot_timeline
 
             plot_timeline(result, tmp / "timeline.png")
-        final = _free_name(out_dir / name)
-        os.rename(tmp, final)
-        return final
+    return stage.final
+
+
+@dataclass
+class Stage:
+    """A folder being written (``path``), and where it landed once complete (``final``)."""
+
+    path: Path
+    final: Path | None = None
+
+
+@contextlib.contextmanager
+def staged_folder(out_dir: str | Path, name: str):
+    """Yield a :class:`Stage` for a hidden ``.<name>.*.partial`` folder in ``out_dir``; rename the folder
+    to ``<name>`` (or ``<name>-2`` ...) when the block ends well, remove it when it does not.
+    """
+    out_dir = Path(out_dir)
+    check_writable(out_dir)
+    created = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stage = Stage(Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=out_dir)))
+    except OSError as exc:
+        raise InputError(out_dir, f"cannot write results here: {exc.strerror or exc}") from None
+    try:
+        yield stage
+        stage.final = _free_name(out_dir / name)
+        os.rename(stage.path, stage.final)
     except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(stage.path, ignore_errors=True)
         if created and out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()  # leave no empty folder of ours behind
         if isinstance(exc, OSError):
             raise InputError(out_dir, f"cannot write results here: {exc.strerror or exc}") from None
         raise
+
+
+def versions() -> dict[str, str]:
+    """Versions of gridsim and the libraries whose numbers it reports."""
+    return _versions()
 
 
 def _free_name(path: Path) -> Path:

@@ -9,7 +9,7 @@ import click
 
 from gridsim.errors import GridsimError
 
-__all__ = ["UserError", "reports_errors", "system_option"]
+__all__ = ["UserError", "exit_on_sigterm", "reports_errors", "system_option"]
 
 
 class UserError(click.ClickException):
@@ -37,3 +37,8 @@ def reports_errors(func: Callable) -> Callable:
 system_option = click.option(
     "--system", "system_spec", metavar="SYSTEM",
     help="Topology folder, system.toml, bundled name or pandapower:<case>; overrides the scenario's own.")
+
+
+def exit_on_sigterm(signum, frame) -> None:
+    """SIGTERM handler: exit as Ctrl-C would, so half-written results are cleaned up."""
+    raise SystemExit(128 + signum)

@@ -9,6 +9,7 @@ import click
 from gridsim import __version__
 from gridsim.cli.inspect import list_command, show_command
 from gridsim.cli.run import run_command
+from gridsim.cli.sweep import sweep_command
 from gridsim.cli.validate import validate_command
 
 
@@ -50,10 +51,12 @@ def cli() -> None:
     Start with:
       gridsim list
       gridsim run attacks/ukraine-2015.yaml
+      gridsim sweep --system pandapower:case118 --targets branches --k 1
     """
 
 
 cli.add_command(run_command)
+cli.add_command(sweep_command)
 cli.add_command(list_command)
 cli.add_command(show_command)
 cli.add_command(validate_command)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from gridsim.cli.common import UserError, reports_errors, system_option
+from gridsim.cli.common import UserError, exit_on_sigterm, reports_errors, system_option
 from gridsim.scenario.schema import MAX_HORIZON_H
 
 
@@ -45,7 +45,7 @@ def run_command(scenario: str, system_spec: str | None, flow: str, engine: str, 
     from gridsim.scenario.schema import load_scenario
 
     started = time.perf_counter()
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so a killed run cleans up after itself
+    signal.signal(signal.SIGTERM, exit_on_sigterm)  # so a killed run cleans up after itself
     if not no_bundle:
         check_writable(out_dir)
     plan = load_scenario(scenario)
@@ -70,10 +70,6 @@ def _finite(value: float | None) -> float | None:
     if value is not None and not math.isfinite(value):
         raise click.BadParameter(f"{value} is not a finite number")
     return value
-
-
-def _exit_on_sigterm(signum, frame) -> None:
-    raise SystemExit(128 + signum)
 
 
 @contextlib.contextmanager

@@ -40,6 +40,7 @@ except ImportError:  # pragma: no cover - a scipy that moved it: the public func
 
 _EPS = 1e-9
 _SERVED, _ISLAND, _SHED = 0, 1, 2
+_NO_LOADS = np.zeros(0, dtype=np.int64)
 _STATE_NAMES = np.array([LOAD_SERVED, LOAD_ISLAND, LOAD_SHED], dtype=object)
 
 
@@ -102,20 +103,25 @@ class FastCascade:
         g = self.grid
         if outages.switches and self.system is not None:
             return run_cascade(self.system, outages, mode="dc")
-        branch_on = g.branch_on.copy()
-        for index in outages.lines:
-            branch_on[g.line_branch[self._line_pos[int(index)]]] = False
-        for index in outages.trafos:
-            branch_on[g.trafo_branch[self._trafo_pos[int(index)]]] = False
-        for index in outages.trafo3ws:
-            branch_on[g.trafo3w_branch[self._trafo3w_pos[int(index)]]] = False
-        gen_on = g.gen_on.copy()
-        for index in outages.gens:
-            gen_on[self._gen_pos[int(index)]] = False
+        rows = [g.line_branch[self._line_pos[int(i)]] for i in outages.lines]
+        rows += [g.trafo_branch[self._trafo_pos[int(i)]] for i in outages.trafos]
+        rows += [r for i in outages.trafo3ws for r in g.trafo3w_branch[self._trafo3w_pos[int(i)]]]
+        gens = [self._gen_pos[int(i)] for i in outages.gens]
         factor = np.ones(len(g.load_index))
         for index, value in outages.load_factor.items():
             factor[self._load_pos[int(index)]] = value
-        load_p = g.load_p_mw * factor
+        return self.run_rows(np.array(rows, dtype=np.int64), np.array(gens, dtype=np.int64), factor)
+
+    def run_rows(self, branch_rows: np.ndarray, gen_positions: np.ndarray | None = None,
+                 load_factor: np.ndarray | None = None) -> CascadeResult:
+        """:meth:`run` with the outages as branch rows, generator positions and per-load factors (sweeps)."""
+        g = self.grid
+        branch_on = g.branch_on.copy()
+        branch_on[branch_rows] = False
+        gen_on = g.gen_on.copy()
+        if gen_positions is not None and len(gen_positions):
+            gen_on[gen_positions] = False
+        load_p = g.load_p_mw * load_factor if load_factor is not None else g.load_p_mw
         demand = np.maximum(load_p, 0.0) * g.load_on
 
         trips: list[Trip] = []
@@ -150,6 +156,155 @@ class FastCascade:
             trips=trips, demand_mw=demand, served_mw=served, load_state=state, depth=generation,
             islands=n_islands, line_flow_mva=watched[:n_lines], trafo_flow_mva=watched[n_lines:],
             energised_buses=energised)
+
+    # ------------------------------------------------------------ many single outages at once
+
+    def single_outages(self, rows: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Single-branch outages decided at once, without a cascade each, where that is exact.
+
+        Returns ``trivial`` (per row) and, per row, the load positions the
+        outage cuts off. A trivial outage trips nothing: either it splits
+        nothing and overloads nothing, or it is a bridge whose far side holds no
+        source (its loads are cut off) while the near side keeps an external
+        grid and overloads nothing. The rest need :meth:`run_rows`.
+
+        Flows after the outage come from the base factorisation: line outage
+        distribution factors ``f'_w = f_w + Φ_wk / (1 - Φ_kk) f_k`` for a
+        branch inside a loop; for a bridge, the flow it carried into the dead
+        side is taken off the near end, ``f'_w = f_w + PTDF_wm f_k``. Cases
+        near a bridge or near a limit are left to the exact cascade. Nothing is
+        trivial if the untouched grid is not itself quiet.
+        """
+        g = self.grid
+        rows = np.asarray(rows, dtype=np.int64)
+        trivial = np.zeros(len(rows), dtype=bool)
+        cut: list[np.ndarray] = [_NO_LOADS] * len(rows)
+        base = self._base_solver()
+        start = self._untouched()
+        if base is None or start is None:
+            return trivial, cut
+        flow, labels, island = start
+        on = base.on
+        trivial[~on[rows]] = True  # an outage of a branch already out changes nothing
+        live = np.flatnonzero(on[rows])
+        watched = self._watched_rows
+        watched_on = (watched >= 0) & on[np.maximum(watched, 0)]
+        w_rows = watched[watched_on]
+        allowed = (g.limit * self._watched_rating[watched_on]) * (1.0 - 1e-9)
+        b_w = g.b_pu[w_rows]
+        fw, tw = g.from_row[w_rows], g.to_row[w_rows]
+        bridges: list[int] = []
+        for start_at in range(0, len(live), chunk):
+            positions = live[start_at:start_at + chunk]
+            k = rows[positions]
+            f, t = g.from_row[k], g.to_row[k]
+            z = base.column_difference(f, t)  # X (e_f - e_t), one column per outage
+            cols = np.arange(len(k))
+            phi_kk = g.b_pu[k] * (z[f, cols] - z[t, cols])
+            denominator = 1.0 - phi_kk
+            bridge = np.abs(denominator) < 1e-8
+            with np.errstate(divide="ignore", invalid="ignore"):
+                after = flow[w_rows][:, None] + b_w[:, None] * (z[fw] - z[tw]) * (
+                    flow[k] / np.where(bridge, 1.0, denominator))[None, :]
+            fine = (np.abs(after) <= allowed[:, None]) | (w_rows[:, None] == k[None, :])
+            trivial[positions] = ~bridge & fine.all(axis=0)
+            bridges.extend(positions[bridge].tolist())
+        if bridges:
+            self._dead_ends(rows, np.array(bridges), flow, labels, island, trivial, cut, w_rows, allowed)
+        return trivial, cut
+
+    def _dead_ends(self, rows, positions, flow, labels, island, trivial, cut, w_rows, allowed) -> None:
+        """Bridges whose far side has no source, while the near side keeps an external grid.
+
+        The far side of every bridge at once: islands of the grid without all
+        the bridges are the nodes of a forest whose edges are the bridges; the
+        far side of a bridge is the subtree below it, seen from the island's
+        reference, and a depth-first order makes every subtree a range.
+        """
+        g = self.grid
+        base = self._base_solver()
+        k_all = rows[positions]
+        branch_on = base.on.copy()
+        branch_on[k_all] = False
+        _, comp = self._islands(branch_on)
+        n_comp = int(comp.max()) + 1
+        ends = np.stack([comp[g.from_row[k_all]], comp[g.to_row[k_all]]], axis=1)
+        adjacency: dict[int, list[tuple[int, int]]] = {}
+        for j, (a, b) in enumerate(ends.tolist()):
+            adjacency.setdefault(a, []).append((b, j))
+            adjacency.setdefault(b, []).append((a, j))
+        # Depth-first order from the reference of every island with an external grid.
+        tin = np.full(n_comp, -1, dtype=np.int64)
+        tout = np.zeros(n_comp, dtype=np.int64)
+        child_of_bridge = np.full(len(k_all), -1, dtype=np.int64)
+        clock = 0
+        for ref in island.refs[island.has_ext[labels[island.refs]]]:
+            root = int(comp[ref])
+            if tin[root] >= 0:
+                continue
+            stack = [(root, iter(adjacency.get(root, ())))]
+            tin[root] = clock
+            clock += 1
+            while stack:
+                node, edges = stack[-1]
+                step = next(edges, None)
+                if step is None:
+                    tout[node] = clock
+                    stack.pop()
+                    continue
+                other, j = step
+                if tin[other] < 0:
+                    tin[other] = clock
+                    clock += 1
+                    child_of_bridge[j] = other
+                    stack.append((other, iter(adjacency.get(other, ()))))
+        order = np.full(n_comp, -1, dtype=np.int64)  # component -> position in the depth-first order
+        order[tin >= 0] = tin[tin >= 0]
+        source_rows = np.concatenate([g.ext_row, g.gen_row[g.gen_on]])
+        source_at = np.zeros(clock + 1)
+        placed = order[comp[source_rows]]
+        np.add.at(source_at, placed[placed >= 0], 1.0)
+        sources_before = np.concatenate([[0.0], np.cumsum(source_at)])
+        load_order = order[comp[g.load_row]]
+        loads_by_order = np.argsort(load_order, kind="stable")
+        sorted_order = load_order[loads_by_order]
+        keep = []
+        for j, child in enumerate(child_of_bridge.tolist()):
+            if child < 0:
+                continue  # in an island without an external grid: generators would re-dispatch
+            lo, hi = tin[child], tout[child]
+            if sources_before[hi] - sources_before[lo] > 0:
+                continue  # the far side holds a source: balancing, not a dead end
+            span = loads_by_order[np.searchsorted(sorted_order, lo):np.searchsorted(sorted_order, hi)]
+            keep.append((j, span[g.load_on[span]]))
+        if not keep:
+            return
+        picked = np.array([j for j, _ in keep])
+        k = k_all[picked]
+        far_is_to = order[comp[g.to_row[k]]] >= tin[child_of_bridge[picked]]
+        far_is_to &= order[comp[g.to_row[k]]] < tout[child_of_bridge[picked]]
+        near = np.where(far_is_to, g.from_row[k], g.to_row[k])
+        into_far = np.where(far_is_to, flow[k], -flow[k])
+        columns = base._columns(near) if base.inverse is None else base.inverse[:, near]
+        after = flow[w_rows][:, None] + g.b_pu[w_rows][:, None] * (
+            columns[g.from_row[w_rows]] - columns[g.to_row[w_rows]]) * into_far[None, :]
+        fine = ((np.abs(after) <= allowed[:, None]) | (w_rows[:, None] == k[None, :])).all(axis=0)
+        for (j, cut_loads), ok in zip(keep, fine.tolist()):
+            if ok:
+                trivial[positions[j]] = True
+                cut[positions[j]] = cut_loads
+
+    def _untouched(self) -> tuple[np.ndarray, np.ndarray, _Island] | None:
+        """Flows, islands and balance of the untouched grid, if its cascade trips nothing (kept)."""
+        if getattr(self, "_untouched_cache", False) is False:
+            g = self.grid
+            n_islands, labels = self._islands(g.branch_on)
+            island = self._balance(labels, g.gen_on, g.load_p_mw)
+            flow = self._flows(g.branch_on, n_islands, labels, island, self._injections(island, g.gen_on, g.load_p_mw))
+            watched = np.abs(flow[self._watched_rows])
+            tripping = len(self._overloaded(g.branch_on, watched))
+            self._untouched_cache = None if tripping else (flow, labels, island)
+        return self._untouched_cache
 
     # ------------------------------------------------------------ rules
 
@@ -357,7 +512,7 @@ class _BaseSolver:
             inverse = np.zeros((g.n_bus, g.n_bus))
             inverse[np.ix_(rows, rows)] = np.linalg.inv(matrix.toarray())
         else:
-            lu = splu(matrix.tocsc())
+            lu = splu(matrix.tocsc(), permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
         position = np.full(g.n_bus, -1, dtype=np.int64)
         position[rows] = np.arange(len(rows))
         return cls(n_islands, live_row, refs, on, rows, g.from_row, g.to_row, g.b_pu, inverse, lu, solve, g.va_rad, g,
@@ -390,6 +545,19 @@ class _BaseSolver:
         zero = np.zeros(len(self.live_row))  # a row not solved for (a reference): its column is zero
         return (np.stack([cache.get(int(r), zero) for r in rows], axis=1) if len(rows)
                 else np.zeros((len(self.live_row), 0)))
+
+    def column_difference(self, f: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """``X (e_f - e_t)`` for each pair: the angles one unit of flow from ``f`` to ``t`` makes."""
+        if self.inverse is not None:
+            return self.inverse[:, f] - self.inverse[:, t]
+        unit = np.zeros((len(self.rows), len(f)))
+        k = np.arange(len(f))
+        pf, pt = self.position[f], self.position[t]
+        unit[pf[pf >= 0], k[pf >= 0]] += 1.0
+        unit[pt[pt >= 0], k[pt >= 0]] -= 1.0
+        out = np.zeros((len(self.live_row), len(f)))
+        out[self.rows] = self.lu.solve(unit)
+        return out
 
     def theta(self, p_pu: np.ndarray, on: np.ndarray, labels: np.ndarray, island: _Island) -> np.ndarray | None:
         """Angles from the base factorisation, or None when the grid moved too far from the base.
@@ -472,5 +640,5 @@ def _fresh_solve(g: CompiledGrid, b: np.ndarray, on: np.ndarray, rows: np.ndarra
     matrix = sp.coo_matrix((np.concatenate([bb, bb, -bb, -bb]),
                             (np.concatenate([f, t, f, t]), np.concatenate([f, t, t, f]))), shape=(n, n)).tocsr()
     rhs = p_pu[rows] - matrix[:r, r:] @ theta[refs]
-    theta[rows] = splu(matrix[:r, :r].tocsc()).solve(rhs)
+    theta[rows] = splu(matrix[:r, :r].tocsc(), permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True}).solve(rhs)
     return theta

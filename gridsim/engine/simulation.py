@@ -29,7 +29,7 @@ from gridsim.engine.cascade import LOAD_ISLAND, CascadeResult, Outages, run_casc
 from gridsim.engine.fast import run_fast_cascade
 from gridsim.engine.infrastructure import LAYER_SERIES, Infrastructure, Wakeup
 from gridsim.errors import InputError, SimulationError
-from gridsim.model.elements import Ref
+from gridsim.model.elements import Ref, breakers_at
 from gridsim.model.system import System
 from gridsim.scenario.schema import Scenario, Step
 from gridsim.scenario.selectors import resolve_targets, step_rng
@@ -206,31 +206,12 @@ class _Clock:
     # ------------------------------------------------------------ set-up
 
     def _site_branches(self) -> dict[str, list[Ref]]:
-        return {name: self._touching(set(site.buses)) for name, site in self.system.substations.items()}
-
-    def _touching(self, buses: set[int]) -> list[Ref]:
-        """Everything opening the breakers at these buses opens: lines, transformers
-        (two- and three-winding) and bus-bus switches closed in the base case."""
-        net = self.system.net
-        refs: list[Ref] = []
-        for table, columns in (("line", ("from_bus", "to_bus")), ("trafo", ("hv_bus", "lv_bus")),
-                               ("trafo3w", ("hv_bus", "mv_bus", "lv_bus"))):
-            frame = net[table]
-            hit = np.zeros(len(frame), dtype=bool)
-            for column in columns:
-                hit |= frame[column].isin(buses).to_numpy()
-            refs.extend(Ref(table, int(i)) for i in frame.index[hit])
-        switch = net.switch
-        if len(switch):
-            bus_bus = (switch.et == "b").to_numpy() & switch.closed.to_numpy(dtype=bool)
-            hit = bus_bus & (switch.bus.isin(buses).to_numpy() | switch.element.isin(buses).to_numpy())
-            refs.extend(Ref("switch", int(i)) for i in switch.index[hit])
-        return refs
+        return {name: breakers_at(self.system.net, set(site.buses)) for name, site in self.system.substations.items()}
 
     def _opened_by(self, ref: Ref) -> tuple[str, list[Ref]]:
         """The site of an open_breakers target and what opening it opens (a bus opens only its own)."""
         if ref.table == "bus":
-            return self.system.site_of_bus(ref.key), self._touching({int(ref.key)})
+            return self.system.site_of_bus(ref.key), breakers_at(self.system.net, {int(ref.key)})
         return str(ref.key), self.site_branches[str(ref.key)]
 
     def _branch_sites(self, ref: Ref) -> tuple[str, ...]:

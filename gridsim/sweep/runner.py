@@ -1,0 +1,230 @@
+"""Run many scenarios: in this process or in worker processes, results handed on a chunk at a time.
+
+Each scenario is one power cascade (no clock, no restoration): what the
+attack takes out at once, and what the cascade does with it. Rows come back
+in scenario order whatever the number of workers, so the same inputs and
+seed give the same file. Memory stays flat: a chunk's rows go to the sink
+(the Parquet writer) and only the figures the summary needs are kept.
+
+Single-branch scenarios on the fast engine are first decided all together
+by :meth:`gridsim.engine.fast.FastCascade.single_outages` (outage factors on
+the base factorisation); only those it cannot decide exactly run a cascade.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import dataclasses
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from gridsim.engine.cascade import LOAD_ISLAND, CascadeResult, Outages, run_cascade
+from gridsim.engine.fast import fast_engine
+from gridsim.model.layers import Layers
+from gridsim.sweep.scenarios import Candidate, candidates, count_scenarios, scenarios
+from gridsim.sweep.summary import Accumulator
+
+__all__ = ["COLUMNS", "SweepSettings", "run_sweep"]
+
+#: Columns of a sweep's rows, in order (the Parquet schema follows them).
+COLUMNS = ("scenario", "targets", "mw_lost", "pct_lost", "customers_out", "cascade_depth", "elements_tripped",
+           "tripped", "islands")
+#: Scenarios per task: large enough to amortise a task, small enough for a smooth progress bar.
+CHUNK = 256
+#: Worker processes take a second or two to start (imports, compiling the grid): worth it past this many seconds.
+_WORTH_WORKERS_S = 5.0
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """What a sweep runs: targets, k, exhaustive or Monte Carlo, engine and workers."""
+
+    targets: str = "branches"
+    k: int = 1
+    random: int | None = None  # Monte Carlo draws; None: exhaustive
+    seed: int = 0
+    workers: int = 1
+    engine: str = "fast"  # or "reference"
+    flow: str = "dc"
+
+
+def run_sweep(system, settings: SweepSettings, *, sink: Callable[[dict], None] | None = None,
+              progress: Callable[[int], None] | None = None) -> Accumulator:
+    """Run every scenario of ``settings`` on ``system``; return the summary's accumulator.
+
+    ``sink(columns)`` receives each chunk's rows as a dict of lists (see
+    :data:`COLUMNS`), in scenario order; ``progress(n)`` the number of
+    scenarios just finished.
+    """
+    power_only = dataclasses.replace(system, layers=Layers())  # sweeps are power cascades; pickles small
+    grid = fast_engine(power_only).grid
+    cands = candidates(power_only, grid, settings.targets)
+    total = count_scenarios(len(cands), settings.k, settings.random)
+    evaluator = _Evaluator(power_only, cands, settings)
+    accumulator = Accumulator(system, settings, [c.label for c in cands], total, evaluator.base_demand_mw)
+    chunks = _chunks(scenarios(len(cands), settings.k, settings.random, settings.seed), CHUNK)
+
+    def hand_on(columns: dict) -> None:
+        accumulator.add(columns)
+        if sink is not None:
+            sink(columns)
+        if progress is not None:
+            progress(len(columns["scenario"]))
+
+    # The first chunk runs here and is timed: workers only start if what is left would take a while.
+    first = next(chunks, None)
+    if first is None:
+        return accumulator
+    started = time.perf_counter()
+    hand_on(evaluator.evaluate(first))
+    left_s = (time.perf_counter() - started) / len(first[1]) * (total - len(first[1]))
+    workers = settings.workers if left_s > _WORTH_WORKERS_S else 1
+    workers = max(1, min(workers, -(-(total - len(first[1])) // CHUNK)))
+    results = map(evaluator.evaluate, chunks) if workers == 1 else _in_workers(
+        workers, power_only, cands, settings, chunks)
+    for columns in results:
+        hand_on(columns)
+    accumulator.workers = workers
+    return accumulator
+
+
+def _chunks(items: Iterable[tuple[int, ...]], size: int) -> Iterator[tuple[int, list[tuple[int, ...]]]]:
+    chunk: list[tuple[int, ...]] = []
+    start = 0
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield start, chunk
+            start += size
+            chunk = []
+    if chunk:
+        yield start, chunk
+
+
+def _in_workers(workers: int, system, cands, settings, chunks) -> Iterator[dict]:
+    """Chunks evaluated by worker processes, yielded in order, with few chunks in flight (flat memory)."""
+    context = multiprocessing.get_context("spawn")  # no fork: BLAS threads and fork do not mix
+    with futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                     initargs=(system, cands, settings)) as pool:
+        pending: list[futures.Future] = []
+        for chunk in chunks:
+            pending.append(pool.submit(_evaluate_in_worker, chunk))
+            if len(pending) >= 2 * workers:
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()
+
+
+_WORKER: _Evaluator | None = None
+
+
+def _start_worker(system, cands, settings) -> None:
+    global _WORKER
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _WORKER = _Evaluator(system, cands, settings)
+
+
+def _evaluate_in_worker(chunk):
+    return _WORKER.evaluate(chunk)
+
+
+class _Evaluator:
+    """Turns scenarios into rows: one per scenario, figures relative to the untouched grid."""
+
+    def __init__(self, system, cands: list[Candidate], settings: SweepSettings):
+        self.system, self.cands, self.settings = system, cands, settings
+        self.fast = fast_engine(system) if settings.engine == "fast" and settings.flow == "dc" else None
+        self.customers = np.asarray(system.customers, dtype=float)
+        base = self._cascade(Outages())
+        self.base_served = base.served_mw.copy()
+        self.base_served_mw = float(base.served_mw.sum())
+        self.base_demand_mw = float(base.demand_mw.sum())
+        self.base_fraction = _out_fraction(base)
+        self.base_customers_out = float(self.base_fraction @ self.customers)
+        self.base_islands = base.islands
+
+    def _cascade(self, outages: Outages) -> CascadeResult:
+        if self.fast is not None:
+            return self.fast.run(outages)
+        if self.settings.engine == "fast":
+            from gridsim.engine.fast import run_fast_cascade
+
+            return run_fast_cascade(self.system, outages, mode=self.settings.flow)
+        return run_cascade(self.system, outages, mode=self.settings.flow)
+
+    def evaluate(self, chunk: tuple[int, list[tuple[int, ...]]]) -> dict:
+        start, combos = chunk
+        rows = {name: [] for name in COLUMNS}
+        decided = self._decide_single_branches(combos)
+        for offset, combo in enumerate(combos):
+            outcome = decided.get(offset) or self._outcome(self._run(combo))
+            served_mw, out_fraction, tripped, depth, islands = outcome
+            lost = self.base_served_mw - float(np.sum(served_mw))
+            rows["scenario"].append(start + offset)
+            rows["targets"].append([self.cands[i].label for i in combo])
+            rows["mw_lost"].append(round(lost, 6))
+            rows["pct_lost"].append(round(100.0 * lost / self.base_demand_mw, 6) if self.base_demand_mw else 0.0)
+            rows["customers_out"].append(round(float(out_fraction @ self.customers) - self.base_customers_out, 3))
+            rows["cascade_depth"].append(int(depth))
+            rows["elements_tripped"].append(len(tripped))
+            rows["tripped"].append(tripped)
+            rows["islands"].append(int(islands))
+        return rows
+
+    @staticmethod
+    def _outcome(result: CascadeResult) -> tuple:
+        tripped = [f"{t.table}:{t.index}" for t in result.trips]
+        return result.served_mw, _out_fraction(result), tripped, result.depth, result.islands
+
+    def _run(self, combo: tuple[int, ...]) -> CascadeResult:
+        parts = [self.cands[i] for i in combo]
+        if self.fast is not None and not any(c.needs_reference for c in parts):
+            rows = np.concatenate([c.branch_rows for c in parts])
+            gens = np.concatenate([c.gen_positions for c in parts])
+            return self.fast.run_rows(rows, gens)
+        merged = Outages(
+            lines=frozenset().union(*(c.outages.lines for c in parts)),
+            trafos=frozenset().union(*(c.outages.trafos for c in parts)),
+            gens=frozenset().union(*(c.outages.gens for c in parts)),
+            trafo3ws=frozenset().union(*(c.outages.trafo3ws for c in parts)),
+            switches=frozenset().union(*(c.outages.switches for c in parts)))
+        return self._cascade(merged)
+
+    def _decide_single_branches(self, combos: list[tuple[int, ...]]) -> dict[int, tuple]:
+        """Scenarios of one single-branch candidate that outage factors settle exactly, by offset."""
+        if self.fast is None:
+            return {}
+        offsets = [j for j, combo in enumerate(combos)
+                   if len(combo) == 1 and len(self.cands[combo[0]].branch_rows) == 1
+                   and not len(self.cands[combo[0]].gen_positions)]
+        if not offsets:
+            return {}
+        rows = np.array([self.cands[combos[j][0]].branch_rows[0] for j in offsets])
+        trivial, cut = self.fast.single_outages(rows)
+        decided = {}
+        for j, ok, loads in zip(offsets, trivial.tolist(), cut):
+            if not ok:
+                continue
+            served, fraction, islands = self.base_served, self.base_fraction, self.base_islands
+            if len(loads):  # a bridge to a dead end: its loads are cut off, one more island
+                served, fraction = served.copy(), fraction.copy()
+                served[loads] = 0.0
+                fraction[loads] = 1.0
+                islands += 1
+            decided[j] = (served, fraction, [], 0, islands)
+        return decided
+
+
+def _out_fraction(result: CascadeResult) -> np.ndarray:
+    """Fraction of each load's customers off supply (as the clock records it)."""
+    demand, served = result.demand_mw, result.served_mw
+    fraction = np.where(demand > 0, 1.0 - np.divide(served, demand, out=np.ones_like(served), where=demand > 0),
+                        0.0)
+    fraction = np.where(result.load_state == LOAD_ISLAND, 1.0, np.clip(fraction, 0.0, 1.0))
+    fraction[fraction < 1e-9] = 0.0
+    return fraction
