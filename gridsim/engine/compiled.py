@@ -69,6 +69,13 @@ class CompiledGrid:
     ext_row: np.ndarray  # rows of the in-service external grids
     fixed_withdrawal_mw: np.ndarray  # per row: shunts, wards, storage ... (nothing a cascade changes)
     has_bus_switches: bool  # closed bus-bus switches: opening one changes the rows (not compiled)
+    # For AC power flows: pandapower's own bus and branch tables, and reactive power.
+    bus_table: np.ndarray
+    branch_table: np.ndarray
+    load_q_mvar: np.ndarray  # q_mvar * scaling of the untouched net
+    sgen_q_mvar: np.ndarray
+    fixed_withdrawal_q_mvar: np.ndarray
+    vm_set_pu: np.ndarray  # voltage set point of every row (generators, external grids; 1.0 elsewhere)
 
     @property
     def n_branch(self) -> int:
@@ -78,7 +85,7 @@ class CompiledGrid:
 def compile_grid(system) -> CompiledGrid:
     """Compile ``system.net`` (never modified) into a :class:`CompiledGrid`."""
     from pandapower.pypower.idx_brch import BR_STATUS, BR_X, F_BUS, SHIFT, T_BUS, TAP
-    from pandapower.pypower.idx_bus import BUS_TYPE, GS, NONE, PD, VA
+    from pandapower.pypower.idx_bus import BUS_TYPE, GS, NONE, PD, QD, VA, VM
 
     from gridsim.engine.cascade import _gen_limits
     from gridsim.model.power import quiet_pandapower
@@ -132,6 +139,12 @@ def compile_grid(system) -> CompiledGrid:
     np.add.at(counted, load_row[load_on], load_p[load_on])
     np.add.at(counted, sgen_row, -sgen_p)
     fixed = np.real(bus[:, PD]).astype(float) - counted + np.real(bus[:, GS]).astype(float)
+    load_q = load.q_mvar.to_numpy(dtype=float) * load.scaling.to_numpy(dtype=float)
+    sgen_q = (sgen.q_mvar * sgen.scaling * sgen.in_service).to_numpy(dtype=float) if len(sgen) else np.zeros(0)
+    counted_q = np.zeros(n_bus)
+    np.add.at(counted_q, load_row[load_on], load_q[load_on])
+    np.add.at(counted_q, sgen_row, -sgen_q)
+    fixed_q = np.real(bus[:, QD]).astype(float) - counted_q
 
     switch = system.net.switch
     bus_switches = bool(len(switch)) and bool(((switch.et == "b") & switch.closed.astype(bool)).any())
@@ -172,6 +185,12 @@ def compile_grid(system) -> CompiledGrid:
         ext_row=rows_of_buses(ext.bus.to_numpy()[ext_on]),
         fixed_withdrawal_mw=fixed,
         has_bus_switches=bus_switches,
+        bus_table=np.array(bus, copy=True),
+        branch_table=np.array(branch, copy=True),
+        load_q_mvar=load_q,
+        sgen_q_mvar=sgen_q,
+        fixed_withdrawal_q_mvar=fixed_q,
+        vm_set_pu=np.real(bus[:, VM]).astype(float),
     )
 
 

@@ -15,8 +15,11 @@ pandapower's case at every step:
   branches ``O`` that are out (``shared/reference/science.md``); a grid that
   split gets a fresh factorisation of its islands.
 
-AC cascades, and outages that open bus-bus switches (they change which buses
-pandapower fuses), are handed to the reference engine.
+The AC cascade follows the same loop with pandapower's admittance matrices
+and lightsim2grid's Newton-Raphson per island (:mod:`gridsim.engine.acflow`),
+and the reference's voltage-collapse rule (10 % shedding stages). Outages
+that open bus-bus switches (they change which buses pandapower fuses), and AC
+islands held at two reference buses, are handed to the reference engine.
 """
 
 from __future__ import annotations
@@ -41,14 +44,17 @@ except ImportError:  # pragma: no cover - a scipy that moved it: the public func
 _EPS = 1e-9
 _SERVED, _ISLAND, _SHED = 0, 1, 2
 _NO_LOADS = np.zeros(0, dtype=np.int64)
+_AC_SHED_STEP = 0.1  # the reference's voltage-collapse shedding stage
+
+
+class _NeedsReference(Exception):
+    """This cascade is beyond the arrays (two references in one island in AC): the reference runs it."""
 _STATE_NAMES = np.array([LOAD_SERVED, LOAD_ISLAND, LOAD_SHED], dtype=object)
 
 
 def run_fast_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> CascadeResult:
     """Drop-in replacement for :func:`gridsim.engine.cascade.run_cascade`, compiled once per system."""
-    if mode != "dc":
-        return run_cascade(system, outages, mode=mode)
-    return fast_engine(system).run(outages)
+    return fast_engine(system).run(outages, mode=mode)
 
 
 def fast_engine(system) -> FastCascade:
@@ -93,16 +99,19 @@ class FastCascade:
         self._sym_col = cols[self._sym_order].astype(np.int32)
         self._sym_alive = np.concatenate([alive, alive])[self._sym_order]
         self._has_shift = bool(np.any(g.shift_rad != 0.0))
+        from pandapower.pypower.idx_bus import GS
+
+        self._gs_mw = np.real(g.bus_table[:, GS]).astype(float)
         self._all_alive: tuple[np.ndarray, frozenset[int]] | None = None
         self._base: _BaseSolver | None | bool = False  # False: not built yet
 
     # ------------------------------------------------------------ one cascade
 
-    def run(self, outages: Outages = Outages()) -> CascadeResult:
-        """Run the cascade rules to a fixed point (DC). See :func:`gridsim.engine.cascade.run_cascade`."""
+    def run(self, outages: Outages = Outages(), mode: str = "dc") -> CascadeResult:
+        """Run the cascade rules to a fixed point. See :func:`gridsim.engine.cascade.run_cascade`."""
         g = self.grid
-        if outages.switches and self.system is not None:
-            return run_cascade(self.system, outages, mode="dc")
+        if outages.switches:
+            return self._reference(outages, mode)
         rows = [g.line_branch[self._line_pos[int(i)]] for i in outages.lines]
         rows += [g.trafo_branch[self._trafo_pos[int(i)]] for i in outages.trafos]
         rows += [r for i in outages.trafo3ws for r in g.trafo3w_branch[self._trafo3w_pos[int(i)]]]
@@ -110,11 +119,21 @@ class FastCascade:
         factor = np.ones(len(g.load_index))
         for index, value in outages.load_factor.items():
             factor[self._load_pos[int(index)]] = value
-        return self.run_rows(np.array(rows, dtype=np.int64), np.array(gens, dtype=np.int64), factor)
+        try:
+            return self.run_rows(np.array(rows, dtype=np.int64), np.array(gens, dtype=np.int64), factor, mode=mode)
+        except _NeedsReference:
+            return self._reference(outages, mode)
+
+    def _reference(self, outages: Outages, mode: str) -> CascadeResult:
+        if self.system is None:
+            raise ValueError("this cascade needs the reference engine, and the engine was built without a system")
+        return run_cascade(self.system, outages, mode=mode)
 
     def run_rows(self, branch_rows: np.ndarray, gen_positions: np.ndarray | None = None,
-                 load_factor: np.ndarray | None = None) -> CascadeResult:
+                 load_factor: np.ndarray | None = None, *, mode: str = "dc") -> CascadeResult:
         """:meth:`run` with the outages as branch rows, generator positions and per-load factors (sweeps)."""
+        if mode not in ("dc", "ac"):
+            raise ValueError(f"mode must be 'dc' or 'ac', got {mode!r}")
         g = self.grid
         branch_on = g.branch_on.copy()
         branch_on[branch_rows] = False
@@ -135,8 +154,13 @@ class FastCascade:
                 island = self._balance(labels, gen_on, load_p)
                 injection_pu = self._injections(island, gen_on, load_p)
                 balanced_for = n_islands
-            flow_mw = self._flows(branch_on, n_islands, labels, island, injection_pu)
-            watched = np.abs(flow_mw[self._watched_rows]) if len(self._watched_rows) else np.zeros(0)
+            if mode == "dc":
+                flow = np.abs(self._flows(branch_on, n_islands, labels, island, injection_pu))
+                stage_keep, stages = None, 0
+            else:
+                flow, stage_keep, stages = self._ac(branch_on, n_islands, labels, island, injection_pu, gen_on,
+                                                    load_p)
+            watched = flow[self._watched_rows] if len(self._watched_rows) else np.zeros(0)
             new = self._overloaded(branch_on, watched)
             if not len(new):
                 break
@@ -147,6 +171,8 @@ class FastCascade:
                                   float(watched[k] / self._watched_rating[k])))
 
         state, keep = island.state, island.keep
+        if stage_keep is not None:
+            keep = keep * stage_keep
         served = np.where(state == _ISLAND, 0.0, np.clip(load_p * keep * g.load_on, 0.0, demand))
         state = _STATE_NAMES[np.where((state == _SERVED) & (served < demand - _EPS), _SHED, state)]
         n_lines = len(g.line_branch)
@@ -155,7 +181,7 @@ class FastCascade:
         return CascadeResult(
             trips=trips, demand_mw=demand, served_mw=served, load_state=state, depth=generation,
             islands=n_islands, line_flow_mva=watched[:n_lines], trafo_flow_mva=watched[n_lines:],
-            energised_buses=energised)
+            ac_shed_stages=stages, energised_buses=energised)
 
     # ------------------------------------------------------------ many single outages at once
 
@@ -390,12 +416,18 @@ class FastCascade:
                injection_pu: np.ndarray) -> np.ndarray:
         """DC branch flows (MW, from side) of every branch; zero outside energised islands."""
         g = self.grid
+        theta, on, b, shift_inj = self._angles(branch_on, labels, island, injection_pu)
+        return np.where(on, b * (theta[g.from_row] - theta[g.to_row]) + shift_inj, 0.0) * g.base_mva
+
+    def _angles(self, branch_on: np.ndarray, labels: np.ndarray, island: _Island, injection_pu: np.ndarray):
+        """DC angles of every row, the branches in service, their susceptances and phase-shift injections."""
+        g = self.grid
         live_row, refs = island.live_row, island.refs
         on = branch_on & live_row[g.from_row] & live_row[g.to_row]
-        if not live_row.any():
-            return np.zeros(g.n_branch)
         b = np.where(on, g.b_pu, 0.0)
         shift_inj = b * -g.shift_rad  # pandapower's Pfinj
+        if not live_row.any():
+            return np.zeros(g.n_bus), on, b, shift_inj
         p_pu = injection_pu
         if self._has_shift:  # a new array: the injections are reused by later generations
             p_pu = p_pu + (np.bincount(g.to_row, weights=shift_inj, minlength=g.n_bus)
@@ -408,7 +440,70 @@ class FastCascade:
             solve[refs] = False
             theta[refs] = g.va_rad[refs]
             theta = _fresh_solve(g, b, on, np.flatnonzero(solve), refs, theta, p_pu)
-        return np.where(on, b * (theta[g.from_row] - theta[g.to_row]) + shift_inj, 0.0) * g.base_mva
+        return theta, on, b, shift_inj
+
+    def _ac(self, branch_on, n_islands, labels, island: _Island, injection_pu, gen_on, load_p):
+        """AC flows (MVA) with the reference's voltage-collapse rule.
+
+        Islands whose power flow does not converge are shed in 10 % stages
+        (their loads and generators together) until every island converges;
+        at 0 % everything is dark, as in the reference. Returns the flows, the
+        per-load factor the stages left (or None) and the number of stages.
+        """
+        from gridsim.engine.acflow import AcNetwork
+
+        g = self.grid
+        live_row, refs = island.live_row, island.refs
+        per_island = np.bincount(labels[refs], minlength=len(island.energised))
+        if (per_island > 1).any():
+            raise _NeedsReference  # an island pinned at two references: pandapower fixes both
+        theta, on, _, _ = self._angles(branch_on, labels, island, injection_pu)
+        network = AcNetwork(g, on)
+        energised = np.flatnonzero(island.energised & (np.bincount(labels[live_row], minlength=len(
+            island.energised)) > 0))
+        rows_of = {int(label): np.flatnonzero(live_row & (labels == label)) for label in energised}
+        pv = g.gen_row[gen_on & live_row[g.gen_row]]
+        voltage = np.zeros(g.n_bus, dtype=complex)
+        s_mva = self._complex_injections(island, gen_on, load_p, None, None)
+        failing = [label for label, rows in rows_of.items()
+                   if not network.solve(rows, refs, pv, s_mva, theta, voltage)]
+        if not failing:
+            return network.branch_mva(voltage), None, 0
+        load_isl = labels[g.load_row]
+        failing_mask = np.zeros(len(island.energised), dtype=bool)
+        failing_mask[failing] = True
+        loads = failing_mask[load_isl] & (island.state != _ISLAND)
+        gens = np.isin(labels[g.gen_row], np.unique(load_isl[loads]))
+        stages = 0
+        while True:
+            stages += 1
+            kept = max(0.0, 1.0 - _AC_SHED_STEP * stages)
+            stage_keep = np.where(loads, kept, 1.0)
+            s_mva = self._complex_injections(island, gen_on, load_p, stage_keep, np.where(gens, kept, 1.0))
+            if all(network.solve(rows_of[label], refs, pv, s_mva, theta, voltage) for label in failing):
+                return network.branch_mva(voltage), stage_keep, stages
+            if kept == 0.0:  # total collapse: nothing flows, nothing is served
+                return np.zeros(g.n_branch), np.zeros(len(g.load_index)), stages
+
+    def _complex_injections(self, island: _Island, gen_on, load_p, load_scale, gen_scale) -> np.ndarray:
+        """Generation minus load at every row (MVA, complex); shunts are in the admittance matrix."""
+        g = self.grid
+        n = g.n_bus
+        keep = island.keep * g.load_on * (load_scale if load_scale is not None else 1.0)
+        gen_p = island.gen_p * (gen_scale if gen_scale is not None else 1.0)
+        p = (np.bincount(g.gen_row[gen_on], weights=gen_p[gen_on], minlength=n)
+             + np.bincount(g.sgen_row, weights=g.sgen_p_mw, minlength=n)
+             - np.bincount(g.load_row, weights=load_p * keep, minlength=n)
+             - (g.fixed_withdrawal_mw - self._gs_mw))
+        q = (np.bincount(g.sgen_row, weights=g.sgen_q_mvar, minlength=n)
+             - np.bincount(g.load_row, weights=g.load_q_mvar * self._load_q_factor(load_p) * keep, minlength=n)
+             - g.fixed_withdrawal_q_mvar)
+        return p + 1j * q
+
+    def _load_q_factor(self, load_p: np.ndarray) -> np.ndarray:
+        """Loads scaled by an attack draw reactive power in proportion (pandapower's ``scaling``)."""
+        g = self.grid
+        return np.divide(load_p, g.load_p_mw, out=np.ones_like(load_p), where=g.load_p_mw != 0)
 
     def _base_solver(self) -> _BaseSolver | None:
         """The factorised untouched grid, if its islands each hold one reference (built once)."""

@@ -1,0 +1,157 @@
+"""The fast cascade engine against the reference engine and lightsim2grid, side by side in one run.
+
+Usage: python benchmarks/bench_fast.py [--repeat 3] [--sample 0.1]
+
+Prints a Markdown table of the issue's targets:
+
+- one DC cascade (case118, case2869pegase): seeded random attacks of 1-5
+  branches, mean seconds per attack on each engine;
+- every single-branch attack with its full cascade (DC): ``run_sweep`` (one
+  process, and all cores) against a loop of the reference engine (every
+  branch of case118; a seeded sample of case2869pegase's branches, scaled to
+  all of them: the full loop takes minutes) and against lightsim2grid's DC
+  contingency analysis (plain N-1, no cascade, its C++ ``ContingencyAnalysisCPP``);
+- one AC cascade on case2869pegase against the reference (``pandapower.runpp``);
+- peak memory of the case2869pegase N-1 sweep, in a fresh process.
+
+Timings are medians of ``--repeat`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+
+RESULTS: list[tuple[str, str, float, float, str]] = []
+
+
+def median_time(func, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def attacks(system, n: int, seed: int = 0):
+    from gridsim.engine.cascade import Outages
+
+    rng = np.random.default_rng(seed)
+    lines = system.net.line.index.to_numpy()
+    return [Outages(lines=frozenset(int(i) for i in rng.choice(lines, size=int(rng.integers(1, 6)), replace=False)))
+            for _ in range(n)]
+
+
+def one_cascade(case: str, n_fast: int, n_ref: int, repeat: int, mode: str = "dc") -> None:
+    from gridsim.engine.cascade import run_cascade
+    from gridsim.engine.fast import fast_engine
+    from gridsim.model.system import load_system
+
+    system = load_system(f"pandapower:{case}")
+    engine = fast_engine(system)
+    sample = attacks(system, max(n_fast, n_ref))
+    engine.run(sample[0], mode=mode)  # compile and factorise outside the clock
+    fast = median_time(lambda: [engine.run(o, mode=mode) for o in sample[:n_fast]], repeat) / n_fast
+    ref = median_time(lambda: [run_cascade(system, o, mode=mode) for o in sample[:n_ref]], max(1, repeat // 2)) / n_ref
+    RESULTS.append((f"one {mode.upper()} cascade, {case} (mean of {n_ref} random 1-5 branch attacks)",
+                    "reference engine", fast, ref, f"{ref / fast:.0f}x faster"))
+
+
+def n1_sweep(case: str, sample: float, repeat: int) -> None:
+    from gridsim.engine.cascade import run_cascade
+    from gridsim.engine.fast import fast_engine
+    from gridsim.model.system import load_system
+    from gridsim.sweep import SweepSettings, candidates, run_sweep
+
+    system = load_system(f"pandapower:{case}")
+    cands = candidates(system, fast_engine(system).grid, "branches")
+    one = median_time(lambda: run_sweep(system, SweepSettings(k=1, workers=1)), repeat)
+    cores = os.cpu_count() or 1
+    every = median_time(lambda: run_sweep(system, SweepSettings(k=1, workers=cores)), repeat)
+    rng = np.random.default_rng(0)
+    picked = cands if sample >= 1 else [cands[i] for i in
+                                        rng.choice(len(cands), size=max(1, int(sample * len(cands))), replace=False)]
+    start = time.perf_counter()
+    for cand in picked:
+        run_cascade(system, cand.outages)
+    loop = (time.perf_counter() - start) * len(cands) / len(picked)
+    how = "every branch" if len(picked) == len(cands) else f"{len(picked)} branches, scaled to {len(cands)}"
+    RESULTS.append((f"every single-branch attack + cascade (DC), {case}, one process",
+                    f"loop of the reference ({how})", one, loop, f"{loop / one:.0f}x faster"))
+    RESULTS.append((f"... the same, {cores} worker processes", f"loop of the reference ({how})", every, loop,
+                    f"{loop / every:.0f}x faster"))
+    ls2g = lightsim_n1(case, repeat)
+    RESULTS.append(("... the same, one process, against plain N-1 (no cascade)",
+                    "lightsim2grid DC contingency analysis", one, ls2g, f"{one / ls2g:.2f}x its time"))
+
+
+def lightsim_n1(case: str, repeat: int) -> float:
+    import pandapower.networks as pn
+    from lightsim2grid.algorithm import AlgorithmType
+    from lightsim2grid.lightsim2grid_cpp import ContingencyAnalysisCPP
+    from lightsim2grid.network import init_from_pandapower
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = init_from_pandapower(getattr(pn, case)())
+    model.change_algorithm(AlgorithmType.DC_KLU)
+    v_dc = model.dc_pf(np.ones(model.total_bus(), dtype=complex), 10, 1e-8)
+
+    def run() -> None:
+        analysis = ContingencyAnalysisCPP(model)
+        analysis.change_algorithm(AlgorithmType.DC_KLU)
+        analysis.add_all_n1()
+        analysis.compute(v_dc, 10, 1e-8)
+        analysis.compute_flows()
+
+    return median_time(run, repeat)
+
+
+def peak_memory_gib(case: str) -> float:
+    code = ("from gridsim.model.system import load_system; from gridsim.sweep import SweepSettings, run_sweep; "
+            f"run_sweep(load_system('pandapower:{case}'), SweepSettings(k=1, workers=1))")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # kB -> GiB
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sample", type=float, default=0.1,
+                        help="share of case2869pegase's branches the reference loop runs (scaled to all)")
+    args = parser.parse_args()
+    import lightsim2grid
+    import pandapower as pp
+
+    from gridsim.model.power import quiet_pandapower
+
+    quiet_pandapower()
+    one_cascade("case118", 500, 100, args.repeat)
+    one_cascade("case2869pegase", 200, 40, args.repeat)
+    n1_sweep("case118", 1.0, args.repeat)
+    n1_sweep("case2869pegase", args.sample, args.repeat)
+    one_cascade("case2869pegase", 20, 10, max(1, args.repeat // 2), mode="ac")
+    memory = peak_memory_gib("case2869pegase")
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, "
+          f"pandapower {pp.__version__}, lightsim2grid {lightsim2grid.__version__}; medians of {args.repeat} runs")
+    print()
+    print("| work | compared with | gridsim (s) | other (s) | ratio |")
+    print("|---|---|---|---|---|")
+    for work, other, ours, theirs, ratio in RESULTS:
+        print(f"| {work} | {other} | {ours:.4g} | {theirs:.4g} | {ratio} |")
+    print(f"| peak memory, case2869pegase N-1 sweep (one process) | | {memory:.2f} GiB | | |")
+
+
+if __name__ == "__main__":
+    main()
