@@ -35,10 +35,10 @@ def test_an_interrupted_write_leaves_nothing(tmp_path, monkeypatch, interruption
 
 
 def test_sigterm_becomes_a_clean_exit():
-    from gridsim.cli.run import _exit_on_sigterm
+    from gridsim.cli.common import exit_on_sigterm
 
     with pytest.raises(SystemExit) as exc:
-        _exit_on_sigterm(signal.SIGTERM, None)
+        exit_on_sigterm(signal.SIGTERM, None)
     assert exc.value.code == 128 + signal.SIGTERM
 
 
