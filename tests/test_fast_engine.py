@@ -150,6 +150,17 @@ def test_the_compiled_grid_pickles_and_the_engine_rebuilds_from_it():
     np.testing.assert_allclose(again.served_mw, ref.served_mw, atol=1e-6)
 
 
+def test_an_engine_with_a_sparse_factorisation_pickles_for_worker_processes():
+    system = stock_system("case1354pegase")
+    engine = fast_engine(system)
+    out = Outages(lines=frozenset({10, 20}))
+    first = engine.run(out)
+    assert engine._base_solver().lu is not None  # large grid: sparse LU, not a dense inverse
+    again = pickle.loads(pickle.dumps(system))._fast_engine.run(out)
+    np.testing.assert_allclose(again.served_mw, first.served_mw)
+    assert [t.index for t in again.trips] == [t.index for t in first.trips]
+
+
 def test_engine_is_compiled_once_per_system():
     system = stock_system("case30")
     assert fast_engine(system) is fast_engine(system)

@@ -105,6 +105,14 @@ class FastCascade:
         self._all_alive: tuple[np.ndarray, frozenset[int]] | None = None
         self._base: _BaseSolver | None | bool = False  # False: not built yet
 
+    def __getstate__(self) -> dict:
+        """Pickles without its factorisations (SuperLU objects do not pickle): rebuilt on first use."""
+        state = dict(self.__dict__)
+        state["_base"] = False
+        state.pop("_untouched_cache", None)
+        state["_all_alive"] = None
+        return state
+
     # ------------------------------------------------------------ one cascade
 
     def run(self, outages: Outages = Outages(), mode: str = "dc") -> CascadeResult:
