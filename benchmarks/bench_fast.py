@@ -141,6 +141,12 @@ def main() -> None:
     n1_sweep("case118", 1.0, args.repeat)
     n1_sweep("case2869pegase", args.sample, args.repeat)
     one_cascade("case2869pegase", 20, 10, max(1, args.repeat // 2), mode="ac")
+    from gridsim.engine import powerflow
+
+    powerflow.RUNPP_OPTIONS["lightsim2grid"] = True  # the same reference, its Newton-Raphson in lightsim2grid
+    one_cascade("case2869pegase", 20, 10, max(1, args.repeat // 2), mode="ac")
+    RESULTS[-1] = (RESULTS[-1][0] + ", pandapower with its lightsim2grid backend", *RESULTS[-1][1:])
+    powerflow.RUNPP_OPTIONS["lightsim2grid"] = False
     memory = peak_memory_gib("case2869pegase")
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, "

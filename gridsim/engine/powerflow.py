@@ -23,6 +23,12 @@ def run_dc(net) -> None:
     pp.rundcpp(net)
 
 
+#: Options of the reference's ``runpp``. pandapower would hand its Newton-Raphson to lightsim2grid
+#: when installed; the reference keeps pandapower's own, so that it checks the fast engine (which
+#: uses lightsim2grid) with a solver of its own. ``benchmarks/bench_fast.py`` times both.
+RUNPP_OPTIONS = {"numba": False, "lightsim2grid": False}
+
+
 def run_ac(net) -> bool:
     """AC power flow in place; return whether it converged."""
     import pandapower as pp
@@ -30,7 +36,7 @@ def run_ac(net) -> bool:
     quiet_pandapower()
     for init in ("dc", "flat"):  # a numerical failure from one start is not yet a voltage collapse
         try:
-            pp.runpp(net, numba=False, max_iteration=30, init=init)
+            pp.runpp(net, max_iteration=30, init=init, **RUNPP_OPTIONS)
         except pp.LoadflowNotConverged:
             continue
         except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, FloatingPointError):

@@ -14,6 +14,7 @@ the base factorisation); only those it cannot decide exactly run a cascade.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import copy
 import dataclasses
 import multiprocessing
 import os
@@ -62,6 +63,9 @@ def run_sweep(system, settings: SweepSettings, *, sink: Callable[[dict], None] |
     scenarios just finished.
     """
     power_only = dataclasses.replace(system, layers=Layers())  # sweeps are power cascades; pickles small
+    engine = copy.copy(fast_engine(system))  # compiled once per system: the layers play no part in it
+    engine.system = power_only
+    object.__setattr__(power_only, "_fast_engine", engine)
     grid = fast_engine(power_only).grid
     cands = candidates(power_only, grid, settings.targets)
     total = count_scenarios(len(cands), settings.k, settings.random)
