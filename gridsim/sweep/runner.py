@@ -37,8 +37,8 @@ COLUMNS = ("scenario", "targets", "mw_lost", "pct_lost", "customers_out", "casca
            "tripped", "islands")
 #: Scenarios per task: large enough to amortise a task, small enough for a smooth progress bar.
 CHUNK = 256
-#: Worker processes take a second or two to start (imports, compiling the grid): worth it past this many seconds.
-_WORTH_WORKERS_S = 5.0
+#: Worker processes take most of a second to start (imports, the factorisation): worth it past this many seconds.
+_WORTH_WORKERS_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,7 @@ def run_sweep(system, settings: SweepSettings, *, sink: Callable[[dict], None] |
     left_s = (time.perf_counter() - started) / len(first[1]) * (total - len(first[1]))
     workers = settings.workers if left_s > _WORTH_WORKERS_S else 1
     workers = max(1, min(workers, -(-(total - len(first[1])) // CHUNK)))
-    results = map(evaluator.evaluate, chunks) if workers == 1 else _in_workers(
-        workers, power_only, cands, settings, chunks)
+    results = map(evaluator.evaluate, chunks) if workers == 1 else _in_workers(workers, evaluator, chunks)
     for columns in results:
         hand_on(columns)
     accumulator.workers = workers
@@ -110,11 +109,23 @@ def _chunks(items: Iterable[tuple[int, ...]], size: int) -> Iterator[tuple[int, 
         yield start, chunk
 
 
-def _in_workers(workers: int, system, cands, settings, chunks) -> Iterator[dict]:
+def _in_workers(workers: int, evaluator: _Evaluator, chunks) -> Iterator[dict]:
     """Chunks evaluated by worker processes, yielded in order, with few chunks in flight (flat memory)."""
     context = multiprocessing.get_context("spawn")  # no fork: BLAS threads and fork do not mix
-    with futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                                     initargs=(system, cands, settings)) as pool:
+    # One BLAS thread per worker: the workers are the parallelism (read by the children as they start).
+    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+    os.environ.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
+    try:
+        pool = futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                           initargs=(evaluator.portable(),))
+        pool.submit(int).result()  # the workers have started with the variables set
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    with pool:
         pending: list[futures.Future] = []
         for chunk in chunks:
             pending.append(pool.submit(_evaluate_in_worker, chunk))
@@ -125,12 +136,12 @@ def _in_workers(workers: int, system, cands, settings, chunks) -> Iterator[dict]
 
 
 _WORKER: _Evaluator | None = None
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _start_worker(system, cands, settings) -> None:
+def _start_worker(evaluator: _Evaluator) -> None:
     global _WORKER
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _WORKER = _Evaluator(system, cands, settings)
+    _WORKER = evaluator
 
 
 def _evaluate_in_worker(chunk):
@@ -151,6 +162,17 @@ class _Evaluator:
         self.base_fraction = _out_fraction(base)
         self.base_customers_out = float(self.base_fraction @ self.customers)
         self.base_islands = base.islands
+
+    def portable(self) -> _Evaluator:
+        """This evaluator for worker processes: without the pandapower net when the compiled grid is all it
+        needs, so that a worker starts without importing pandapower (a second or so)."""
+        if self.fast is None or any(c.needs_reference for c in self.cands):
+            return self
+        light = copy.copy(self)
+        light.system = None
+        light.fast = copy.copy(self.fast)
+        light.fast.system = None
+        return light
 
     def _cascade(self, outages: Outages) -> CascadeResult:
         if self.fast is not None:
