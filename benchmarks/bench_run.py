@@ -4,8 +4,9 @@ Usage: python benchmarks/bench_run.py [--repeat 5]
 
 Prints the median wall time of the whole command (a fresh process each time,
 as a user runs it) and, in-process, of its parts: loading the system, the
-simulation (and within it the power cascades, compared with one plain
-pandapower ``rundcpp`` of the same grid), and writing the bundle.
+simulation on the fast engine and on the reference engine (and within them
+one power cascade, compared with one plain pandapower ``rundcpp`` of the same
+grid), and writing the bundle.
 """
 
 from __future__ import annotations
@@ -53,18 +54,26 @@ def main() -> None:
     load = median_time(lambda: load_system(plan.system), args.repeat)
     system = load_system(plan.system)
 
-    calls = []
-    original = cascade_module.run_cascade
+    from gridsim.engine.fast import fast_engine
 
-    def counted(*a, **kw):
-        start = time.perf_counter()
-        result = original(*a, **kw)
-        calls.append(time.perf_counter() - start)
-        return result
+    fast_engine(system)  # compiled once per system, as gridsim run does while loading
 
-    sim = median_time(lambda: simulate(system, plan, cascade=counted), args.repeat)
-    cascades_per_run = len(calls) // args.repeat
-    cascade_each = statistics.median(calls)
+    def timed(engine_function):
+        calls = []
+
+        def counted(*a, **kw):
+            start = time.perf_counter()
+            result = engine_function(*a, **kw)
+            calls.append(time.perf_counter() - start)
+            return result
+
+        seconds = median_time(lambda: simulate(system, plan, cascade=counted), args.repeat)
+        return seconds, len(calls) // args.repeat, statistics.median(calls)
+
+    from gridsim.engine.fast import run_fast_cascade
+
+    sim_fast, n_fast, each_fast = timed(run_fast_cascade)
+    sim_ref, cascades_per_run, cascade_each = timed(cascade_module.run_cascade)
     net = copy.deepcopy(system.net)
     rundcpp = median_time(lambda: pp.rundcpp(net), args.repeat * 4)
     result = simulate(system, plan)
@@ -73,14 +82,16 @@ def main() -> None:
 
     print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}, "
           f"pandapower {pp.__version__}; medians of {args.repeat} runs")
-    print(f"{'work':<48} {'seconds':>9}")
-    print(f"{'gridsim run attacks/ukraine-2015.yaml (process)':<48} {whole:>9.2f}")
-    print(f"{'  load system (grid.json, tables, ratings)':<48} {load:>9.2f}")
-    print(f"{'  simulate (' + str(cascades_per_run) + ' cascades)':<48} {sim:>9.2f}")
-    print(f"{'    one reference cascade (median)':<48} {cascade_each:>9.4f}")
-    print(f"{'    one plain pandapower rundcpp, same grid':<48} {rundcpp:>9.4f}")
-    print(f"{'  write bundle with timeline.png':<48} {bundle:>9.2f}")
-    print(f"ratio one cascade / one rundcpp: {cascade_each / rundcpp:.1f}x")
+    print(f"{'work':<52} {'seconds':>9}")
+    print(f"{'gridsim run attacks/ukraine-2015.yaml (process)':<52} {whole:>9.2f}")
+    print(f"{'  load system (grid.json, tables, ratings)':<52} {load:>9.2f}")
+    print(f"{'  simulate, fast engine (' + str(n_fast) + ' cascades)':<52} {sim_fast:>9.2f}")
+    print(f"{'  simulate, reference engine (' + str(cascades_per_run) + ' cascades)':<52} {sim_ref:>9.2f}")
+    print(f"{'    one fast cascade (median)':<52} {each_fast:>9.4f}")
+    print(f"{'    one reference cascade (median)':<52} {cascade_each:>9.4f}")
+    print(f"{'    one plain pandapower rundcpp, same grid':<52} {rundcpp:>9.4f}")
+    print(f"{'  write bundle with timeline.png':<52} {bundle:>9.2f}")
+    print(f"ratio one reference cascade / one fast cascade: {cascade_each / each_fast:.0f}x")
 
 
 if __name__ == "__main__":

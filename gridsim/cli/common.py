@@ -27,6 +27,8 @@ def reports_errors(func: Callable) -> Callable:
             return func(*args, **kwargs)
         except GridsimError as exc:
             raise UserError(str(exc)) from None
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): not the user's error; the group exits quietly
         except OSError as exc:  # a path too long, a permission refused, a disk full
             where = f"{exc.filename}: " if exc.filename else ""
             raise UserError(f"{where}{exc.strerror or exc}") from None

@@ -36,6 +36,11 @@ class _OneLineErrors(click.Group):
         except click.exceptions.Abort:
             click.echo("Aborted.", err=True)
             sys.exit(1)
+        except BrokenPipeError:  # `gridsim ... | head`: stop quietly, as Unix tools do
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         sys.exit(code if isinstance(code, int) else 0)
 
 

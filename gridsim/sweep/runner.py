@@ -38,7 +38,7 @@ COLUMNS = ("scenario", "targets", "mw_lost", "pct_lost", "customers_out", "casca
 #: Scenarios per task: large enough to amortise a task, small enough for a smooth progress bar.
 CHUNK = 256
 #: Worker processes take most of a second to start (imports, the factorisation): worth it past this many seconds.
-_WORTH_WORKERS_S = 3.0
+_WORTH_WORKERS_S = 10.0
 
 
 @dataclass(frozen=True)
