@@ -14,7 +14,8 @@ import numpy as np
 
 from gridsim.engine.simulation import SimulationResult
 
-__all__ = ["durations_h", "layer_summary", "load_outage_hours", "summarize", "timeline_rows"]
+__all__ = ["compare_reported", "durations_h", "figure_at", "layer_summary", "load_outage_hours", "summarize",
+           "timeline_rows"]
 
 #: Grid elements restoration switches back (loads and buses follow them; layers restart by themselves).
 _SWITCHED = ("substation", "line", "trafo", "trafo3w", "switch", "gen")
@@ -71,7 +72,7 @@ def summarize(result: SimulationResult) -> dict[str, Any]:
         elif event.state == "in" and event.element.split(":", 1)[0] in _SWITCHED:
             restored[event.cause] += 1
 
-    return {
+    summary = {
         "scenario": result.scenario.name,
         "system": system.name,
         "engine": result.engine_label,
@@ -99,11 +100,38 @@ def summarize(result: SimulationResult) -> dict[str, Any]:
         "elements_failed_by_cause": {cause: len(els) for cause, els in sorted(failed.items())},
         "restorations_by_cause": dict(sorted(restored.items())),
         "by_operator": _by_operator(result, dt_h),
-        "reported": {r.measure: {"value": r.value, "source": r.source, "note": r.note}
-                     for r in result.scenario.reported},
+        "reported": {},  # filled below: needs the figures above
         "targets": result.targets,
         **({"layers": layer_summary(result)} if result.layer_series else {}),
     }
+    summary["reported"] = {row["measure"]: row for row in compare_reported(summary, result.scenario.reported)}
+    return summary
+
+
+def figure_at(summary: dict[str, Any], measure: str) -> float | None:
+    """A figure of a summary by dotted path (``by_operator.kyivoblenergo.outage_h``); None if absent."""
+    value: Any = summary
+    for part in measure.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def compare_reported(summary: dict[str, Any], reported) -> list[dict[str, Any]]:
+    """Each reported figure beside the simulated one, and whether they agree (None: shown, not judged).
+
+    A figure marked ``calibrated`` was an input of the topology: it is shown,
+    never counted as agreement.
+    """
+    rows = []
+    for r in reported:
+        simulated = figure_at(summary, r.measure)
+        rows.append({"measure": r.measure, "simulated": simulated, "value": r.value, "source": r.source,
+                     "note": r.note, "tolerance_pct": r.tolerance_pct,
+                     "range": list(r.range) if r.range is not None else None, "calibrated": r.calibrated,
+                     "agrees": None if r.calibrated else r.agrees(simulated)})
+    return rows
 
 
 def layer_summary(result: SimulationResult) -> dict[str, Any]:

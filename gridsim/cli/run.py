@@ -132,9 +132,8 @@ def format_summary(s: dict) -> str:
     if s.get("reported"):
         lines.append("  compared with what was reported")
         for measure, rep in s["reported"].items():
-            note = f", {rep['note']}" if rep["note"] else ""
-            lines.append(f"    {measure:<30} simulated {_figure(s.get(measure))}, reported {_figure(rep['value'])}"
-                         f" ({rep['source']}{note})")
+            lines.append(f"    {measure:<30} simulated {_figure(rep['simulated'])}, reported {_reported(rep)}"
+                         f" ({rep['source']}{', ' + rep['note'] if rep['note'] else ''}){_verdict(rep)}")
     return "\n".join(lines)
 
 
@@ -169,6 +168,21 @@ def _layer_lines(layers: dict) -> list[str]:
         lines.append(f"  facilities down       {layers['peak_facilities_down']} at peak; generators out by "
                      f"dependency {layers['peak_generators_out_by_dependency']}")
     return lines
+
+
+def _reported(rep: dict) -> str:
+    """The reported figure with what counts as agreement: ``225,000 ±5 %``, ``1-6`` (a range)."""
+    if rep.get("range") is not None:
+        low, high = rep["range"]
+        return _figure(low) if low == high else f"{_figure(low)} to {_figure(high)}"
+    text = _figure(rep["value"])
+    return f"{text} ±{rep['tolerance_pct']:g} %" if rep.get("tolerance_pct") is not None else text
+
+
+def _verdict(rep: dict) -> str:
+    if rep.get("calibrated"):
+        return "  [calibrated input]"
+    return {True: "  [agrees]", False: "  [DISAGREES]", None: ""}[rep.get("agrees")]
 
 
 def _figure(value) -> str:

@@ -70,7 +70,8 @@ ACTIONS: dict[str, tuple[str, ...] | None] = {
 _SCENARIO_KEYS = ("name", "description", "references", "system", "seed", "horizon_h", "start", "reported", "steps")
 #: summary.json measures a scenario may declare reported values for.
 REPORTABLE = ("peak_mw_lost", "peak_pct_lost", "peak_customers_out", "peak_people_out", "energy_not_served_mwh",
-              "customer_hours_lost", "time_to_full_restoration_min", "cascade_depth")
+              "customer_hours_lost", "time_to_full_restoration_min", "cascade_depth", "by_operator", "layers",
+              "outage_duration_h", "frequency")
 _STEP_KEYS = ("at_min", "action", "targets", "technique", "duration_min", "factor", "note")
 _SELECTOR_KEYS = ("kind", "ids", "where", "strategy", "by", "k")
 
@@ -118,12 +119,33 @@ class Step:
 
 @dataclass(frozen=True)
 class Reported:
-    """A figure reported for the real incident, printed beside the simulated one."""
+    """A figure reported for the real incident, printed beside the simulated one.
+
+    ``measure`` names a figure of ``summary.json``, dotted for nested ones
+    (``by_operator.kyivoblenergo.outage_h``, ``layers.peak_people_without_water``).
+    A simulated figure agrees when it lies within ``tolerance_pct`` per cent of
+    ``value``, or within ``range`` (a reported span such as 1 to 6 h); with
+    neither, the figure is shown and not judged. ``calibrated`` marks a figure
+    the topology's inputs were set from: shown, and not counted as a check.
+    """
 
     measure: str
     value: float
     source: str
     note: str = ""
+    tolerance_pct: float | None = None
+    range: tuple[float, float] | None = None
+    calibrated: bool = False
+
+    def agrees(self, simulated: float | None) -> bool | None:
+        """True or False when the figure is judged, None when it is only shown."""
+        if simulated is None:
+            return False if (self.tolerance_pct is not None or self.range is not None) else None
+        if self.range is not None:
+            return self.range[0] <= simulated <= self.range[1]
+        if self.tolerance_pct is not None:
+            return abs(simulated - self.value) <= abs(self.value) * self.tolerance_pct / 100.0 + 1e-9
+        return None
 
 
 @dataclass(frozen=True)
@@ -418,15 +440,30 @@ def _parse_reported(raw: Any, fail: _Fail) -> tuple[Reported, ...]:
     out = []
     for measure, entry in raw.items():
         path = f"reported.{measure}"
-        if not isinstance(measure, str) or measure not in REPORTABLE:
-            raise fail(path, f"unknown measure {_show(measure)} (known: {', '.join(REPORTABLE)})")
+        if not isinstance(measure, str) or measure.split(".", 1)[0] not in REPORTABLE:
+            raise fail(path, f"unknown measure {_show(measure)} (known: {', '.join(REPORTABLE)}, "
+                             "and dotted paths into by_operator, layers, outage_duration_h, frequency)")
         if not isinstance(entry, dict):
             raise fail(path, "each reported figure is a mapping {value, source}")
-        _reject_unknown(entry, ("value", "source", "note"), path, fail)
+        _reject_unknown(entry, ("value", "source", "note", "tolerance_pct", "range", "calibrated"), path, fail)
         value = _number(entry, "value", f"{path}.value", fail)
         if value is None or not isinstance(entry.get("source"), str):
             raise fail(path, "a reported figure needs value (a number) and source (a string)")
-        out.append(Reported(measure, value, entry["source"], _optional_text(entry, "note", f"{path}.note", fail)))
+        tolerance = _number(entry, "tolerance_pct", f"{path}.tolerance_pct", fail)
+        if tolerance is not None and tolerance < 0:
+            raise fail(f"{path}.tolerance_pct", f"tolerance_pct must be >= 0, got {_show(tolerance)}")
+        span = entry.get("range")
+        if span is not None:
+            if (not isinstance(span, list) or len(span) != 2
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in span)
+                    or not all(math.isfinite(v) for v in span) or span[0] > span[1]):
+                raise fail(f"{path}.range", f"range must be [low, high] with low <= high, got {_show(span)}")
+            span = (float(span[0]), float(span[1]))
+        calibrated = entry.get("calibrated", False)
+        if not isinstance(calibrated, bool):
+            raise fail(f"{path}.calibrated", f"calibrated must be true or false, got {_show(calibrated)}")
+        out.append(Reported(measure, value, entry["source"], _optional_text(entry, "note", f"{path}.note", fail),
+                            tolerance, span, calibrated))
     return tuple(out)
 
 

@@ -1,0 +1,136 @@
+"""Mitigations: what would have helped, as changes to a system's parameters or to a scenario's steps.
+
+Security teams ask what a defence is worth. A mitigation here is a named,
+documented change made to copies of the system and the scenario before the
+run, never to the files: ``gridsim case-study NAME --mitigate NAME`` runs the
+case with and without it, side by side. Each says what it changed, or that it
+does not apply to this case (then the run is not repeated).
+
+The parameters are assumptions, stated in each description; the point is the
+comparison, not the exact figure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gridsim.model.layers import Dependency
+from gridsim.model.system import System
+from gridsim.scenario.schema import Scenario
+
+__all__ = ["MITIGATIONS", "Mitigation", "apply_mitigation"]
+
+
+@dataclass(frozen=True)
+class Mitigation:
+    """A named change to a system and a scenario: ``change(system, scenario) -> (system, scenario, what)``."""
+
+    name: str
+    description: str
+    change: Callable[[System, Scenario], tuple[System, Scenario, str]]
+
+
+def _manual_control_ready(system: System, scenario: Scenario) -> tuple[System, Scenario, str]:
+    """Crews on standby for manual operation: 15 min a site, no wait for lost view, crews doubled."""
+    def ready(params):
+        return dataclasses.replace(params, manual_h=min(params.manual_h, 0.25), detect_blind_min=0.0,
+                                   crews=params.crews * 2)
+
+    changed = dataclasses.replace(
+        system, restoration=ready(system.restoration),
+        operator_restoration={op: ready(p) for op, p in system.operator_restoration.items()},
+        substations={name: dataclasses.replace(site, manual_h=None) for name, site in system.substations.items()})
+    return changed, scenario, ("manual switching 15 min a site, crews doubled, no delay for lost view "
+                               "(every operator)")
+
+
+def _spare_converters(system: System, scenario: Scenario) -> tuple[System, Scenario, str]:
+    """Spare serial-to-Ethernet converters on the shelf: a bricked gateway is swapped in 1 h."""
+    steps, swapped = [], 0
+    for step in scenario.steps:
+        if step.action == "destroy_firmware" and step.targets is not None and step.targets.kind == "telecom":
+            steps.append(dataclasses.replace(step, action="disable", duration_min=60.0))
+            swapped += 1
+        else:
+            steps.append(step)
+    if not swapped:
+        return system, scenario, ""
+    return system, dataclasses.replace(scenario, steps=tuple(steps)), (
+        f"{swapped} firmware-destruction step(s) on telecom devices become 1 h outages (device swapped)")
+
+
+def _ups_intact(system: System, scenario: Scenario) -> tuple[System, Scenario, str]:
+    """The attackers' UPS schedule is caught: every disable_backup step is dropped."""
+    kept = tuple(s for s in scenario.steps if s.action != "disable_backup")
+    dropped = len(scenario.steps) - len(kept)
+    if not dropped:
+        return system, scenario, ""
+    return system, dataclasses.replace(scenario, steps=kept), f"{dropped} disable_backup step(s) dropped"
+
+
+def _backup_generators_at_pumps(system: System, scenario: Scenario) -> tuple[System, Scenario, str]:
+    """A standby generator with 48 h of fuel at every pumping station and treatment plant."""
+    edges, upgraded = [], 0
+    for edge in system.layers.dependencies:
+        water = edge.dependent.startswith(("pump:", "reservoir:"))
+        grid_fed = edge.supplier.startswith(("bus:", "substation:"))
+        if water and grid_fed and edge.backup_h < 48.0:
+            edges.append(dataclasses.replace(edge, backup_h=48.0, note="standby generator (mitigation)"))
+            upgraded += 1
+        else:
+            edges.append(edge)
+    if not upgraded:
+        return system, scenario, ""
+    layers = dataclasses.replace(system.layers, dependencies=tuple(edges))
+    return dataclasses.replace(system, layers=layers), scenario, (
+        f"{upgraded} pump/plant supplies get 48 h of standby generation")
+
+
+def _signal_batteries(system: System, scenario: Scenario) -> tuple[System, Scenario, str]:
+    """Battery backup of at least 8 h at every signalised intersection."""
+    edges: list[Dependency] = []
+    upgraded = 0
+    for edge in system.layers.dependencies:
+        if edge.dependent.startswith("signal:") and edge.backup_h < 8.0:
+            edges.append(dataclasses.replace(edge, backup_h=8.0))
+            upgraded += 1
+        else:
+            edges.append(edge)
+    if not upgraded:
+        return system, scenario, ""
+    layers = dataclasses.replace(system.layers, dependencies=tuple(edges))
+    return dataclasses.replace(system, layers=layers), scenario, f"{upgraded} signals get 8 h batteries"
+
+
+def _detect_early(system: System, scenario: Scenario) -> tuple[System, Scenario, str]:
+    """The intrusion is found before the attack's first physical step: only the access steps remain."""
+    kept = tuple(s for s in scenario.steps if s.action == "access")
+    if len(kept) == len(scenario.steps):
+        return system, scenario, ""
+    first = min((s.at_min for s in scenario.steps if s.action != "access"), default=0.0)
+    return system, dataclasses.replace(scenario, steps=kept), (
+        f"{len(scenario.steps) - len(kept)} step(s) from t = {first:g} min on never happen")
+
+
+MITIGATIONS: dict[str, Mitigation] = {m.name: m for m in (
+    Mitigation("manual-control-ready", "crews on standby for manual operation (15 min a site, twice the crews, "
+               "no wait for lost view), as Ukrainian companies ran for months after 2015",
+               _manual_control_ready),
+    Mitigation("spare-converters", "spare serial-to-Ethernet converters on the shelf: a bricked gateway is "
+               "swapped in 1 h, so remote control returns", _spare_converters),
+    Mitigation("ups-intact", "the control centres' UPS keep running (the attackers' UPS schedule is found)",
+               _ups_intact),
+    Mitigation("backup-generators-at-pumps", "a standby generator with 48 h of fuel at every pumping station "
+               "and treatment plant", _backup_generators_at_pumps),
+    Mitigation("signal-batteries", "at least 8 h of battery at every signalised intersection", _signal_batteries),
+    Mitigation("detect-early", "the intrusion is detected and the attack stopped before its first physical step",
+               _detect_early),
+)}
+
+
+def apply_mitigation(name: str, system: System, scenario: Scenario) -> tuple[System, Scenario, str]:
+    """Copies of ``system`` and ``scenario`` with the mitigation ``name`` applied, and what it changed ("" if
+    it does not apply). Raises KeyError for an unknown name."""
+    return MITIGATIONS[name].change(system, scenario)
