@@ -103,9 +103,31 @@ def summarize(result: SimulationResult) -> dict[str, Any]:
         "reported": {},  # filled below: needs the figures above
         "targets": result.targets,
         **({"layers": layer_summary(result)} if result.layer_series else {}),
+        **({"frequency": frequency_summary(result)} if system.frequency is not None else {}),
     }
     summary["reported"] = {row["measure"]: row for row in compare_reported(summary, result.scenario.reported)}
     return summary
+
+
+def frequency_summary(result: SimulationResult) -> dict[str, Any]:
+    """The frequency model's findings: every event, the extremes, and the system's blackout threshold.
+
+    ``blackout_demand_increase_pct`` is the smallest sudden demand increase,
+    in per cent of the untouched demand, that trips the generators of the
+    untouched system (None if no increase up to 500 % does).
+    """
+    from gridsim.engine.frequency import base_blackout_threshold
+
+    events = result.frequency_events
+    nominal = result.system.frequency.nominal_hz
+    return {
+        "events": events,
+        "lowest_hz": min((e["nadir_hz"] for e in events), default=nominal),
+        "highest_hz": max((e["zenith_hz"] for e in events), default=nominal),
+        "largest_ufls_share": max((e["ufls_share"] for e in events), default=0.0),
+        "generator_trips": sum(1 for e in events if e["tripped"]),
+        "blackout_demand_increase_pct": base_blackout_threshold(result.system),
+    }
 
 
 def figure_at(summary: dict[str, Any], measure: str) -> float | None:

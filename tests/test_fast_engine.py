@@ -76,8 +76,9 @@ def attacks(draw, system):
     trafos = draw(st.sets(st.sampled_from(list(net.trafo.index)), max_size=2)) if len(net.trafo) else set()
     gens = draw(st.sets(st.sampled_from(list(net.gen.index)), max_size=2)) if len(net.gen) else set()
     loads = draw(st.dictionaries(st.sampled_from(list(net.load.index)), st.floats(0.3, 2.5), max_size=4))
+    shed = draw(st.dictionaries(st.sampled_from(list(net.load.index)), st.floats(0.0, 1.0), max_size=3))
     return Outages(lines=frozenset(map(int, lines)), trafos=frozenset(map(int, trafos)),
-                   gens=frozenset(map(int, gens)), load_factor=loads)
+                   gens=frozenset(map(int, gens)), load_factor=loads, load_shed=shed)
 
 
 @st.composite

@@ -129,6 +129,14 @@ def format_summary(s: dict) -> str:
             lines.append(f"    {op:<24} {row['peak_customers_out']:>9,} customers, out {_duration(out_min)}")
     if s.get("layers"):
         lines += _layer_lines(s["layers"])
+    if s.get("frequency"):
+        f = s["frequency"]
+        threshold = f["blackout_demand_increase_pct"]
+        lines.append(f"  frequency             lowest {f['lowest_hz']:.2f} Hz, highest {f['highest_hz']:.2f} Hz; "
+                     f"under-frequency shedding up to {100 * f['largest_ufls_share']:.1f} % of load; "
+                     f"generator trips {f['generator_trips']}")
+        lines.append("  blackout threshold    " + (f"a sudden demand increase of {threshold:.1f} % trips the generators"
+                                                    if threshold is not None else "none up to +500 % demand"))
     if s.get("reported"):
         lines.append("  compared with what was reported")
         for measure, rep in s["reported"].items():

@@ -48,6 +48,7 @@ class Outages:
     load_factor: Mapping[int, float] = field(default_factory=dict)
     trafo3ws: frozenset[int] = frozenset()
     switches: frozenset[int] = frozenset()  # bus-bus switches held open
+    load_shed: Mapping[int, float] = field(default_factory=dict)  # share of a load's demand cut (under-frequency)
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ def run_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> Ca
     # A negative load is an injection: it acts in the power flow but is nobody's demand.
     demand = np.maximum(net.load.p_mw.to_numpy(dtype=float) * base_scaling, 0.0) \
         * net.load.in_service.to_numpy(dtype=bool)
+    # Load shed by under-frequency relays is still demand, not served: it leaves the balance and the flow.
+    base_scaling = base_scaling * np.array([1.0 - outages.load_shed.get(int(i), 0.0) for i in load_idx])
     gen_p0 = net.gen.p_mw.to_numpy(dtype=float).copy()
 
     if outages.lines:

@@ -127,8 +127,14 @@ class FastCascade:
         factor = np.ones(len(g.load_index))
         for index, value in outages.load_factor.items():
             factor[self._load_pos[int(index)]] = value
+        kept = None
+        if outages.load_shed:
+            kept = np.ones(len(g.load_index))
+            for index, share in outages.load_shed.items():
+                kept[self._load_pos[int(index)]] = 1.0 - share
         try:
-            return self.run_rows(np.array(rows, dtype=np.int64), np.array(gens, dtype=np.int64), factor, mode=mode)
+            return self.run_rows(np.array(rows, dtype=np.int64), np.array(gens, dtype=np.int64), factor, mode=mode,
+                                 load_kept=kept)
         except _NeedsReference:
             return self._reference(outages, mode)
 
@@ -138,8 +144,12 @@ class FastCascade:
         return run_cascade(self.system, outages, mode=mode)
 
     def run_rows(self, branch_rows: np.ndarray, gen_positions: np.ndarray | None = None,
-                 load_factor: np.ndarray | None = None, *, mode: str = "dc") -> CascadeResult:
-        """:meth:`run` with the outages as branch rows, generator positions and per-load factors (sweeps)."""
+                 load_factor: np.ndarray | None = None, *, mode: str = "dc",
+                 load_kept: np.ndarray | None = None) -> CascadeResult:
+        """:meth:`run` with the outages as branch rows, generator positions and per-load factors (sweeps).
+
+        ``load_kept`` is the share of each load's demand not cut by under-frequency relays.
+        """
         if mode not in ("dc", "ac"):
             raise ValueError(f"mode must be 'dc' or 'ac', got {mode!r}")
         g = self.grid
@@ -150,6 +160,8 @@ class FastCascade:
             gen_on[gen_positions] = False
         load_p = g.load_p_mw * load_factor if load_factor is not None else g.load_p_mw
         demand = np.maximum(load_p, 0.0) * g.load_on
+        if load_kept is not None:  # shed by under-frequency relays: still demand, not in the balance or the flow
+            load_p = load_p * load_kept
 
         trips: list[Trip] = []
         generation = 0

@@ -89,6 +89,7 @@ class SimulationResult:
     layer_series: dict[str, np.ndarray] = field(default_factory=dict)  # curves of the layers, per instant
     hydraulic_runs: int = 0
     engine: str = "fast"
+    frequency_events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def engine_label(self) -> str:
@@ -178,6 +179,9 @@ class _Clock:
         self.holders: dict[Ref, set[str]] = defaultdict(set)
         self.trip_count: Counter[Ref] = Counter()
         self.load_scale: dict[int, list[float]] = defaultdict(list)
+        self.load_shed: dict[int, float] = {}  # load position -> share cut by under-frequency relays
+        self.ufls_by_step: dict[int, float] = {}  # step index -> share of load its frequency dip shed
+        self.frequency_events: list[dict[str, Any]] = []
         self.control_denied: dict[str, set[str]] = defaultdict(set)
         self.view_denied: dict[str, set[str]] = defaultdict(set)
         self.firmware_destroyed: set[str] = set()
@@ -354,8 +358,10 @@ class _Clock:
         for pos, scales in self.load_scale.items():
             if scales:
                 factors[int(self.system.net.load.index[pos])] = float(np.prod(scales))
+        shed = {int(self.system.net.load.index[pos]): share for pos, share in self.load_shed.items() if share > 0}
         return Outages(lines=frozenset(out["line"]), trafos=frozenset(out["trafo"]), gens=frozenset(out["gen"]),
-                       load_factor=factors, trafo3ws=frozenset(out["trafo3w"]), switches=frozenset(out["switch"]))
+                       load_factor=factors, trafo3ws=frozenset(out["trafo3w"]), switches=frozenset(out["switch"]),
+                       load_shed=shed)
 
     def _record_loads(self, now: float, result: CascadeResult, triggers, restorations) -> None:
         demand, served = result.demand_mw, result.served_mw
@@ -405,12 +411,16 @@ class _Clock:
                 self.holders[ref].add(key)
                 self._log(now, ref, "out", "attack", step=step.index, generation=0, detail="tripped")
         elif step.action == "trip_generators":
+            lost = [int(ref.key) for ref in refs if not self.holders[ref]]
             for ref in refs:
                 self.holders[ref].add(key)
                 self._log(now, ref, "out", "attack", step=step.index, generation=0, detail="generator tripped")
+            self._frequency_event(now, step, 0.0, lost)
         elif step.action == "scale_loads":
+            change = self._load_change(self._load_positions(refs), step.factor)
             for pos in self._load_positions(refs):
                 self.load_scale[pos].append(step.factor)
+            self._frequency_event(now, step, change)
         elif step.action in ("deny_control", "deny_view"):
             denied = self.control_denied if step.action == "deny_control" else self.view_denied
             for ref in refs:
@@ -440,8 +450,19 @@ class _Clock:
         triggers.append(f"end of {step.label}")
         self.changed = True
         if step.action == "scale_loads":
-            for pos in self._load_positions(self.targets[step.index]):
+            positions = self._load_positions(self.targets[step.index])
+            change = self._load_change(positions, 1.0 / step.factor)
+            for pos in positions:
                 self.load_scale[pos].remove(step.factor)
+            if self.ufls_by_step.pop(step.index, None) is not None:
+                if self.last_result is not None:  # the feeders come back with the demand they had
+                    lost = self.last_result.demand_mw - self.last_result.served_mw
+                    change += float(sum(lost[pos] / (step.factor if pos in positions else 1.0)
+                                        for pos in self.load_shed))
+                self.load_shed.clear()  # the relays reset and operators reconnect the feeders they cut
+                self._log(now, f"step:{step.index}", "info", "restored", step=step.index,
+                          detail="feeders cut by under-frequency load shedding reconnected")
+            self._frequency_event(now, step, change)
         elif step.action in ("deny_control", "deny_view"):
             for ref in self.targets[step.index]:
                 self.control_denied[str(ref.key)].discard(key)
@@ -482,6 +503,55 @@ class _Clock:
                 bus_of = self.system.net.load.bus.to_numpy()
                 positions.extend(int(p) for p in np.flatnonzero(bus_of == int(ref.key)))
         return positions
+
+    # ------------------------------------------------------------ frequency
+
+    def _load_change(self, positions: list[int], factor: float) -> float:
+        """MW by which scaling these loads by ``factor`` changes the demand now served."""
+        if self.last_result is None:
+            return 0.0
+        served = self.last_result.served_mw
+        return float(sum(served[pos] for pos in set(positions))) * (factor - 1.0)
+
+    def _frequency_event(self, now: float, step: Step, change_mw: float, lost_gens: list[int] = ()) -> None:
+        """A sudden imbalance at a step: the frequency model decides under-frequency shedding and trips."""
+        from gridsim.engine.frequency import frequency_response, island_machines
+
+        settings = self.system.frequency
+        if settings is None or self.last_result is None or (change_mw == 0.0 and not lost_gens):
+            return
+        running = [int(i) for i in self.system.net.gen.index if not self.holders[Ref("gen", int(i))]]
+        machines, gens, load_mw, lost_mw = island_machines(self.system, self.last_result, running + list(lost_gens),
+                                                           lost_gens)
+        if not machines:
+            return  # an external grid holds the frequency, or nothing is energised
+        response = frequency_response(machines, load_mw, change_mw + lost_mw, settings)
+        record = {"t_min": now, "step": step.index, "imbalance_mw": round(change_mw + lost_mw, 3),
+                  "nadir_hz": round(response.nadir_hz, 4), "zenith_hz": round(response.zenith_hz, 4),
+                  "final_hz": round(response.final_hz, 4), "ufls_stages": response.stages,
+                  "ufls_share": round(response.shed_share, 4), "tripped": response.tripped}
+        self.frequency_events.append(record)
+        where = (f"frequency {response.nadir_hz:.2f} Hz at the lowest" if change_mw + lost_mw > 0
+                 else f"frequency {response.zenith_hz:.2f} Hz at the highest")
+        if response.tripped:
+            for index in gens:
+                ref = Ref("gen", index)
+                self.holders[ref].add("frequency")
+                self._log(now, ref, "out", "frequency", step=step.index, generation=0,
+                          detail=f"{where}: generator protection tripped after {step.label}")
+                site = self.system.site_of_bus(self.system.net.gen.at[index, "bus"])
+                self._dispatch(now, _Job("gen", site, [(ref, "frequency")], f"restart {ref}", (site,)))
+        elif response.shed_share > 0:
+            energised = self.last_result.energised_buses or frozenset()
+            bus_of = self.system.net.load.bus.to_numpy()
+            for pos in range(len(bus_of)):
+                if int(bus_of[pos]) in energised:
+                    kept = 1.0 - self.load_shed.get(pos, 0.0)
+                    self.load_shed[pos] = 1.0 - kept * (1.0 - response.shed_share)
+            self.ufls_by_step[step.index] = response.shed_share
+            self._log(now, f"step:{step.index}", "info", "ufls", step=step.index,
+                      detail=f"{where}: {response.stages} under-frequency shedding stage(s) cut "
+                             f"{response.shed_share:.0%} of the load")
 
     # ------------------------------------------------------------ restoration
 
@@ -600,6 +670,7 @@ class _Clock:
             step_times=self.step_times,
             layer_series={name: np.array(values) for name, values in self.layer_series.items()},
             hydraulic_runs=self.infra.water_runs if self.infra else 0,
+            frequency_events=self.frequency_events,
         )
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from gridsim.bundled import bundled_dir
 from gridsim.errors import InputError
+from gridsim.model.dynamics import FrequencySettings, read_frequency_settings
 from gridsim.model.layers import Layers, load_layers
 from gridsim.model.power import load_power_net
 
@@ -97,6 +98,7 @@ class System:
     rating_notes: dict[str, int] = field(default_factory=dict)  # ratings gridsim derived or raised
     bus_site: dict[int, str] = field(default_factory=dict)
     layers: Layers = field(default_factory=Layers)
+    frequency: FrequencySettings | None = None  # the frequency model, if the manifest has [power.frequency]
 
     def __post_init__(self) -> None:
         self.bus_site = {b: s.name for s in self.substations.values() for b in s.buses}
@@ -133,7 +135,8 @@ class System:
 
 _TOP_KEYS = {"name", "description", "references", "power", "customers", "substations",
              "restoration", "layers", "dependencies"}
-_POWER_KEYS = {"source", "frequency_hz", "overload_tolerance", "unrated_branches", "rating_margin", "base_overloads"}
+_POWER_KEYS = {"source", "frequency_hz", "overload_tolerance", "unrated_branches", "rating_margin", "base_overloads",
+               "frequency"}
 _CUSTOMER_KEYS = {"kw_per_customer", "people_per_customer", "table"}
 _SUBSTATION_KEYS = {"table"}
 _RESTORATION_KEYS = {f for f in RestorationParams.__dataclass_fields__}
@@ -272,6 +275,11 @@ def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: P
                          _line_of(raw, "base_overloads"))
     line_rating, trafo_rating, rating_notes = branch_ratings(
         net, unrated=unrated, margin=margin, tolerance=tolerance, base_overloads=base_overloads)
+    dynamics = None
+    if "frequency" in power:
+        if not isinstance(power["frequency"], dict):
+            raise InputError(where, "[power.frequency] must be a table", _line_of(raw, "frequency"))
+        dynamics = read_frequency_settings(power["frequency"], frequency, net, base_dir, where, raw, input_files)
 
     if not isinstance(manifest.get("description", ""), str):
         raise InputError(where, "description must be a string", _line_of(raw, "description"))
@@ -295,6 +303,7 @@ def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: P
         source=source,
         input_files=input_files,
         layers=layers,
+        frequency=dynamics,
     )
 
 

@@ -1,0 +1,128 @@
+"""Frequency-model parameters of a system: the ``[power.frequency]`` table of a manifest.
+
+Read here, used by :mod:`gridsim.engine.frequency`. Defaults and their
+sources are in docs/FORMATS.md ("Frequency").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gridsim.errors import InputError
+
+__all__ = ["WECC_UFLS", "FrequencySettings", "Machine", "read_frequency_settings"]
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A synchronous source of the island before the event."""
+
+    rating_mva: float
+    inertia_s: float  # H, on the rating
+    p_mw: float  # output before the event
+    max_mw: float
+    min_mw: float = 0.0
+
+
+#: WECC coordinated off-nominal frequency load shedding plan: 5 blocks from 59.1 Hz to 58.3 Hz (60 Hz systems).
+WECC_UFLS = ((59.1, 0.053), (58.9, 0.059), (58.7, 0.065), (58.5, 0.067), (58.3, 0.067))
+
+
+@dataclass(frozen=True)
+class FrequencySettings:
+    """Parameters of the frequency model of a system (defaults: literature values, docs/FORMATS.md)."""
+
+    nominal_hz: float = 60.0
+    droop: float = 0.05  # 5 % speed droop
+    governor_s: float = 5.0  # turbine-governor time constant (steam with reheat: several seconds)
+    damping: float = 1.0  # % load change per % frequency change
+    ufls: tuple[tuple[float, float], ...] = WECC_UFLS  # (Hz, share of the pre-event load), in falling order
+    trip_below_hz: float = 57.5  # generators' under-frequency protection
+    trip_above_hz: float = 61.8
+    duration_s: float = 60.0
+    step_s: float = 0.01
+    inertia_s: dict[int, float] = field(default_factory=dict)  # per generator index; others: default_inertia_s
+    rating_mva: dict[int, float] = field(default_factory=dict)
+    default_inertia_s: float = 4.0
+
+    def scaled_to(self, nominal_hz: float) -> FrequencySettings:
+        """The same settings for a system of another nominal frequency (thresholds scaled)."""
+        k = nominal_hz / self.nominal_hz
+        return FrequencySettings(nominal_hz, self.droop, self.governor_s, self.damping,
+                                 tuple((hz * k, share) for hz, share in self.ufls), self.trip_below_hz * k,
+                                 self.trip_above_hz * k, self.duration_s, self.step_s, self.inertia_s,
+                                 self.rating_mva, self.default_inertia_s)
+
+
+_KEYS = {"droop", "governor_s", "damping", "ufls", "trip_below_hz", "trip_above_hz", "default_inertia_s",
+         "machines"}
+
+
+def read_frequency_settings(cfg: dict, nominal_hz: float, net, base_dir: Path, where, raw,
+                            input_files: dict[str, str]) -> FrequencySettings:
+    """The ``[power.frequency]`` table, checked (thresholds in Hz of this system's ``frequency_hz``).
+
+    ``machines`` names a CSV ``gen,rating_mva,inertia_s`` (pandapower generator
+    index or name); generators it leaves out get ``default_inertia_s`` on their
+    ``sn_mva`` (or ``max_p_mw``).
+    """
+    from gridsim.model.system import _check_keys, _line_of, _name_index, _read_csv, _resolve_id, _sha256
+
+    cfg = _check_keys(cfg, _KEYS, "power.frequency", where, raw)
+    defaults = FrequencySettings().scaled_to(nominal_hz)
+
+    def number(key: str, default: float, low: float, high: float) -> float:
+        value = cfg.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or not low <= value <= high:
+            raise InputError(where, f"power.frequency.{key} must be a number in [{low:g}, {high:g}], got {value!r}",
+                             _line_of(raw, key))
+        return float(value)
+
+    ufls = cfg.get("ufls", [list(stage) for stage in defaults.ufls])
+    if (not isinstance(ufls, list) or not all(isinstance(st, list) and len(st) == 2 for st in ufls)
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for st in ufls for v in st)):
+        raise InputError(where, "power.frequency.ufls must be a list of [hz, share of load] pairs",
+                         _line_of(raw, "ufls"))
+    stages = tuple((float(hz), float(share)) for hz, share in ufls)
+    if any(not 0 < share <= 1 for _, share in stages) or sum(share for _, share in stages) > 1 \
+            or [hz for hz, _ in stages] != sorted((hz for hz, _ in stages), reverse=True):
+        raise InputError(where, "power.frequency.ufls: stages in falling frequency, shares in (0, 1] adding up "
+                                "to at most 1", _line_of(raw, "ufls"))
+    inertia: dict[int, float] = {}
+    rating: dict[int, float] = {}
+    machines = cfg.get("machines")
+    if machines is not None:
+        if not isinstance(machines, str):
+            raise InputError(where, "power.frequency.machines must be a file name", _line_of(raw, "machines"))
+        path = base_dir / machines
+        if not path.is_file():
+            raise InputError(path, "file not found (power.frequency.machines)")
+        input_files[str(path)] = _sha256(path)
+        names, valid = _name_index(net.gen), {int(i) for i in net.gen.index}
+        for line, row in _read_csv(path, ["gen", "rating_mva", "inertia_s"]):
+            index = _resolve_id(row["gen"], names, valid)
+            if index is None:
+                raise InputError(path, f"no generator {row['gen']!r} in the grid", f"line {line}")
+            for column, table in (("rating_mva", rating), ("inertia_s", inertia)):
+                try:
+                    value = float(row[column])
+                except ValueError:
+                    value = -1.0
+                if not math.isfinite(value) or value <= 0:
+                    raise InputError(path, f"{column} must be a number > 0, got {row[column]!r}", f"line {line}")
+                table[index] = value
+    return FrequencySettings(
+        nominal_hz=nominal_hz,
+        droop=number("droop", defaults.droop, 0.005, 0.5),
+        governor_s=number("governor_s", defaults.governor_s, 0.05, 120.0),
+        damping=number("damping", defaults.damping, 0.0, 10.0),
+        ufls=stages,
+        trip_below_hz=number("trip_below_hz", defaults.trip_below_hz, 0.5 * nominal_hz, nominal_hz),
+        trip_above_hz=number("trip_above_hz", defaults.trip_above_hz, nominal_hz, 1.5 * nominal_hz),
+        default_inertia_s=number("default_inertia_s", defaults.default_inertia_s, 0.1, 100.0),
+        inertia_s=inertia,
+        rating_mva=rating,
+    )
