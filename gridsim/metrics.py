@@ -104,9 +104,23 @@ def summarize(result: SimulationResult) -> dict[str, Any]:
         "targets": result.targets,
         **({"layers": layer_summary(result)} if result.layer_series else {}),
         **({"frequency": frequency_summary(result)} if system.frequency is not None else {}),
+        "control": control_summary(result, dt_h),
     }
     summary["reported"] = {row["measure"]: row for row in compare_reported(summary, result.scenario.reported)}
     return summary
+
+
+def control_summary(result: SimulationResult, dt_h: np.ndarray) -> dict[str, Any]:
+    """Sites whose operator cannot switch them remotely, or cannot see them: peaks and site-hours."""
+    out: dict[str, Any] = {}
+    for name, series in (("control", result.sites_without_control), ("view", result.sites_without_view)):
+        if not len(series):
+            series = np.zeros(len(result.times_min))
+        out[f"peak_sites_without_{name}"] = int(series.max()) if len(series) else 0
+        out[f"site_hours_without_{name}"] = round(float(np.sum(series * dt_h)), 3)
+        blind = np.flatnonzero(series > 0)
+        out[f"hours_with_sites_without_{name}"] = round(float(np.sum(dt_h[blind])), 3)
+    return out
 
 
 def frequency_summary(result: SimulationResult) -> dict[str, Any]:

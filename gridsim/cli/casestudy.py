@@ -120,13 +120,14 @@ def _verdict(row: dict) -> str:
 def techniques_command(show_all: bool) -> None:
     """List the MITRE ATT&CK for ICS techniques the bundled scenarios use, and which scenarios use them."""
     from gridsim.bundled import bundled_dir
-    from gridsim.scenario.schema import load_scenario
+    from gridsim.scenario.schema import NOT_AN_ATTACK, load_scenario
     from gridsim.scenario.techniques import ATTACK_VERSION, techniques
 
     used: dict[str, set[str]] = defaultdict(set)
     for path in sorted(bundled_dir("attacks").glob("*.yaml")):
         for step in load_scenario(path).steps:
-            used[step.technique].add(path.stem)
+            if step.technique != NOT_AN_ATTACK:
+                used[step.technique].add(path.stem)
     table = techniques()
     click.echo(f"MITRE ATT&CK for ICS v{ATTACK_VERSION}: {len(used)} of {len(table)} techniques used by "
                f"the bundled scenarios")

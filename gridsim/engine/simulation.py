@@ -90,6 +90,8 @@ class SimulationResult:
     hydraulic_runs: int = 0
     engine: str = "fast"
     frequency_events: list[dict[str, Any]] = field(default_factory=list)
+    sites_without_control: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per instant
+    sites_without_view: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def engine_label(self) -> str:
@@ -182,6 +184,8 @@ class _Clock:
         self.load_shed: dict[int, float] = {}  # load position -> share cut by under-frequency relays
         self.ufls_by_step: dict[int, float] = {}  # step index -> share of load its frequency dip shed
         self.frequency_events: list[dict[str, Any]] = []
+        self.sites_without_control: list[int] = []  # per recorded instant
+        self.sites_without_view: list[int] = []
         self.control_denied: dict[str, set[str]] = defaultdict(set)
         self.view_denied: dict[str, set[str]] = defaultdict(set)
         self.firmware_destroyed: set[str] = set()
@@ -286,6 +290,9 @@ class _Clock:
         self.demand.append(float(result.demand_mw.sum()))
         self.served.append(float(result.served_mw.sum()))
         self.labels.append("; ".join(triggers + restorations))
+        self.sites_without_control.append(sum(1 for site in self.system.substations if not self._remote_possible(
+            (site,))))
+        self.sites_without_view.append(sum(1 for keys in self.view_denied.values() if keys))
         if self.infra is not None:
             for name, value in self.infra.measures(now).items():
                 self.layer_series[name].append(value)
@@ -671,6 +678,8 @@ class _Clock:
             layer_series={name: np.array(values) for name, values in self.layer_series.items()},
             hydraulic_runs=self.infra.water_runs if self.infra else 0,
             frequency_events=self.frequency_events,
+            sites_without_control=np.array(self.sites_without_control, dtype=float),
+            sites_without_view=np.array(self.sites_without_view, dtype=float),
         )
 
 

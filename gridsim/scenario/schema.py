@@ -26,6 +26,7 @@ from gridsim.scenario.techniques import ATTACK_VERSION, techniques
 
 __all__ = [
     "ACTIONS",
+    "NOT_AN_ATTACK",
     "BOOL_HINT",
     "BUNDLED_ATTACKS",
     "KINDS",
@@ -47,6 +48,8 @@ BUNDLED_ATTACKS = bundled_dir("attacks")
 #: Longest simulated horizon, hours (one year).
 MAX_HORIZON_H = 24.0 * 365
 
+#: ``technique`` of a step that is not an attack (a storm, a fault, a cold snap).
+NOT_AN_ATTACK = "none"
 #: Kinds of elements of the infrastructure layers a step may target (docs/FORMATS.md).
 LAYER_TARGET_KINDS = ("pump", "reservoir", "signal", "rail", "telecom", "facility")
 KINDS = ("substation", "bus", "line", "trafo", "branch", "gen", "load", *LAYER_TARGET_KINDS)
@@ -71,7 +74,7 @@ _SCENARIO_KEYS = ("name", "description", "references", "system", "seed", "horizo
 #: summary.json measures a scenario may declare reported values for.
 REPORTABLE = ("peak_mw_lost", "peak_pct_lost", "peak_customers_out", "peak_people_out", "energy_not_served_mwh",
               "customer_hours_lost", "time_to_full_restoration_min", "cascade_depth", "by_operator", "layers",
-              "outage_duration_h", "frequency")
+              "outage_duration_h", "frequency", "control")
 _STEP_KEYS = ("at_min", "action", "targets", "technique", "duration_min", "factor", "note")
 _SELECTOR_KEYS = ("kind", "ids", "where", "strategy", "by", "k")
 
@@ -540,7 +543,9 @@ def _parse_step(raw: Any, i: int, horizon_h: float, fail: _Fail, lines: _Lines) 
     if action not in ACTIONS:
         raise fail(f"{path}.action", f"unknown action {_show(action)} (known: {', '.join(ACTIONS)})")
     technique = _text(raw["technique"], "technique", f"{path}.technique", fail).strip().upper()
-    if technique not in techniques():
+    if technique == NOT_AN_ATTACK.upper():
+        technique = NOT_AN_ATTACK  # a storm, a fault, a cold snap: the stress cases that are not attacks
+    elif technique not in techniques():
         raise fail(f"{path}.technique",
                    f"{_show(raw['technique'])} is not an ATT&CK for ICS technique id (v{ATTACK_VERSION})")
     kinds = ACTIONS[action]
