@@ -105,9 +105,37 @@ def summarize(result: SimulationResult) -> dict[str, Any]:
         **({"layers": layer_summary(result)} if result.layer_series else {}),
         **({"frequency": frequency_summary(result)} if system.frequency is not None else {}),
         "control": control_summary(result, dt_h),
+        "generation": generation_summary(result),
     }
     summary["reported"] = {row["measure"]: row for row in compare_reported(summary, result.scenario.reported)}
     return summary
+
+
+def generation_summary(result: SimulationResult) -> dict[str, Any]:
+    """Generators out at once (MW of capacity) and the longest a generator stayed out (h, to the run's end)."""
+    net = result.system.net
+    capacity = {f"gen:{int(i)}": float(c) for i, c in zip(net.gen.index, _capacity_mw(net))}
+    out_since: dict[str, float] = {}
+    longest, peak_mw, now_mw = 0.0, 0.0, 0.0
+    for event in result.events:
+        if event.element not in capacity:
+            continue
+        if event.state == "out" and event.element not in out_since:
+            out_since[event.element] = event.t_min
+            now_mw += capacity[event.element]
+            peak_mw = max(peak_mw, now_mw)
+        elif event.state == "in" and event.element in out_since:
+            longest = max(longest, event.t_min - out_since.pop(event.element))
+            now_mw -= capacity[event.element]
+    for start in out_since.values():
+        longest = max(longest, result.end_min - start)
+    return {"peak_mw_capacity_out": round(peak_mw, 3), "longest_outage_h": round(longest / 60.0, 3)}
+
+
+def _capacity_mw(net) -> np.ndarray:
+    from gridsim.engine.cascade import _gen_limits
+
+    return _gen_limits(net)[1]
 
 
 def control_summary(result: SimulationResult, dt_h: np.ndarray) -> dict[str, Any]:

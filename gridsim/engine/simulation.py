@@ -181,8 +181,7 @@ class _Clock:
         self.holders: dict[Ref, set[str]] = defaultdict(set)
         self.trip_count: Counter[Ref] = Counter()
         self.load_scale: dict[int, list[float]] = defaultdict(list)
-        self.load_shed: dict[int, float] = {}  # load position -> share cut by under-frequency relays
-        self.ufls_by_step: dict[int, float] = {}  # step index -> share of load its frequency dip shed
+        self.ufls: dict[int, tuple[list[int], float]] = {}  # frequency event -> (load positions, share shed)
         self.frequency_events: list[dict[str, Any]] = []
         self.sites_without_control: list[int] = []  # per recorded instant
         self.sites_without_view: list[int] = []
@@ -365,7 +364,11 @@ class _Clock:
         for pos, scales in self.load_scale.items():
             if scales:
                 factors[int(self.system.net.load.index[pos])] = float(np.prod(scales))
-        shed = {int(self.system.net.load.index[pos]): share for pos, share in self.load_shed.items() if share > 0}
+        kept: dict[int, float] = defaultdict(lambda: 1.0)
+        for positions, share in self.ufls.values():
+            for pos in positions:
+                kept[pos] *= 1.0 - share
+        shed = {int(self.system.net.load.index[pos]): 1.0 - k for pos, k in kept.items() if k < 1.0}
         return Outages(lines=frozenset(out["line"]), trafos=frozenset(out["trafo"]), gens=frozenset(out["gen"]),
                        load_factor=factors, trafo3ws=frozenset(out["trafo3w"]), switches=frozenset(out["switch"]),
                        load_shed=shed)
@@ -461,14 +464,6 @@ class _Clock:
             change = self._load_change(positions, 1.0 / step.factor)
             for pos in positions:
                 self.load_scale[pos].remove(step.factor)
-            if self.ufls_by_step.pop(step.index, None) is not None:
-                if self.last_result is not None:  # the feeders come back with the demand they had
-                    lost = self.last_result.demand_mw - self.last_result.served_mw
-                    change += float(sum(lost[pos] / (step.factor if pos in positions else 1.0)
-                                        for pos in self.load_shed))
-                self.load_shed.clear()  # the relays reset and operators reconnect the feeders they cut
-                self._log(now, f"step:{step.index}", "info", "restored", step=step.index,
-                          detail="feeders cut by under-frequency load shedding reconnected")
             self._frequency_event(now, step, change)
         elif step.action in ("deny_control", "deny_view"):
             for ref in self.targets[step.index]:
@@ -551,14 +546,18 @@ class _Clock:
         elif response.shed_share > 0:
             energised = self.last_result.energised_buses or frozenset()
             bus_of = self.system.net.load.bus.to_numpy()
-            for pos in range(len(bus_of)):
-                if int(bus_of[pos]) in energised:
-                    kept = 1.0 - self.load_shed.get(pos, 0.0)
-                    self.load_shed[pos] = 1.0 - kept * (1.0 - response.shed_share)
-            self.ufls_by_step[step.index] = response.shed_share
+            event = len(self.frequency_events)
+            self.ufls[event] = ([p for p in range(len(bus_of)) if int(bus_of[p]) in energised], response.shed_share)
             self._log(now, f"step:{step.index}", "info", "ufls", step=step.index,
                       detail=f"{where}: {response.stages} under-frequency shedding stage(s) cut "
-                             f"{response.shed_share:.0%} of the load")
+                             f"{response.shed_share:.0%} of the load; reconnected in {settings.reconnect_min:g} min")
+            self._push(now + settings.reconnect_min, _JOB_DONE, "ufls_reconnect", event)
+
+    def _on_ufls_reconnect(self, now: float, event: int, _triggers, restorations: list[str]) -> None:
+        """Operators reconnect the feeders an under-frequency event shed, once the frequency is back."""
+        if self.ufls.pop(event, None) is not None:
+            self.changed = True
+            restorations.append("feeders shed by under-frequency relays reconnected")
 
     # ------------------------------------------------------------ restoration
 

@@ -6,6 +6,7 @@ sources are in docs/FORMATS.md ("Frequency").
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ class FrequencySettings:
     ufls: tuple[tuple[float, float], ...] = WECC_UFLS  # (Hz, share of the pre-event load), in falling order
     trip_below_hz: float = 57.5  # generators' under-frequency protection
     trip_above_hz: float = 61.8
+    reconnect_min: float = 30.0  # operators reconnect feeders shed by the relays (assumption)
     duration_s: float = 60.0
     step_s: float = 0.01
     inertia_s: dict[int, float] = field(default_factory=dict)  # per generator index; others: default_inertia_s
@@ -50,14 +52,12 @@ class FrequencySettings:
     def scaled_to(self, nominal_hz: float) -> FrequencySettings:
         """The same settings for a system of another nominal frequency (thresholds scaled)."""
         k = nominal_hz / self.nominal_hz
-        return FrequencySettings(nominal_hz, self.droop, self.governor_s, self.damping,
-                                 tuple((hz * k, share) for hz, share in self.ufls), self.trip_below_hz * k,
-                                 self.trip_above_hz * k, self.duration_s, self.step_s, self.inertia_s,
-                                 self.rating_mva, self.default_inertia_s)
+        return dataclasses.replace(self, nominal_hz=nominal_hz, ufls=tuple((hz * k, share) for hz, share in self.ufls),
+                                   trip_below_hz=self.trip_below_hz * k, trip_above_hz=self.trip_above_hz * k)
 
 
 _KEYS = {"droop", "governor_s", "damping", "ufls", "trip_below_hz", "trip_above_hz", "default_inertia_s",
-         "machines"}
+         "machines", "reconnect_min"}
 
 
 def read_frequency_settings(cfg: dict, nominal_hz: float, net, base_dir: Path, where, raw,
@@ -123,6 +123,7 @@ def read_frequency_settings(cfg: dict, nominal_hz: float, net, base_dir: Path, w
         trip_below_hz=number("trip_below_hz", defaults.trip_below_hz, 0.5 * nominal_hz, nominal_hz),
         trip_above_hz=number("trip_above_hz", defaults.trip_above_hz, nominal_hz, 1.5 * nominal_hz),
         default_inertia_s=number("default_inertia_s", defaults.default_inertia_s, 0.1, 100.0),
+        reconnect_min=number("reconnect_min", defaults.reconnect_min, 0.0, 10080.0),
         inertia_s=inertia,
         rating_mva=rating,
     )

@@ -74,7 +74,7 @@ _SCENARIO_KEYS = ("name", "description", "references", "system", "seed", "horizo
 #: summary.json measures a scenario may declare reported values for.
 REPORTABLE = ("peak_mw_lost", "peak_pct_lost", "peak_customers_out", "peak_people_out", "energy_not_served_mwh",
               "customer_hours_lost", "time_to_full_restoration_min", "cascade_depth", "by_operator", "layers",
-              "outage_duration_h", "frequency", "control")
+              "outage_duration_h", "frequency", "control", "generation")
 _STEP_KEYS = ("at_min", "action", "targets", "technique", "duration_min", "factor", "note")
 _SELECTOR_KEYS = ("kind", "ids", "where", "strategy", "by", "k")
 
