@@ -217,3 +217,19 @@ def test_fuel_supply_feeds_back_into_the_grid():
     assert served[60.0] == pytest.approx(0.0)
     # Lines back at 185 min; compressor at once; generator after its 60 min restart.
     assert gen[1] == (185.0 + 60.0, "in", "restored")
+
+
+def test_a_facility_on_a_shed_feeder_loses_power_though_its_bus_stays_energised():
+    from conftest import island_with_generator
+
+    system = system_from_net(island_with_generator(load_mw=50.0, gen_max_mw=30.0),
+                             restoration=RestorationParams(remote_min=5))
+    layers = Layers(elements=facilities("compressor"), dependencies=(Dependency("load:0", "facility:compressor"),))
+    steps = ("  - {at_min: 0, action: trip_branches, technique: T0855, duration_min: 60,\n"
+             "     targets: {kind: line, ids: [0]}}\n")
+    result = simulate(with_layers(system, layers), scenario(steps))
+    # The island holds its bus up with its 30 MW generator but sheds 40 % of the 50 MW load: the feeder is in
+    # the rotation, so what hangs on it is dark until the line is back (60 + 5 min).
+    assert events_of(result, "facility:compressor") == [(0.0, "out", "dependency"), (65.0, "in", "restored")]
+    out = next(e for e in result.events if e.element == "facility:compressor")
+    assert out.caused_by == "load:0" and "40% of its demand shed or cut" in out.detail

@@ -32,6 +32,7 @@ LAYER_SERIES = (
 )
 
 _WATER_KINDS = ("pump:", "reservoir:")
+_FULLY_SERVED = 1e-6  # share of a load's demand that may go unserved and still count as served
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Infrastructure:
         self.system, self.layers, self.horizon = system, system.layers, horizon_min
         self.log = log
         self.energised: frozenset[int] = frozenset(int(b) for b in system.net.bus.index)
+        self.load_out: dict[int, float] = {}
         self.bus_reason: dict[int, str] = {}
         self.coupling = Coupling(self.layers, self._outside_up, self._outside_why)
         self._supplier_buses = self._buses_supplying()
@@ -107,6 +109,8 @@ class Infrastructure:
         kind, _, ident = name.partition(":")
         if kind == "bus":
             return int(ident) in self.energised
+        if kind == "load":  # a feeder: up while fully served (a feeder in a shedding rotation is dark)
+            return self.load_out.get(int(ident), 0.0) <= _FULLY_SERVED
         if kind == "substation":
             return any(b in self.energised for b in self.system.substations[ident].buses)
         if kind == "junction":
@@ -120,6 +124,8 @@ class Infrastructure:
         if kind == "substation":
             reasons = [self.bus_reason[b] for b in self.system.substations[ident].buses if b in self.bus_reason]
             return reasons[0] if reasons else ""
+        if kind == "load":
+            return f"{self.load_out.get(int(ident), 0.0):.0%} of its demand shed or cut"
         if kind == "junction":
             down = sorted(self.water_down)
             return (f"pressure below {self.layers.water.settings.service_pressure_m:g} m with "
@@ -128,13 +134,17 @@ class Infrastructure:
 
     # ------------------------------------------------------------ one instant
 
-    def update(self, now: float, energised: frozenset[int], why: str) -> list[Wakeup]:
+    def update(self, now: float, energised: frozenset[int], why: str,
+               load_out: dict[int, float] | None = None) -> list[Wakeup]:
         """Bring every layer to its fixed point at ``now`` after a power cascade.
 
         ``why`` says what happened at this instant (for the cause chain of
-        buses that lose power). Returns the instants to wake up at.
+        buses that lose power); ``load_out`` is the share of each load
+        (pandapower index) not served. Returns the instants to wake up at.
         """
         self._set_energised(now, energised, why)
+        if load_out is not None:
+            self.load_out = load_out
         wakeups: list[Wakeup] = []
         while True:
             changes, expiries, restarts = self.coupling.propagate(now)

@@ -42,7 +42,8 @@ LAYER_KINDS: dict[str, tuple[str, ...]] = {
 #: What may fail because a supplier failed (``gen`` is a grid generator).
 DEPENDENT_KINDS = ("pump", "reservoir", "signal", "rail", "telecom", "facility", "gen")
 #: What may supply a dependent.
-SUPPLIER_KINDS = ("bus", "substation", "pump", "reservoir", "junction", "signal", "rail", "telecom", "facility")
+SUPPLIER_KINDS = ("bus", "substation", "load", "pump", "reservoir", "junction", "signal", "rail", "telecom",
+                  "facility")
 #: Telecom kinds whose loss takes remote control of a substation (``substation`` column).
 CONTROL_KINDS = ("rtu", "gateway")
 #: Telecom kind whose loss blinds an operator (``operator`` column).
@@ -419,7 +420,7 @@ def _element(token: str, kinds: tuple[str, ...], column: str, net, substations, 
     if kind not in kinds:
         raise InputError(path, f"{column} {token!r}: a {column} can be {', '.join(kinds)}, not {kind}",
                          f"line {line}")
-    if kind in ("bus", "gen"):
+    if kind in ("bus", "gen", "load"):
         table = net[kind]
         index = _resolve_id(ident, _name_index(table), set(int(i) for i in table.index))
         if index is None:
