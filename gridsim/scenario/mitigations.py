@@ -75,7 +75,7 @@ def _backup_generators_at_pumps(system: System, scenario: Scenario) -> tuple[Sys
     edges, upgraded = [], 0
     for edge in system.layers.dependencies:
         water = edge.dependent.startswith(("pump:", "reservoir:"))
-        grid_fed = edge.supplier.startswith(("bus:", "substation:"))
+        grid_fed = edge.supplier.startswith(("bus:", "substation:", "load:"))
         if water and grid_fed and edge.backup_h < 48.0:
             edges.append(dataclasses.replace(edge, backup_h=48.0, note="standby generator (mitigation)"))
             upgraded += 1
@@ -104,6 +104,23 @@ def _signal_batteries(system: System, scenario: Scenario) -> tuple[System, Scena
     return dataclasses.replace(system, layers=layers), scenario, f"{upgraded} signals get 8 h batteries"
 
 
+def _critical_gas_feeders(system: System, scenario: Scenario) -> tuple[System, Scenario, str]:
+    """Gas facilities registered as critical load: their feeders leave the shedding rotations."""
+    edges, moved = [], 0
+    for edge in system.layers.dependencies:
+        if edge.supplier.startswith("load:") and edge.dependent.startswith("facility:"):
+            bus = int(system.net.load.at[int(edge.supplier.split(":", 1)[1]), "bus"])
+            edges.append(dataclasses.replace(edge, supplier=f"bus:{bus}", note="critical load (mitigation)"))
+            moved += 1
+        else:
+            edges.append(edge)
+    if not moved:
+        return system, scenario, ""
+    layers = dataclasses.replace(system.layers, dependencies=tuple(edges))
+    return dataclasses.replace(system, layers=layers), scenario, (
+        f"{moved} facility feeders exempt from shedding rotations (they follow their bus)")
+
+
 def _detect_early(system: System, scenario: Scenario) -> tuple[System, Scenario, str]:
     """The intrusion is found before the attack's first physical step: only the access steps remain."""
     kept = tuple(s for s in scenario.steps if s.action == "access")
@@ -125,6 +142,8 @@ MITIGATIONS: dict[str, Mitigation] = {m.name: m for m in (
     Mitigation("backup-generators-at-pumps", "a standby generator with 48 h of fuel at every pumping station "
                "and treatment plant", _backup_generators_at_pumps),
     Mitigation("signal-batteries", "at least 8 h of battery at every signalised intersection", _signal_batteries),
+    Mitigation("critical-gas-feeders", "gas processing plants and compressors registered as critical load, out of "
+               "the shedding rotations (a FERC-NERC 2021 recommendation)", _critical_gas_feeders),
     Mitigation("detect-early", "the intrusion is detected and the attack stopped before its first physical step",
                _detect_early),
 )}
