@@ -137,8 +137,10 @@ def test_ukraine_run_prints_the_human_summary(tmp_path):
     assert "peak customers out    225,000" in proc.stdout
     assert "energy not served" in proc.stdout and "full restoration      6 h 30 min" in proc.stdout
     assert "reported 73 (widely quoted summary figure" in proc.stdout
-    # The gateways of the 60 attacked sites bricked, and Prykarpattya's control centre dark with its city.
-    assert "telecom sites down    61 at peak" in proc.stdout
+    # The gateways of the 60 attacked sites bricked, and the three control centres wiped by KillDisk at 45 min
+    # (Prykarpattya's already dark with its city since 30 min, its UPS cut).
+    assert "telecom sites down    63 at peak" in proc.stdout
+    assert "substations without remote control 70, without view 70" in proc.stdout
     (bundle,) = list(tmp_path.iterdir())
     events = [json.loads(line) for line in (bundle / "events.jsonl").read_text().splitlines()]
     cc = [e for e in events if e["element"] == "telecom:CC-PK" and e["state"] == "out"]
