@@ -70,55 +70,53 @@ def _ups_intact(system: System, scenario: Scenario) -> tuple[System, Scenario, s
     return system, dataclasses.replace(scenario, steps=kept), f"{dropped} disable_backup step(s) dropped"
 
 
+def _rewrite_dependencies(system: System, change: Callable[[Dependency], Dependency | None]) -> tuple[System, int]:
+    """A copy of ``system`` with ``change`` applied to every dependency edge (None: unchanged); how many changed."""
+    edges, changed = [], 0
+    for edge in system.layers.dependencies:
+        new = change(edge)
+        edges.append(edge if new is None else new)
+        changed += new is not None
+    if not changed:
+        return system, 0
+    return dataclasses.replace(system, layers=dataclasses.replace(system.layers, dependencies=tuple(edges))), changed
+
+
 def _backup_generators_at_pumps(system: System, scenario: Scenario) -> tuple[System, Scenario, str]:
     """A standby generator with 48 h of fuel at every pumping station and treatment plant."""
-    edges, upgraded = [], 0
-    for edge in system.layers.dependencies:
+    def standby(edge: Dependency) -> Dependency | None:
         water = edge.dependent.startswith(("pump:", "reservoir:"))
         grid_fed = edge.supplier.startswith(("bus:", "substation:", "load:"))
         if water and grid_fed and edge.backup_h < 48.0:
-            edges.append(dataclasses.replace(edge, backup_h=48.0, note="standby generator (mitigation)"))
-            upgraded += 1
-        else:
-            edges.append(edge)
-    if not upgraded:
-        return system, scenario, ""
-    layers = dataclasses.replace(system.layers, dependencies=tuple(edges))
-    return dataclasses.replace(system, layers=layers), scenario, (
-        f"{upgraded} pump/plant supplies get 48 h of standby generation")
+            return dataclasses.replace(edge, backup_h=48.0, note="standby generator (mitigation)")
+        return None
+
+    changed, n = _rewrite_dependencies(system, standby)
+    return changed, scenario, f"{n} pump/plant supplies get 48 h of standby generation" if n else ""
 
 
 def _signal_batteries(system: System, scenario: Scenario) -> tuple[System, Scenario, str]:
     """Battery backup of at least 8 h at every signalised intersection."""
-    edges: list[Dependency] = []
-    upgraded = 0
-    for edge in system.layers.dependencies:
+    def battery(edge: Dependency) -> Dependency | None:
         if edge.dependent.startswith("signal:") and edge.backup_h < 8.0:
-            edges.append(dataclasses.replace(edge, backup_h=8.0))
-            upgraded += 1
-        else:
-            edges.append(edge)
-    if not upgraded:
-        return system, scenario, ""
-    layers = dataclasses.replace(system.layers, dependencies=tuple(edges))
-    return dataclasses.replace(system, layers=layers), scenario, f"{upgraded} signals get 8 h batteries"
+            return dataclasses.replace(edge, backup_h=8.0)
+        return None
+
+    changed, n = _rewrite_dependencies(system, battery)
+    return changed, scenario, f"{n} signals get 8 h batteries" if n else ""
 
 
 def _critical_gas_feeders(system: System, scenario: Scenario) -> tuple[System, Scenario, str]:
     """Gas facilities registered as critical load: their feeders leave the shedding rotations."""
-    edges, moved = [], 0
-    for edge in system.layers.dependencies:
+    def critical(edge: Dependency) -> Dependency | None:
         if edge.supplier.startswith("load:") and edge.dependent.startswith("facility:"):
             bus = int(system.net.load.at[int(edge.supplier.split(":", 1)[1]), "bus"])
-            edges.append(dataclasses.replace(edge, supplier=f"bus:{bus}", note="critical load (mitigation)"))
-            moved += 1
-        else:
-            edges.append(edge)
-    if not moved:
-        return system, scenario, ""
-    layers = dataclasses.replace(system.layers, dependencies=tuple(edges))
-    return dataclasses.replace(system, layers=layers), scenario, (
-        f"{moved} facility feeders exempt from shedding rotations (they follow their bus)")
+            return dataclasses.replace(edge, supplier=f"bus:{bus}", note="critical load (mitigation)")
+        return None
+
+    changed, n = _rewrite_dependencies(system, critical)
+    return changed, scenario, (f"{n} facility feeders exempt from shedding rotations (they follow their bus)"
+                               if n else "")
 
 
 def _detect_early(system: System, scenario: Scenario) -> tuple[System, Scenario, str]:
