@@ -59,8 +59,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandapower as pp
-import pandapower.toolbox as tb
-import pandapower.topology as top
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # topologies/: the shared build kit
+from _buildkit import energised_buses, max_loading, open_buses, set_taps, tap_changer, write_csv  # noqa: E402
+from _buildkit import load_mw as _load_mw  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -219,16 +221,9 @@ TIE = ("PV-110-1", "UE-330-B", 12.0)
 # --------------------------------------------------------------------------
 
 
-def load_mw(customers: int) -> tuple[float, float]:
-    """Active and reactive demand of ``customers`` customers."""
-    p_mw = customers * KW_PER_CUSTOMER / 1000.0
-    q_mvar = p_mw * math.tan(math.acos(POWER_FACTOR))
-    return round(p_mw, 6), round(q_mvar, 6)
-
-
 def s_mva(loads: tuple[Load110, ...]) -> float:
     """Apparent power of ``loads``, MVA."""
-    return sum(math.hypot(*load_mw(ld.customers)) for ld in loads)
+    return sum(math.hypot(*_load_mw_of(ld.customers)) for ld in loads)
 
 
 def rating_for(s: float, sizes: dict[float, tuple]) -> float:
@@ -238,20 +233,6 @@ def rating_for(s: float, sizes: dict[float, tuple]) -> float:
         if sn >= need:
             return sn
     raise ValueError(f"no transformer large enough for {s:.1f} MVA")
-
-
-def tap_changer(taps: tuple[str, int, float]) -> dict:
-    """Keyword arguments describing an on-load tap changer, at its neutral tap."""
-    side, steps, step = taps
-    return {
-        "tap_side": side,
-        "tap_neutral": 0,
-        "tap_min": -steps,
-        "tap_max": steps,
-        "tap_step_percent": step,
-        "tap_pos": 0,
-        "tap_changer_type": "Ratio",
-    }
 
 
 def add_trafo(net, hv: int, lv: int, name: str, sn: float) -> int:
@@ -314,7 +295,7 @@ class Builder:
         sn = rating_for(s_mva((ld,)) / 2.0, TRAFO_110)
         for k in (1, 2):
             add_trafo(self.net, b110, b10, f"{ld.name} T{k} 110/10kV", sn)
-        p_mw, q_mvar = load_mw(ld.customers)
+        p_mw, q_mvar = _load_mw_of(ld.customers)
         name = f"{ld.name} load"
         pp.create_load(self.net, b10, p_mw=p_mw, q_mvar=q_mvar, name=name)
         self.customers.append({"load": name, "customers": ld.customers})
@@ -354,32 +335,11 @@ class Builder:
             )
 
 
-def set_taps(net: pp.pandapowerNet, rounds: int = 10) -> None:
-    """Emulate on-load tap changers: bring each LV bus near its target voltage.
+TAP_LEVELS = (330.0, 110.0)  # voltage levels whose transformers get on-load tap changers, top down
 
-    Transformers are adjusted from the highest voltage down, one power flow per
-    level, until no tap moves. A higher tap on the HV side lowers the LV
-    voltage; on the LV side it raises it.
-    """
-    trafo = net.trafo
-    for _ in range(rounds):
-        moved = False
-        for vn_hv in (330.0, 110.0):
-            pp.runpp(net, numba=False)
-            for t in trafo.index[trafo.vn_hv_kv == vn_hv]:
-                lv = trafo.at[t, "lv_bus"]
-                target = TARGET_VM_PU[net.bus.at[lv, "vn_kv"]]
-                error_pct = 100.0 * (net.res_bus.at[lv, "vm_pu"] - target)
-                sign = 1 if trafo.at[t, "tap_side"] == "hv" else -1
-                steps = round(error_pct / trafo.at[t, "tap_step_percent"])
-                pos = trafo.at[t, "tap_pos"] + sign * steps
-                pos = int(min(max(pos, trafo.at[t, "tap_min"]), trafo.at[t, "tap_max"]))
-                if pos != trafo.at[t, "tap_pos"]:
-                    trafo.at[t, "tap_pos"] = pos
-                    moved = True
-        if not moved:
-            break
-    tb.clear_result_tables(net)
+
+def _load_mw_of(customers: int) -> tuple[float, float]:
+    return _load_mw(customers, KW_PER_CUSTOMER, POWER_FACTOR)
 
 
 def build() -> Builder:
@@ -392,15 +352,8 @@ def build() -> Builder:
         builder.station(st)
     builder.ring()
     builder.line_110(*TIE)
-    set_taps(builder.net)
+    set_taps(builder.net, TAP_LEVELS, TARGET_VM_PU)
     return builder
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def write(builder: Builder) -> None:
@@ -412,26 +365,6 @@ def write(builder: Builder) -> None:
 # --------------------------------------------------------------------------
 # Checks (python build_grid.py --check) on the files as written.
 # --------------------------------------------------------------------------
-
-
-def open_buses(net: pp.pandapowerNet, buses: set[int]) -> None:
-    """Take every line and transformer touching ``buses`` out of service."""
-    line, trafo = net.line, net.trafo
-    line.loc[line.from_bus.isin(buses) | line.to_bus.isin(buses), "in_service"] = False
-    trafo.loc[trafo.hv_bus.isin(buses) | trafo.lv_bus.isin(buses), "in_service"] = False
-
-
-def energised_buses(net: pp.pandapowerNet) -> set[int]:
-    """Buses connected to an in-service external grid over in-service branches."""
-    graph = top.create_nxgraph(net, include_out_of_service=False)
-    live: set[int] = set()
-    for b in net.ext_grid.bus[net.ext_grid.in_service]:
-        live |= set(top.connected_component(graph, b))
-    return live
-
-
-def max_loading(net: pp.pandapowerNet) -> float:
-    return max(net.res_line.loading_percent.max(), net.res_trafo.loading_percent.max())
 
 
 def check() -> bool:

@@ -59,8 +59,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandapower as pp
-import pandapower.toolbox as tb
-import pandapower.topology as top
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # topologies/: the shared build kit
+from _buildkit import energised_buses, max_loading, open_buses, set_taps, tap_changer, write_csv  # noqa: E402
+from _buildkit import load_mw as _load_mw  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -284,13 +286,6 @@ OPERATORS = (KYIV, PRYKARPATTYA, CHERNIVTSI)
 # --------------------------------------------------------------------------
 
 
-def load_mw(customers: int) -> tuple[float, float]:
-    """Active and reactive demand of ``customers`` customers."""
-    p_mw = customers * KW_PER_CUSTOMER / 1000.0
-    q_mvar = p_mw * math.tan(math.acos(POWER_FACTOR))
-    return round(p_mw, 6), round(q_mvar, 6)
-
-
 def rating_for(s_mva: float, sizes: dict[float, tuple]) -> float:
     """Smallest standard rating of at least SIZING_FACTOR x ``s_mva``."""
     need = SIZING_FACTOR * s_mva
@@ -298,20 +293,6 @@ def rating_for(s_mva: float, sizes: dict[float, tuple]) -> float:
         if sn >= need:
             return sn
     raise ValueError(f"no transformer large enough for {s_mva:.1f} MVA")
-
-
-def tap_changer(taps: tuple[str, int, float]) -> dict:
-    """Keyword arguments describing an on-load tap changer, at its neutral tap."""
-    side, steps, step = taps
-    return {
-        "tap_side": side,
-        "tap_neutral": 0,
-        "tap_min": -steps,
-        "tap_max": steps,
-        "tap_step_percent": step,
-        "tap_pos": 0,
-        "tap_changer_type": "Ratio",
-    }
 
 
 def add_trafo(net, hv, lv, name: str, vn_hv: float, vn_lv: float, s_mva: float):
@@ -348,7 +329,7 @@ class Builder:
         return pp.create_bus(self.net, vn_kv=kv, name=name, zone=operator)
 
     def load(self, site: str, bus: int, customers: int) -> None:
-        p_mw, q_mvar = load_mw(customers)
+        p_mw, q_mvar = _load_mw_of(customers)
         name = f"{site} load"
         pp.create_load(self.net, bus, p_mw=p_mw, q_mvar=q_mvar, name=name)
         self.customers.append({"load": name, "customers": customers})
@@ -397,13 +378,13 @@ class Builder:
         for s in op.sites_110:
             b110 = bus110[s.name] = self.bus(s.name, 110.0, op.tag)
             b10 = self.bus(s.name, 10.0, op.tag)
-            s_mva = math.hypot(*load_mw(s.customers))
+            s_mva = math.hypot(*_load_mw_of(s.customers))
             add_trafo(net, b110, b10, f"{s.name} T1 110/10kV", 110.0, 10.0, s_mva)
             self.load(s.name, b10, s.customers)
             buses = [b110, b10]
             if children[s.name]:
                 b35 = bus35[s.name] = self.bus(s.name, 35.0, op.tag)
-                s_mva = sum(math.hypot(*load_mw(c.customers)) for c in children[s.name])
+                s_mva = sum(math.hypot(*_load_mw_of(c.customers)) for c in children[s.name])
                 add_trafo(net, b110, b35, f"{s.name} T2 110/35kV", 110.0, 35.0, s_mva)
                 buses.insert(1, b35)
             self.site(s.name, buses, op.tag, 110, op.region, s.attacked)
@@ -423,39 +404,17 @@ class Builder:
             pp.create_line_from_parameters(
                 net, bus35[s.parent], b35, length_km=s.line_km, type="ol", name=f"{s.parent} - {s.name} 35kV", **LINE_35
             )
-            s_mva = math.hypot(*load_mw(s.customers))
+            s_mva = math.hypot(*_load_mw_of(s.customers))
             add_trafo(net, b35, b10, f"{s.name} T1 35/10kV", 35.0, 10.0, s_mva)
             self.load(s.name, b10, s.customers)
             self.site(s.name, [b35, b10], op.tag, 35, op.region, True)
 
 
-def set_taps(net: pp.pandapowerNet, rounds: int = 10) -> None:
-    """Emulate on-load tap changers: bring each LV bus near its target voltage.
+TAP_LEVELS = (330.0, 110.0, 35.0)  # voltage levels whose transformers get on-load tap changers, top down
 
-    Transformers are adjusted from the highest voltage down, one power flow per
-    level, until no tap moves. Parallel units see the same bus and so get the
-    same tap. A higher tap on the HV side lowers the LV voltage; on the LV side
-    it raises it.
-    """
-    trafo = net.trafo
-    for _ in range(rounds):
-        moved = False
-        for vn_hv in (330.0, 110.0, 35.0):
-            pp.runpp(net, numba=False)
-            for t in trafo.index[trafo.vn_hv_kv == vn_hv]:
-                lv = trafo.at[t, "lv_bus"]
-                target = TARGET_VM_PU[net.bus.at[lv, "vn_kv"]]
-                error_pct = 100.0 * (net.res_bus.at[lv, "vm_pu"] - target)
-                sign = 1 if trafo.at[t, "tap_side"] == "hv" else -1
-                steps = round(error_pct / trafo.at[t, "tap_step_percent"])
-                pos = trafo.at[t, "tap_pos"] + sign * steps
-                pos = int(min(max(pos, trafo.at[t, "tap_min"]), trafo.at[t, "tap_max"]))
-                if pos != trafo.at[t, "tap_pos"]:
-                    trafo.at[t, "tap_pos"] = pos
-                    moved = True
-        if not moved:
-            break
-    tb.clear_result_tables(net)
+
+def _load_mw_of(customers: int) -> tuple[float, float]:
+    return _load_mw(customers, KW_PER_CUSTOMER, POWER_FACTOR)
 
 
 def build() -> Builder:
@@ -463,15 +422,8 @@ def build() -> Builder:
     builder = Builder()
     for op in OPERATORS:
         builder.add_operator(op)
-    set_taps(builder.net)
+    set_taps(builder.net, TAP_LEVELS, TARGET_VM_PU)
     return builder
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def write(builder: Builder) -> None:
@@ -483,26 +435,6 @@ def write(builder: Builder) -> None:
 # --------------------------------------------------------------------------
 # Checks (python build_grid.py --check) on the files as written.
 # --------------------------------------------------------------------------
-
-
-def open_buses(net: pp.pandapowerNet, buses: set[int]) -> None:
-    """Take every line and transformer touching ``buses`` out of service."""
-    line, trafo = net.line, net.trafo
-    line.loc[line.from_bus.isin(buses) | line.to_bus.isin(buses), "in_service"] = False
-    trafo.loc[trafo.hv_bus.isin(buses) | trafo.lv_bus.isin(buses), "in_service"] = False
-
-
-def energised_buses(net: pp.pandapowerNet) -> set[int]:
-    """Buses connected to an in-service external grid over in-service branches."""
-    graph = top.create_nxgraph(net, include_out_of_service=False)
-    live: set[int] = set()
-    for b in net.ext_grid.bus[net.ext_grid.in_service]:
-        live |= set(top.connected_component(graph, b))
-    return live
-
-
-def max_loading(net: pp.pandapowerNet) -> float:
-    return max(net.res_line.loading_percent.max(), net.res_trafo.loading_percent.max())
 
 
 def check() -> bool:
