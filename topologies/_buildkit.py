@@ -89,3 +89,42 @@ def energised_buses(net: pp.pandapowerNet) -> set[int]:
 
 def max_loading(net: pp.pandapowerNet) -> float:
     return max(net.res_line.loading_percent.max(), net.res_trafo.loading_percent.max())
+
+
+def write_outputs(here: Path, net: pp.pandapowerNet, substations: list[dict], customers: list[dict]) -> None:
+    """``grid.json``, ``substations.csv`` and ``customers.csv`` of a topology."""
+    pp.to_json(net, str(here / "grid.json"))
+    write_csv(here / "substations.csv", substations)
+    write_csv(here / "customers.csv", customers)
+
+
+class Written:
+    """The outputs of :func:`write_outputs` read back, with the maps every ``--check`` needs."""
+
+    def __init__(self, here: Path):
+        self.net = pp.from_json(str(here / "grid.json"))
+        with open(here / "substations.csv", newline="") as f:
+            self.sites = {row["name"]: row for row in csv.DictReader(f)}
+        with open(here / "customers.csv", newline="") as f:
+            self.customers = {row["load"]: int(row["customers"]) for row in csv.DictReader(f)}
+        net = self.net
+        bus_index = dict(zip(net.bus.name, net.bus.index, strict=True))
+        self.site_buses = {name: {bus_index[b] for b in row["buses"].split(";")} for name, row in self.sites.items()}
+        self.site_of_bus = {b: name for name, buses in self.site_buses.items() for b in buses}
+        self.load_site = dict(zip(net.load.name, net.load.bus.map(self.site_of_bus), strict=True))
+        self.load_mw = dict(zip(net.load.name, net.load.p_mw, strict=True))
+
+
+class Checks:
+    """Counts failed checks and prints each one's verdict."""
+
+    def __init__(self):
+        self.failures = 0
+
+    def report(self, passed: bool, what: str) -> None:
+        self.failures += not passed
+        print(f"[{'ok' if passed else 'FAIL'}] {what}")
+
+    def done(self) -> bool:
+        print(f"{self.failures} check(s) failed" if self.failures else "all checks passed")
+        return self.failures == 0

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import math
 import sys
 from dataclasses import dataclass
@@ -56,7 +55,16 @@ from pathlib import Path
 import pandapower as pp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # topologies/: the shared build kit
-from _buildkit import energised_buses, max_loading, open_buses, set_taps, tap_changer, write_csv  # noqa: E402
+from _buildkit import (  # noqa: E402
+    Checks,
+    Written,
+    energised_buses,
+    max_loading,
+    open_buses,
+    set_taps,
+    tap_changer,
+    write_outputs,
+)
 from _buildkit import load_mw as _load_mw  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -314,9 +322,7 @@ def build() -> Builder:
 
 
 def write(builder: Builder) -> None:
-    pp.to_json(builder.net, str(HERE / "grid.json"))
-    write_csv(HERE / "substations.csv", builder.substations)
-    write_csv(HERE / "customers.csv", builder.customers)
+    write_outputs(HERE, builder.net, builder.substations, builder.customers)
 
 
 # --------------------------------------------------------------------------
@@ -326,24 +332,13 @@ def write(builder: Builder) -> None:
 
 def check() -> bool:
     """Verify the written outputs; print what was checked. True if all pass."""
-    net = pp.from_json(str(HERE / "grid.json"))
-    with open(HERE / "substations.csv", newline="") as f:
-        sites = {row["name"]: row for row in csv.DictReader(f)}
-    with open(HERE / "customers.csv", newline="") as f:
-        customers = {row["load"]: int(row["customers"]) for row in csv.DictReader(f)}
+    written = Written(HERE)
+    net, sites, customers = written.net, written.sites, written.customers
+    site_buses, site_of_bus = written.site_buses, written.site_of_bus
+    load_site, load_mw_ = written.load_site, written.load_mw
     base = copy.deepcopy(net)
-    failures = 0
-
-    def report(passed: bool, what: str) -> None:
-        nonlocal failures
-        failures += not passed
-        print(f"[{'ok' if passed else 'FAIL'}] {what}")
-
-    bus_index = dict(zip(net.bus.name, net.bus.index, strict=True))
-    site_buses = {name: {bus_index[b] for b in row["buses"].split(";")} for name, row in sites.items()}
-    site_of_bus = {b: name for name, buses in site_buses.items() for b in buses}
-    load_site = dict(zip(net.load.name, net.load.bus.map(site_of_bus), strict=True))
-    load_mw_ = dict(zip(net.load.name, net.load.p_mw, strict=True))
+    checks = Checks()
+    report = checks.report
     targeted = {n for n, row in sites.items() if row["targeted_2022"] == "yes"}
 
     def dark_sites(n: pp.pandapowerNet) -> set[str]:
@@ -413,8 +408,7 @@ def check() -> bool:
         f"all targeted sites open darkens exactly those; AC max loading {max_loading(n):.1f}%, "
         f"voltages {n.res_bus.vm_pu.min():.3f} .. {n.res_bus.vm_pu.max():.3f}",
     )
-    print(f"{failures} check(s) failed" if failures else "all checks passed")
-    return failures == 0
+    return checks.done()
 
 
 def main() -> int:

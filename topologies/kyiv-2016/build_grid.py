@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import math
 import sys
 from dataclasses import dataclass
@@ -61,7 +60,16 @@ from pathlib import Path
 import pandapower as pp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # topologies/: the shared build kit
-from _buildkit import energised_buses, max_loading, open_buses, set_taps, tap_changer, write_csv  # noqa: E402
+from _buildkit import (  # noqa: E402
+    Checks,
+    Written,
+    energised_buses,
+    max_loading,
+    open_buses,
+    set_taps,
+    tap_changer,
+    write_outputs,
+)
 from _buildkit import load_mw as _load_mw  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -357,9 +365,7 @@ def build() -> Builder:
 
 
 def write(builder: Builder) -> None:
-    pp.to_json(builder.net, str(HERE / "grid.json"))
-    write_csv(HERE / "substations.csv", builder.substations)
-    write_csv(HERE / "customers.csv", builder.customers)
+    write_outputs(HERE, builder.net, builder.substations, builder.customers)
 
 
 # --------------------------------------------------------------------------
@@ -369,24 +375,13 @@ def write(builder: Builder) -> None:
 
 def check() -> bool:
     """Verify the written outputs; print what was checked. True if all pass."""
-    net = pp.from_json(str(HERE / "grid.json"))
-    with open(HERE / "substations.csv", newline="") as f:
-        sites = {row["name"]: row for row in csv.DictReader(f)}
-    with open(HERE / "customers.csv", newline="") as f:
-        customers = {row["load"]: int(row["customers"]) for row in csv.DictReader(f)}
+    written = Written(HERE)
+    net, sites, customers = written.net, written.sites, written.customers
+    site_buses, site_of_bus = written.site_buses, written.site_of_bus
+    load_site, load_mw_ = written.load_site, written.load_mw
     base = copy.deepcopy(net)
-    failures = 0
-
-    def report(passed: bool, what: str) -> None:
-        nonlocal failures
-        failures += not passed
-        print(f"[{'ok' if passed else 'FAIL'}] {what}")
-
-    bus_index = dict(zip(net.bus.name, net.bus.index, strict=True))
-    site_buses = {name: {bus_index[b] for b in row["buses"].split(";")} for name, row in sites.items()}
-    site_of_bus = {b: name for name, buses in site_buses.items() for b in buses}
-    load_site = dict(zip(net.load.name, net.load.bus.map(site_of_bus), strict=True))
-    load_mw_ = dict(zip(net.load.name, net.load.p_mw, strict=True))
+    checks = Checks()
+    report = checks.report
     attacked = {n for n, row in sites.items() if row["attacked_2016"] == "yes"}
     children = {sec.name: {ld.name for ld in sec.loads} for sec in SECTIONS}
     children |= {st.name: {ld.name for ld in st.loads} for st in STATIONS}
@@ -491,8 +486,7 @@ def check() -> bool:
         f"Pivnichna autotransformers out: {sorted(no_tie)} and their loads dark ({lost_mw(dark):.1f} MW); "
         f"{TIE[0]} fed over the tie at {tie_loading:.1f}% of its rating; AC max loading {max_loading(n):.1f}%",
     )
-    print(f"{failures} check(s) failed" if failures else "all checks passed")
-    return failures == 0
+    return checks.done()
 
 
 def main() -> int:
