@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import yaml
 from conftest import stock_system, three_sites
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gridsim.errors import InputError
 from gridsim.model.elements import Ref
@@ -333,3 +335,38 @@ def test_duration_is_refused_where_it_means_nothing(action):
 def test_a_name_that_is_not_text_says_so():
     with pytest.raises(InputError, match="name must be a string, got 5"):
         parse_scenario("name: 5\nsteps:\n  - {at_min: 0, action: access, technique: T0865}\n")
+
+
+GOOD_STEP = "  - {at_min: 0, action: open_breakers, targets: {kind: substation, ids: [A]}, technique: T0855}\n"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: x\n", "steps must be a non-empty list"),
+    ("steps:\n" + GOOD_STEP, "missing or empty name"),
+    ("description: only this\n", "missing or empty name"),
+    ("name: x\nsteps:\n  - {action: access, technique: T0822}\n", r"steps\[0\].*at_min"),
+    ("name: x\nsteps:\n  - {at_min: 0, technique: T0822}\n", r"steps\[0\].*action"),
+    ("name: x\nsteps:\n  - {at_min: 0, action: access}\n", r"steps\[0\].*technique"),
+])
+def test_each_missing_required_key_is_one_error_at_once(text, message):
+    # A missing top-level key once sent the line finder into an endless loop.
+    with pytest.raises(InputError, match=message) as caught:
+        parse_scenario(text)
+    assert "\n" not in str(caught.value)
+
+
+def test_validate_of_a_scenario_with_only_a_name_exits_2(tmp_path):
+    from click.testing import CliRunner
+
+    from gridsim.cli.main import cli
+
+    path = tmp_path / "s.yaml"
+    path.write_text("name: x\n")
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2 and "steps must be a non-empty list" in result.output
+
+
+@given(st.text(alphabet="ab.[]0", max_size=12))
+def test_the_line_finder_ends_for_any_path(path):
+    lines = _Lines(yaml.compose("a: {b: [1]}\n"))
+    assert lines.place(path).startswith(path or "top level")

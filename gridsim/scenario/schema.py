@@ -276,10 +276,16 @@ class _Lines:
     def place(self, path: str) -> str:
         probe = path
         while probe and probe not in self.lines:
-            probe = probe.rsplit(".", 1)[0] if "." in probe else probe.rsplit("[", 1)[0]
+            probe = _parent_path(probe)
         line = self.lines.get(probe)
         label = path or "top level"
         return f"{label} (line {line})" if line else label
+
+
+def _parent_path(path: str) -> str:
+    """``steps[2].targets`` -> ``steps[2]`` -> ``steps`` -> ``""``: always strictly shorter, so lookups end."""
+    cut = max(path.rfind("."), path.rfind("["))
+    return path[:cut] if cut > 0 else ""
 
 
 def load_scenario(spec: str | Path) -> Scenario:
