@@ -1,15 +1,14 @@
 """Load a power grid: stock pandapower cases by name, pandapower JSON, MATPOWER.
 
-pandapower's JSON reader imports whatever module a file names (``"_module"``
-keys) to rebuild objects. A system file is untrusted input, so the file is
-scanned first and refused if it names anything outside the modules pandapower
-itself writes; nothing from an input file is ever executed.
+A grid file is untrusted input: pandapower JSON is read by gridsim's own
+data-only reader (:mod:`gridsim.model.ppjson`), never by pandapower's decoder,
+which imports the modules a file names. Nothing from an input file is ever
+executed.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import warnings
 from collections.abc import Callable
@@ -19,18 +18,6 @@ from typing import Any
 from gridsim.errors import InputError
 
 __all__ = ["load_power_net", "quiet_pandapower", "stock_cases"]
-
-#: The (module, class) pairs pandapower's own JSON decoder rebuilds without importing
-#: anything else. A file naming any other pair is refused before pandapower reads it,
-#: because pandapower would import that module (running its code) to rebuild the object.
-_SAFE_OBJECTS = {
-    ("pandapower.auxiliary", "pandapowerNet"),
-    ("pandas.core.frame", "DataFrame"), ("pandas", "DataFrame"),
-    ("pandas.core.series", "Series"), ("pandas", "Series"),
-    ("networkx", "MultiGraph"),
-    ("numpy", "bool"), ("numpy", "array"),
-}
-
 
 def quiet_pandapower() -> None:
     """Silence pandapower's advice about numba and its info-level chatter."""
@@ -109,50 +96,10 @@ def load_power_net(source: str, base_dir: Path | None = None, *, frequency_hz: f
     raise InputError(path, f"unsupported grid file type {suffix!r} (use .json, .m or .mat)")
 
 
-def _check_json_safe(node: Any, path: Path) -> None:
-    """Refuse a pandapower JSON tree naming any object pandapower would import a module for.
-
-    pandapower nests JSON documents inside strings (DataFrames are stored as JSON
-    text), so every string that parses as JSON is checked too.
-    """
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if "_module" in item or "_class" in item:
-                pair = (item.get("_module"), item.get("_class"))
-                if pair not in _SAFE_OBJECTS:
-                    raise InputError(path, f"refusing to import module {pair[0]!r} (class {pair[1]!r}) "
-                                           "named in the file: not a plain pandapower network")
-                inner = item.get("_object")
-                if pair[1] in ("DataFrame", "Series") and isinstance(inner, str) \
-                        and not inner.lstrip().startswith(("{", "[")):
-                    raise InputError(path, f"refusing a {pair[1]} that is not inline JSON data")
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str) and item.lstrip().startswith(("{", "[")):
-            try:
-                stack.append(json.loads(item))
-            except ValueError:
-                pass
-
-
 def _read_pandapower_json(path: Path):
-    import pandapower as pp
+    from gridsim.model.ppjson import read_pandapower_json
 
-    text = path.read_text(encoding="utf-8", errors="replace")
-    try:
-        tree = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"malformed JSON: {exc.msg}", f"line {exc.lineno}, column {exc.colno}") from None
-    if not isinstance(tree, dict) or tree.get("_class") != "pandapowerNet":
-        raise InputError(path, "not a pandapower network (no top-level pandapowerNet object)")
-    _check_json_safe(tree, path)
-    try:
-        return pp.from_json_string(text)
-    except Exception as exc:  # pandapower raises many types on bad content
-        raise InputError(path, f"pandapower could not read the network: {exc}") from None
+    return read_pandapower_json(path)
 
 
 def _read_matpower(path: Path, frequency_hz: float):
