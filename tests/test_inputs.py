@@ -58,7 +58,7 @@ def test_pandapower_json_written_by_pandapower_loads(tmp_path, maker):
     net = maker()
     pp.to_json(net, str(path))
     loaded = load_power_net(str(path))
-    assert len(loaded.bus) == len(net.bus) and len(loaded.line) == len(net.line)
+    assert len(loaded.bus) == len(net.bus) and len(loaded.line) == len(net.line) + len(net.impedance)
 
 
 def test_malformed_json_names_line_and_column(tmp_path):
@@ -69,7 +69,7 @@ def test_malformed_json_names_line_and_column(tmp_path):
 
 
 def test_unknown_stock_case_missing_file_and_wrong_type(tmp_path):
-    with pytest.raises(InputError, match="no stock pandapower case named 'case12345'"):
+    with pytest.raises(InputError, match="no stock pandapower network named 'case12345'"):
         load_power_net("pandapower:case12345")
     with pytest.raises(InputError, match="power grid file not found"):
         load_power_net("nowhere/grid.json")

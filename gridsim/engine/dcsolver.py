@@ -72,7 +72,7 @@ class BaseSolver:
         rows = np.flatnonzero(solve)
         matrix = _b_matrix(g, np.where(on, g.b_pu, 0.0), on, rows)
         inverse = lu = None
-        if len(rows) <= _DENSE_ROWS:
+        if g.n_bus <= _DENSE_ROWS:  # the dense inverse spans every bus: small grids only, never n_bus² on a large one
             inverse = np.zeros((g.n_bus, g.n_bus))
             inverse[np.ix_(rows, rows)] = np.linalg.inv(matrix.toarray())
         else:
@@ -195,7 +195,7 @@ def fresh_solve(g: CompiledGrid, b: np.ndarray, on: np.ndarray, rows: np.ndarray
     inside = (f >= 0) & (t >= 0)
     f, t, bb = f[inside], t[inside], b[on][inside]
     n, r = len(nodes), len(rows)
-    if r <= _DENSE_ROWS // 4:
+    if n <= _DENSE_ROWS // 4:  # dense n x n only for a small island (n counts its references too)
         cells = np.concatenate([f * n + f, t * n + t, f * n + t, t * n + f])
         matrix = np.bincount(cells, weights=np.concatenate([bb, bb, -bb, -bb]), minlength=n * n).reshape(n, n)
         rhs = p_pu[rows] - matrix[:r, r:] @ theta[refs]

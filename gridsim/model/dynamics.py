@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gridsim.errors import InputError
+from gridsim.model.numbers import finite_number
 
 __all__ = ["WECC_UFLS", "FrequencySettings", "Machine", "read_frequency_settings"]
 
@@ -60,6 +61,14 @@ _KEYS = {"droop", "governor_s", "damping", "ufls", "trip_below_hz", "trip_above_
          "machines", "reconnect_min"}
 
 
+def _shown(value: object) -> str:
+    """A manifest value for an error message, bounded (``repr`` of a 5000-digit integer raises)."""
+    if isinstance(value, int) and not isinstance(value, bool) and finite_number(value) is None:
+        return "an integer too large for a number"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def read_frequency_settings(cfg: dict, nominal_hz: float, net, base_dir: Path, where, raw,
                             input_files: dict[str, str]) -> FrequencySettings:
     """The ``[power.frequency]`` table, checked (thresholds in Hz of this system's ``frequency_hz``).
@@ -75,15 +84,15 @@ def read_frequency_settings(cfg: dict, nominal_hz: float, net, base_dir: Path, w
 
     def number(key: str, default: float, low: float, high: float) -> float:
         value = cfg.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                or not low <= value <= high:
-            raise InputError(where, f"power.frequency.{key} must be a number in [{low:g}, {high:g}], got {value!r}",
-                             _line_of(raw, key))
-        return float(value)
+        number = finite_number(value)
+        if number is None or not low <= number <= high:
+            raise InputError(where, f"power.frequency.{key} must be a number in [{low:g}, {high:g}], "
+                                    f"got {_shown(value)}", _line_of(raw, key))
+        return number
 
     ufls = cfg.get("ufls", [list(stage) for stage in defaults.ufls])
     if (not isinstance(ufls, list) or not all(isinstance(st, list) and len(st) == 2 for st in ufls)
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for st in ufls for v in st)):
+            or not all(finite_number(v) is not None for st in ufls for v in st)):
         raise InputError(where, "power.frequency.ufls must be a list of [hz, share of load] pairs",
                          _line_of(raw, "ufls"))
     stages = tuple((float(hz), float(share)) for hz, share in ufls)

@@ -25,7 +25,9 @@ from gridsim.bundled import bundled_dir
 from gridsim.errors import InputError
 from gridsim.model.dynamics import FrequencySettings, read_frequency_settings
 from gridsim.model.layers import Layers, load_layers
-from gridsim.model.power import load_power_net
+from gridsim.model.netcheck import check_net, dark_loads, net_notes
+from gridsim.model.numbers import finite_number
+from gridsim.model.power import is_stock, normalise_net, read_grid
 
 __all__ = [
     "BUNDLED_TOPOLOGIES",
@@ -99,6 +101,8 @@ class System:
     bus_site: dict[int, str] = field(default_factory=dict)
     layers: Layers = field(default_factory=Layers)
     frequency: FrequencySettings | None = None  # the frequency model, if the manifest has [power.frequency]
+    #: What gridsim changed or noticed while loading the grid (impedances read as transformers ...), for show and run.
+    load_notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.bus_site = {b: s.name for s in self.substations.values() for b in s.buses}
@@ -162,7 +166,7 @@ def load_system(spec: str | Path, **overrides: Any) -> System:
         Missing or malformed manifest, unknown key, unknown bus or load.
     """
     text = str(spec)
-    if text.startswith("pandapower:"):
+    if is_stock(text):
         power = {"source": text, **overrides}
         return _build(name=text, manifest={"power": power}, base_dir=Path.cwd(), manifest_path=None)
     path = _find_manifest(Path(text))
@@ -217,14 +221,12 @@ def _check_keys(table: Any, allowed: set[str], where: str, path: Path | str, raw
 
 def _number(table: dict, key: str, default: float, where: str, path, raw, *, minimum: float = 0.0) -> float:
     value = table.get(key, default)
-    try:
-        valid = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) \
-            and minimum <= value <= 1e12
-    except OverflowError:  # an integer too large for a float
-        valid = False
-    if not valid:
-        raise InputError(path, f"{where}.{key} must be a number >= {minimum}, got {value!r}", _line_of(raw, key))
-    return float(value)
+    number = finite_number(value)
+    if number is None or not minimum <= number <= 1e12:
+        huge = number is None and isinstance(value, int) and not isinstance(value, bool)
+        shown = "an integer too large for a number" if huge else repr(value)
+        raise InputError(path, f"{where}.{key} must be a number >= {minimum}, got {shown[:60]}", _line_of(raw, key))
+    return number
 
 
 def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: Path | None,
@@ -248,11 +250,15 @@ def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: P
     if not isinstance(source, str):
         raise InputError(where, "power.source must be a string", _line_of(raw, "source"))
     frequency = _number(power, "frequency_hz", 50.0, "power", where, raw, minimum=1.0)
-    net = load_power_net(source, base_dir, frequency_hz=frequency)
-    if not source.startswith("pandapower:"):
+    grid = read_grid(source, base_dir, frequency_hz=frequency)
+    net = grid.net
+    if is_stock(source):
+        input_files[source] = grid.digest
+    else:
         grid_path = base_dir / source
         input_files[str(grid_path)] = _sha256(grid_path)
-    check_net(net, source if source.startswith("pandapower:") else base_dir / source)
+    check_net(net, source if is_stock(source) else base_dir / source)
+    notes = [*grid.notes, *net_notes(net), *_disconnect_dark_loads(net)]
 
     customers_cfg = _check_keys(manifest.get("customers", {}), _CUSTOMER_KEYS, "customers", where, raw)
     substations_cfg = _check_keys(manifest.get("substations", {}), _SUBSTATION_KEYS, "substations", where, raw)
@@ -304,55 +310,23 @@ def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: P
         input_files=input_files,
         layers=layers,
         frequency=dynamics,
+        load_notes=tuple(notes),
     )
 
 
-_BUS_COLUMNS = {"load": ("bus",), "sgen": ("bus",), "gen": ("bus",), "ext_grid": ("bus",), "switch": ("bus",),
-                "line": ("from_bus", "to_bus"), "trafo": ("hv_bus", "lv_bus"),
-                "trafo3w": ("hv_bus", "mv_bus", "lv_bus")}
-_FINITE_COLUMNS = {"bus": ("vn_kv",), "load": ("p_mw",), "sgen": ("p_mw",), "gen": ("p_mw",)}
+def _disconnect_dark_loads(net) -> list[str]:
+    """Take out of service the loads no source reaches before any attack, so no attack is charged with them.
 
-
-def check_net(net, source) -> None:
-    """Refuse a net gridsim cannot simulate, with the table and row at fault.
-
-    pandapower reads structurally odd files without complaint; this catches
-    them at load time rather than as a crash mid-simulation.
+    The net is gridsim's own copy; the note says what was dark, apart from what the attack does.
     """
-    import pandas as pd
-
-    for table in {"bus", *_BUS_COLUMNS, *_FINITE_COLUMNS}:
-        frame = net.get(table) if hasattr(net, "get") else None
-        if not isinstance(frame, pd.DataFrame):
-            raise InputError(source, f"not a usable pandapower network: table {table!r} is missing or not a table")
-    if net.bus.empty:
-        raise InputError(source, "the power grid has no buses")
-    if not (net.ext_grid.in_service.astype(bool).any() or net.gen.in_service.astype(bool).any()):
-        raise InputError(source, "the power grid has no source in service (no external grid, no generator)")
-    buses = set(net.bus.index)
-    for table, columns in _BUS_COLUMNS.items():
-        frame = net[table]
-        for column in columns:
-            if len(frame) and column not in frame:
-                raise InputError(source, f"{table} table has no column {column!r}")
-            if not len(frame):
-                continue
-            bad = ~frame[column].isin(buses)
-            if table == "switch" and "et" in frame:
-                bad |= (frame.et == "b") & ~frame.element.isin(buses)
-            if bad.any():
-                idx = frame.index[bad.to_numpy()][0]
-                raise InputError(source, f"{table} {idx} is connected to bus {frame.at[idx, column]}, "
-                                         "which is not in the bus table")
-    for table, columns in _FINITE_COLUMNS.items():
-        frame = net[table]
-        for column in columns:
-            if len(frame) and column not in frame:
-                raise InputError(source, f"{table} table has no column {column!r}")
-            values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float) if len(frame) else []
-            if len(values) and not np.isfinite(values).all():
-                idx = frame.index[~np.isfinite(values)][0]
-                raise InputError(source, f"{table} {idx} has a non-finite {column} ({frame.at[idx, column]})")
+    dark = dark_loads(net)
+    if not len(dark):
+        return []
+    index = net.load.index[dark]
+    mw = float((net.load.p_mw * net.load.scaling).iloc[dark].clip(lower=0).sum())
+    net.load.loc[index, "in_service"] = False
+    return [f"{len(dark)} loads ({mw:,.1f} MW) are dark in the base case (no path to a source): left out of "
+            f"the demand, so no attack is charged with them (first: load {index[0]})"]
 
 
 def _restoration_params(table: dict, base: RestorationParams, where: str, path, raw) -> RestorationParams:
@@ -640,6 +614,8 @@ def system_from_net(net, *, name: str = "custom", substations: Mapping[str, Any]
     import copy
 
     net = copy.deepcopy(net)
+    grid = normalise_net(net, name)
+    found = (*grid.notes, *net_notes(net), *_disconnect_dark_loads(net))
     sites: dict[str, Substation] = {}
     owned: set[int] = set()
     for site, spec in (substations or {}).items():
@@ -659,4 +635,5 @@ def system_from_net(net, *, name: str = "custom", substations: Mapping[str, Any]
         line_rating_mva=line_rating, trafo_rating_mva=trafo_rating,
         restoration=restoration or RestorationParams(),
         operator_restoration=dict(operator_restoration or {}), source="in-memory net", rating_notes=notes,
+        load_notes=found,
     )

@@ -22,6 +22,7 @@ import yaml
 
 from gridsim.bundled import bundled_dir
 from gridsim.errors import InputError
+from gridsim.model.power import STOCK_PREFIXES
 from gridsim.scenario.techniques import ATTACK_VERSION, techniques
 
 __all__ = [
@@ -416,7 +417,7 @@ def _parse_system(value: Any, source: str | Path, fail: _Fail) -> str | None:
         return None
     if not isinstance(value, str) or "\0" in value:
         raise fail("system", "system must be a string (a folder or pandapower:<case>)")
-    if value.startswith("pandapower:") or source == "<scenario>" or Path(value).is_absolute():
+    if value.startswith(STOCK_PREFIXES) or source == "<scenario>" or Path(value).is_absolute():
         return value
     return str((Path(source).parent / value).resolve())
 

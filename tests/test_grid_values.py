@@ -1,0 +1,206 @@
+"""What a grid holds, read faithfully: MATPOWER transformers kept, absurd values refused, dark loads not charged."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandapower as pp
+import pandapower.networks as pn
+import pytest
+from click.testing import CliRunner
+from pandapower.converter.matpower import from_mpc
+
+from gridsim.cli.main import cli
+from gridsim.errors import InputError
+from gridsim.model.power import load_power_net, matpower_cases, read_grid, stock_cases
+from gridsim.model.system import load_system
+
+#: A 345 kV bus, two 138 kV buses: branch 1-2 is a transformer with TAP = 1 (MATPOWER's "no tap"), 2-3 a line.
+TAP1_CASE = """function mpc = tap1
+mpc.version = '2';
+mpc.baseMVA = 100;
+mpc.bus = [
+1 3 0 0 0 0 1 1.0 0 345 1 1.1 0.9;
+2 1 20 5 0 0 1 1.0 0 138 1 1.1 0.9;
+3 1 60 20 0 0 1 1.0 0 138 1 1.1 0.9;
+];
+mpc.gen = [
+1 80 0 300 -300 1.0 100 1 250 0;
+];
+mpc.branch = [
+1 2 0.002 0.05 0 150 0 0 {tap} 0 1 -360 360;
+2 3 0.01 0.08 0.02 90 0 0 0 0 1 -360 360;
+];
+"""
+
+
+def write_case(tmp_path: Path, text: str, name: str = "case.m") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("tap", ["1", "0"])
+def test_matpower_transformer_with_tap_1_stays_a_transformer_with_the_same_flows(tmp_path, tap):
+    path = write_case(tmp_path, TAP1_CASE.format(tap=tap))
+    theirs = from_mpc(str(path))
+    assert len(theirs.impedance) == 1 and len(theirs.trafo) == 0  # what pandapower alone makes of it
+    mine = load_power_net(str(path))
+    assert len(mine.trafo) == 1 and len(mine.impedance) == 0 and len(mine.line) == 1
+    assert mine.trafo.sn_mva.iloc[0] == 150.0
+    assert (mine.trafo.hv_bus.iloc[0], mine.trafo.lv_bus.iloc[0]) == (0, 1)
+    for run in (pp.rundcpp, lambda n: pp.runpp(n, numba=False, lightsim2grid=False)):
+        run(theirs)
+        run(mine)
+        np.testing.assert_allclose(mine.res_bus.va_degree, theirs.res_bus.va_degree, atol=1e-8)
+        np.testing.assert_allclose(mine.res_bus.vm_pu, theirs.res_bus.vm_pu, atol=1e-8)
+        np.testing.assert_allclose(mine.res_trafo.p_hv_mw.iloc[0], theirs.res_impedance.p_from_mw.iloc[0], atol=1e-6)
+
+
+def test_same_voltage_impedance_becomes_a_line_with_the_same_flows():
+    theirs = pn.example_multivoltage()
+    assert len(theirs.impedance) == 1
+    mine = read_grid("pandapower:example_multivoltage")
+    assert len(mine.net.impedance) == 0 and len(mine.net.line) == len(theirs.line) + 1
+    assert "1 impedance elements read as lines" in mine.notes
+    pp.runpp(theirs, numba=False, lightsim2grid=False)
+    pp.runpp(mine.net, numba=False, lightsim2grid=False)
+    np.testing.assert_allclose(mine.net.res_bus.vm_pu, theirs.res_bus.vm_pu, atol=1e-8)
+    np.testing.assert_allclose(mine.net.res_bus.va_degree, theirs.res_bus.va_degree, atol=1e-6)
+
+
+def test_substation_attack_opens_the_matpower_transformer(tmp_path):
+    write_case(tmp_path, TAP1_CASE.format(tap="1"))
+    (tmp_path / "system.toml").write_text('name = "tap1"\n[power]\nsource = "case.m"\n')
+    system = load_system(tmp_path)
+    from gridsim.engine.simulation import simulate
+    from gridsim.scenario.schema import parse_scenario
+
+    plan = parse_scenario("name: t\nsteps:\n  - {at_min: 0, action: open_breakers, technique: T0831,\n"
+                          "     targets: {kind: bus, ids: [0]}}\n")
+    result = simulate(system, plan, mode="dc", seed=0)
+    assert float(result.lost_mw.max()) == pytest.approx(80.0)
+    show = CliRunner().invoke(cli, ["show", str(tmp_path)])
+    assert show.exit_code == 0 and "1 transformers" in show.output
+
+
+def test_asymmetric_impedance_and_hvdc_lines_are_refused():
+    net = pn.example_multivoltage()
+    net.impedance["rtf_pu"] = net.impedance.rft_pu * 2
+    with pytest.raises(InputError, match="impedance 0 is asymmetric"):
+        from gridsim.model.power import normalise_net
+
+        normalise_net(net, "x")
+    net = pn.case9()
+    pp.create_dcline(net, 4, 6, p_mw=10, loss_percent=1, loss_mw=0, vm_from_pu=1, vm_to_pu=1)
+    with pytest.raises(InputError, match="dcline 0 .*HVDC"):
+        normalise_net(net, "x")
+
+
+def test_zero_impedance_branch_is_one_line_exit_2(tmp_path):
+    write_case(tmp_path, TAP1_CASE.format(tap="0").replace("2 3 0.01 0.08", "2 3 0 0"))
+    (tmp_path / "system.toml").write_text('name = "z"\n[power]\nsource = "case.m"\n')
+    result = CliRunner().invoke(cli, ["show", str(tmp_path)])
+    assert result.exit_code == 2 and "zero reactance" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("row, message", [
+    ("2 1 NaN 5 0 0 1 1.0 0 138 1 1.1 0.9;", r"mpc.bus row 2: PD is nan"),
+    ("2 1 20 5 0 0 1 1.0 0 Inf 1 1.1 0.9;", r"mpc.bus row 2: BASE_KV is inf"),
+])
+def test_matpower_values_that_are_not_finite_are_refused_not_dropped(tmp_path, row, message):
+    text = TAP1_CASE.format(tap="0").replace("2 1 20 5 0 0 1 1.0 0 138 1 1.1 0.9;", row)
+    with pytest.raises(InputError, match=message):
+        load_power_net(str(write_case(tmp_path, text)))
+
+
+def json_system(tmp_path: Path, net) -> Path:
+    pp.to_json(net, str(tmp_path / "grid.json"))
+    (tmp_path / "system.toml").write_text('name = "v"\n[power]\nsource = "grid.json"\n')
+    return tmp_path
+
+
+def test_absurd_load_is_refused_and_implausible_ones_are_noted(tmp_path):
+    net = pn.case9()
+    net.load.loc[0, "p_mw"] = 1e300
+    with pytest.raises(InputError, match=r"load 0 has p_mw 1e\+300, beyond any real grid"):
+        load_system(json_system(tmp_path, net))
+    net.load.loc[0, "p_mw"] = -500.0
+    system = load_system(json_system(tmp_path, net))
+    assert any("negative demand (lowest -500.0 MW)" in note for note in system.load_notes)
+
+
+def test_a_load_dark_before_the_attack_is_not_charged_to_it(tmp_path):
+    net = pn.case9()
+    island = pp.create_bus(net, vn_kv=345.0)
+    pp.create_load(net, island, p_mw=40.0)
+    system = load_system(json_system(tmp_path, net))
+    assert any("1 loads (40.0 MW) are dark in the base case" in note for note in system.load_notes)
+    from gridsim.engine.simulation import simulate
+    from gridsim.scenario.schema import parse_scenario
+
+    plan = parse_scenario("name: t\nsteps:\n  - {at_min: 0, action: access, technique: T0822}\n")
+    result = simulate(system, plan, mode="dc", seed=0)
+    assert float(result.lost_mw.max()) == 0.0
+
+
+def test_a_400_digit_number_in_the_frequency_table_is_one_line(tmp_path):
+    (tmp_path / "system.toml").write_text('name = "f"\n[power]\nsource = "pandapower:case9"\n'
+                                          f'[power.frequency]\ndroop = 1{"0" * 400}\n')
+    result = CliRunner().invoke(cli, ["show", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "power.frequency.droop must be a number" in result.output and "too large" in result.output
+
+
+def test_every_pandapower_network_is_offered_and_a_miss_lists_similar_names():
+    cases = stock_cases()
+    assert {"GBreducednetwork", "GBnetwork", "lv_schutterwald", "case9", "cigre_mv"} <= set(cases)
+    with pytest.raises(InputError, match=r"similar: .*GBreducednetwork"):
+        load_power_net("pandapower:GBreducednetwrk")
+
+
+def test_stock_case_content_is_hashed_reproducibly():
+    first, second = load_system("pandapower:case14"), load_system("pandapower:case14")
+    digest = first.input_files["pandapower:case14"]
+    assert len(digest) == 64 and digest == second.input_files["pandapower:case14"]
+    assert digest != load_system("pandapower:case9").input_files["pandapower:case9"]
+
+
+def test_matpower_cases_by_name():
+    assert "case_ACTIVSg2000" in matpower_cases()
+    net = load_power_net("matpower:case_ACTIVSg200")
+    assert len(net.bus) == 200 and len(net.impedance) == 0 and len(net.trafo) > 0
+    with pytest.raises(InputError, match="no MATPOWER case named 'case_ACTIVSg2001'.*case_ACTIVSg2000"):
+        load_power_net("matpower:case_ACTIVSg2001")
+
+
+def test_large_grids_never_get_a_dense_bus_by_bus_inverse():
+    # A dense inverse spans every bus: on 200,000 buses it asked for 298 GiB.
+    from gridsim.engine import dcsolver
+    from gridsim.engine.fast import fast_engine
+    from gridsim.model.system import system_from_net
+
+    net = pn.case118()  # a small energised island on a large bus table: the old rule inverted n_bus x n_bus
+    pp.create_buses(net, dcsolver._DENSE_ROWS, vn_kv=138.0)
+    system = system_from_net(net)
+    assert len(system.net.bus) > dcsolver._DENSE_ROWS
+    engine = fast_engine(system)
+    result = engine.run(mode="dc")
+    base = engine._base_solver()
+    assert base is not None and base.inverse is None and base.lu is not None
+    assert math.isclose(float(result.served_mw.sum()), float(system.net.load.p_mw.sum()), rel_tol=1e-9)
+
+
+def test_hostile_json_values_still_pass_through_the_value_checks(tmp_path):
+    tree = json.loads(pp.to_json(pn.case9()))
+    frame = json.loads(tree["_object"]["load"]["_object"])
+    frame["data"][0][frame["columns"].index("p_mw")] = None
+    tree["_object"]["load"]["_object"] = json.dumps(frame)
+    (tmp_path / "grid.json").write_text(json.dumps(tree))
+    (tmp_path / "system.toml").write_text('name = "n"\n[power]\nsource = "grid.json"\n')
+    with pytest.raises(InputError, match="load 0 has a non-finite p_mw"):
+        load_system(tmp_path)
