@@ -17,6 +17,7 @@ from gridsim.engine.cascade import LOAD_ISLAND, Outages, run_cascade
 from gridsim.errors import InputError
 from gridsim.sweep import SweepSettings, run_sweep, scenarios
 from gridsim.sweep import runner as runner_module
+from gridsim.sweep.runner import SweepPlan
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -142,3 +143,158 @@ def test_cli_user_errors_are_one_line_with_status_2(tmp_path, args, message):
     assert message in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())
+
+
+# ----------------------------------------------------------------- issue 11: what a long sweep says, and when
+
+
+@pytest.fixture
+def in_process(monkeypatch):
+    """Run ``gridsim`` in this process with click's CliRunner; the command's SIGTERM handler is undone after."""
+    import signal
+
+    from click.testing import CliRunner
+
+    from gridsim.cli.main import cli
+
+    saved = signal.getsignal(signal.SIGTERM)
+    yield lambda *args: CliRunner().invoke(cli, list(args))
+    signal.signal(signal.SIGTERM, saved)
+
+
+class FakeClock:
+    """A clock the test moves by hand: no test depends on how fast this machine is."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_durations_and_progress_lines_read_well():
+    from gridsim.cli.sweep import format_duration, format_estimate, format_progress
+
+    assert [format_duration(s) for s in (0.4, 45, 200, 7500, 3 * 86400 + 4 * 3600, float("inf"))] == [
+        "under a second", "45 s", "3 min 20 s", "2 h 05 min", "3 d 4 h", "unknown"]
+    assert format_progress(300, 1000, 20.0) == "  300 of 1,000 scenarios (30.0 %), 20 scenarios/s, ETA 35 s"
+    assert format_progress(0, 1000, None) == "  0 of 1,000 scenarios (0.0 %), rate not measured yet"
+    plan = SweepPlan(total=10_518_936, timed=256, seconds=0.5, workers=2)
+    assert plan.estimate_s == pytest.approx(0.5 / 256 * (10_518_936 - 256) / 2)
+    assert format_estimate(plan) == ("  estimate: about 2 h 51 min more with 2 workers "
+                                     "(the first 256 scenarios ran at 512/s in this process)")
+
+
+def test_progress_off_a_terminal_is_plain_lines_every_5_percent_or_minute_not_within_10_s():
+    from gridsim.cli.sweep import _progress
+
+    clock, lines = FakeClock(), []
+    progress = _progress(1000, clock=clock, tty=False, echo=lines.append)
+    progress.plan(SweepPlan(total=1000, timed=100, seconds=2.0, workers=2))
+    assert lines == ["  estimate: about 9 s more with 2 workers (the first 100 scenarios ran at 50/s in this process)"]
+    lines.clear()
+
+    def advance(to_s: float, done: int) -> None:
+        clock.now = to_s
+        progress(done - progress.done)
+
+    advance(5, 150)  # 15 %, but only 5 s in: no line yet
+    assert lines == []
+    advance(10, 300)  # 10 s and a new 5 % step: a line; the rate counts from the first chunk on
+    assert lines == ["  300 of 1,000 scenarios (30.0 %), 20 scenarios/s, ETA 35 s"]
+    advance(15, 400)  # a new step, but 5 s after the last line
+    advance(21, 420)  # a new step 11 s after: a line
+    assert len(lines) == 2 and lines[1].startswith("  420 of 1,000 scenarios (42.0 %)")
+    advance(40, 425)  # same step, 19 s: nothing
+    advance(82, 430)  # same step, but a minute without a word: a line
+    assert len(lines) == 3 and lines[2].startswith("  430 of 1,000 scenarios (43.0 %)")
+    advance(200, 1000)  # the end: the summary follows, no 100 % line
+    assert len(lines) == 3
+
+
+def test_plan_comes_once_after_the_first_chunk_and_before_any_row(monkeypatch):
+    monkeypatch.setattr(runner_module, "CHUNK", 64)
+    events: list = []
+    run_sweep(stock_system("case30"), SweepSettings(targets="branches", k=2),
+              sink=lambda columns: events.append(len(columns["scenario"])), plan=events.append)
+    assert isinstance(events[0], SweepPlan) and not any(isinstance(e, SweepPlan) for e in events[1:])
+    assert (events[0].total, events[0].timed, events[0].workers) == (820, 64, 1)
+    assert sum(events[1:]) == 820
+
+
+def test_cli_says_the_count_before_the_work_and_an_estimate_after_the_first_chunk(in_process, tmp_path,
+                                                                                   monkeypatch):
+    monkeypatch.setattr(runner_module, "CHUNK", 64)
+    done = in_process("sweep", "--system", "pandapower:case14", "--k", "2", "--no-plot", "--json",
+                      "--out", str(tmp_path))
+    assert done.exit_code == 0, done.output
+    first, second = done.stderr.splitlines()[:2]
+    assert first == "sweeping pandapower:case14: 190 scenarios, every set of 2 branches; estimate after the first chunk"
+    assert second.startswith("  estimate: about ") and "the first 64 scenarios ran at" in second
+    summary = json.loads(done.stdout)  # the lines go to stderr: --json stays parseable
+    assert summary["scenarios"] == 190
+
+
+def test_summary_counts_the_ratings_gridsim_derived_and_prints_a_caveat(in_process, tmp_path):
+    done = in_process("sweep", "--system", "pandapower:case14", "--no-plot", "--out", str(tmp_path))
+    assert done.exit_code == 0, done.output
+    assert ("  caveat                branch ratings: 20 of 20 derived from base-case flows ((1 + rating_margin) x "
+            "flow; the grid data has none): the blackout sizes measure that rule, not the grid's protection"
+            in done.stdout.splitlines())
+    summary = json.loads((tmp_path / "sweep_pandapower-case14_branches_k1" / "summary.json").read_text())
+    assert summary["ratings"] == {"branches": 20, "derived": 20, "raised": 0}
+
+    rated = in_process("sweep", "--system", "pandapower:case9", "--no-plot", "--out", str(tmp_path))
+    assert rated.exit_code == 0, rated.output
+    assert "caveat" not in rated.stdout  # case9's ratings are all its own
+    summary = json.loads((tmp_path / "sweep_pandapower-case9_branches_k1" / "summary.json").read_text())
+    assert summary["ratings"] == {"branches": 9, "derived": 0, "raised": 0}
+
+
+def test_format_ratings_names_raised_ratings_too():
+    from gridsim.cli.sweep import format_ratings
+
+    assert format_ratings({"branches": 41, "derived": 0, "raised": 0}) is None
+    assert format_ratings({"branches": 41, "derived": 0, "raised": 3}) == (
+        "  caveat                branch ratings: 3 of 41 raised to (1 + rating_margin) x base-case flow (the base "
+        "case overloads them): the blackout sizes measure that rule, not the grid's protection")
+
+
+def test_a_huge_random_is_refused_before_loading_with_the_limit_and_what_to_do(in_process, tmp_path, monkeypatch):
+    import gridsim.model.system as system_module
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the system was loaded before --random was checked")
+
+    monkeypatch.setattr(system_module, "load_system", no_loading)
+    done = in_process("sweep", "--system", "pandapower:case9", "--targets", "branches",
+                      "--random", "1000000000000", "--out", str(tmp_path / "out"))
+    assert done.exit_code == 2
+    message = done.stderr.strip()
+    assert message == ("Error: --random 1,000,000,000,000: a sweep runs at most 100,000,000 scenarios; "
+                       "draw fewer (--random 100000000 or less)")
+    assert "Traceback" not in done.output and not any(tmp_path.iterdir())
+
+
+def test_an_error_during_a_sweep_stops_the_workers_at_once(monkeypatch):
+    import multiprocessing
+    import time
+
+    monkeypatch.setattr(runner_module, "_WORTH_WORKERS_S", 0.0)
+    monkeypatch.setattr(runner_module, "CHUNK", 64)
+    handed = []
+
+    def failing_sink(columns):
+        handed.append(columns)
+        if len(handed) == 3:
+            raise OSError("disk full")
+
+    # The error is held, as it is while it propagates to the cleanup of the results folder: the workers must not
+    # wait for it to be collected (nor for the chunks they are on) to stop.
+    with pytest.raises(OSError, match="disk full") as raised:
+        run_sweep(stock_system("case30"), SweepSettings(targets="branches", k=2, workers=2), sink=failing_sink)
+    deadline = time.monotonic() + 10.0  # the workers get SIGTERM; they only have to die of it
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not multiprocessing.active_children()
+    assert raised.value.args == ("disk full",)

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from gridsim.cli.common import UserError, exit_on_sigterm, reports_errors
+from gridsim.sweep.runner import SweepPlan
 from gridsim.sweep.scenarios import TARGETS
 
 _SINGULAR = {"branches": "branch", "lines": "line", "trafos": "transformer", "substations": "substation",
              "gens": "generator"}
-#: Past this many scenarios an exhaustive sweep is refused: ask for a Monte Carlo sample instead.
+#: Past this many scenarios a sweep is refused (the summary keeps a few figures per scenario in memory):
+#: an exhaustive one is asked to sample, a Monte Carlo one to draw fewer.
 MAX_SCENARIOS = 100_000_000
 
 
@@ -63,6 +67,9 @@ def sweep_command(system_spec: str, targets: str, k: int, random: int | None, se
 
     started = time.perf_counter()
     signal.signal(signal.SIGTERM, exit_on_sigterm)
+    if random is not None and random > MAX_SCENARIOS:  # known before the (slow) loading of the system
+        raise UserError(f"--random {random:,}: a sweep runs at most {MAX_SCENARIOS:,} scenarios; "
+                        f"draw fewer (--random {MAX_SCENARIOS} or less)")
     check_writable(out_dir)
     system = load_system(system_spec)
     n_candidates = len(candidates(system, fast_engine(system).grid, targets))
@@ -70,14 +77,15 @@ def sweep_command(system_spec: str, targets: str, k: int, random: int | None, se
         raise UserError(f"--k {k}: {system.name} has only {n_candidates} {targets} to attack")
     total = count_scenarios(n_candidates, k, random)
     if total > MAX_SCENARIOS:
-        raise UserError(f"--k {k} over {n_candidates} {targets} is {total:,} scenarios; "
-                        f"sample them with --random N (e.g. --random 100000)")
+        raise UserError(f"--k {k} over {n_candidates} {targets} is {total:,} scenarios, more than the "
+                        f"{MAX_SCENARIOS:,} a sweep runs; sample them with --random N (e.g. --random 100000)")
     settings = SweepSettings(targets=targets, k=k, random=random, seed=seed,
                              workers=workers or os.cpu_count() or 1, engine=engine, flow=flow)
     loaded = time.perf_counter()
     with staged_folder(out_dir, _folder_name(system.name, settings)) as stage:
         with _ParquetSink(stage.path / "scenarios.parquet") as sink, _progress(total) as progress:
-            accumulator = run_sweep(system, settings, sink=sink, progress=progress)
+            progress.echo(format_start(system.name, settings, total))
+            accumulator = run_sweep(system, settings, sink=sink, progress=progress, plan=progress.plan)
         summary = accumulator.summary()
         summary["seconds"] = round(time.perf_counter() - loaded, 3)
         summary["load_seconds"] = round(loaded - started, 3)
@@ -159,46 +167,148 @@ class _ParquetSink:
 
 
 class _progress:  # noqa: N801 - used as a context manager, like click's own
-    """A bar with rate and ETA on stderr when it is a terminal; silent otherwise."""
+    """Progress of a sweep on stderr: a bar with rate and ETA on a terminal, plain lines otherwise.
 
-    def __init__(self, total: int):
-        self.total = total
+    Off a terminal (a log, a batch job, ``2> file``) a bar would be one
+    endless line of carriage returns, so a line is written instead whenever
+    another ``step`` of the scenarios is done or ``max_interval`` seconds have
+    passed, but never sooner than ``min_interval`` seconds after the last.
+    ``clock`` and ``tty`` are there for the tests.
+    """
+
+    def __init__(self, total: int, *, clock: Callable[[], float] = time.monotonic, tty: bool | None = None,
+                 echo: Callable[[str], None] | None = None, min_interval: float = 10.0,
+                 max_interval: float = 60.0, step: float = 0.05):
+        self.total, self.clock = total, clock
+        self.tty = sys.stderr.isatty() if tty is None else tty
+        self.echo = echo or (lambda line: click.echo(line, err=True))
+        self.min_interval, self.max_interval, self.step = min_interval, max_interval, step
         self.bar = None
-        self.started = time.perf_counter()
         self.done = 0
+        self.started = self.last_line = clock()
+        self.last_step = 0
+        self.measured_from: tuple[int, float] | None = None  # (scenarios, time) the rate is counted from
+        self.first_rate: float | None = None
 
     def __enter__(self):
-        if sys.stderr.isatty():
-            self.bar = click.progressbar(length=self.total, label="sweeping", file=sys.stderr, show_pos=True,
-                                         item_show_func=self._rate)
-            self.bar.__enter__()
         return self
 
+    def plan(self, plan: SweepPlan) -> None:
+        """The first chunk is timed: print the estimate, and count the rate from here on."""
+        self.measured_from = (plan.timed, self.clock())
+        self.first_rate = plan.rate * plan.workers
+        if plan.total > plan.timed:
+            self.echo(format_estimate(plan))
+
+    def rate(self) -> float | None:
+        """Scenarios per second since the first chunk (or since the start, without a plan)."""
+        base, since = self.measured_from or (0, self.started)
+        elapsed = self.clock() - since
+        if self.done > base and elapsed > 0:
+            return (self.done - base) / elapsed
+        return self.first_rate
+
     def _rate(self, _item) -> str:
-        elapsed = time.perf_counter() - self.started
-        return f"{self.done / elapsed:,.0f} scenarios/s" if elapsed > 0 and self.done else ""
+        rate = self.rate()
+        return f"{rate:,.0f} scenarios/s" if rate else ""
 
     def __call__(self, n: int) -> None:
         self.done += n
-        if self.bar is not None:
+        if self.tty:
+            if self.bar is None:  # only now: the lines before (count, estimate) are not drawn over
+                self.bar = click.progressbar(length=self.total, label="sweeping", file=sys.stderr, show_pos=True,
+                                             item_show_func=self._rate)
+                self.bar.__enter__()
             self.bar.update(n, self.done)
+            return
+        now = self.clock()
+        since = now - self.last_line
+        step = math.floor(self.done / self.total / self.step + 1e-9) if self.total and self.step > 0 else 0
+        if self.done < self.total and since >= self.min_interval and (
+                step > self.last_step or since >= self.max_interval):
+            self.echo(format_progress(self.done, self.total, self.rate()))
+            self.last_line, self.last_step = now, step
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.__exit__(*exc)
 
 
+def format_duration(seconds: float) -> str:
+    """A duration for people: ``45 s``, ``3 min 20 s``, ``2 h 05 min``, ``3 d 4 h``."""
+    if not math.isfinite(seconds):
+        return "unknown"
+    if seconds < 1:
+        return "under a second"
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    if s < 48 * 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
+def format_start(system: str, settings, total: int) -> str:
+    """The line printed before a sweep starts: what it runs and how many scenarios."""
+    from gridsim.sweep import runner
+
+    what = _describe(settings.targets, settings.k, settings.random is not None, settings.seed, total)
+    return f"sweeping {system}: {what}" + ("; estimate after the first chunk" if total > runner.CHUNK else "")
+
+
+def format_estimate(plan: SweepPlan) -> str:
+    """The line printed once the first chunk is timed: how long the rest should take."""
+    workers = f"{plan.workers} worker{'s' if plan.workers != 1 else ''}"
+    return (f"  estimate: about {format_duration(plan.estimate_s)} more with {workers} (the first "
+            f"{plan.timed:,} scenarios ran at {plan.rate:,.0f}/s in this process)")
+
+
+def format_progress(done: int, total: int, rate: float | None) -> str:
+    """A progress line for a log: scenarios done, percent, rate and time left."""
+    share = 100.0 * done / total if total else 100.0
+    if rate:
+        tail = f"{rate:,.0f} scenarios/s, ETA {format_duration((total - done) / rate)}"
+    else:
+        tail = "rate not measured yet"
+    return f"  {done:,} of {total:,} scenarios ({share:.1f} %), {tail}"
+
+
+def _describe(targets: str, k: int, monte_carlo: bool, seed: int, scenarios: int) -> str:
+    what = targets if k > 1 else _SINGULAR[targets]
+    if monte_carlo:
+        return f"{scenarios:,} random sets of {k} {what} (seed {seed})"
+    return f"{scenarios:,} scenarios, every " + (f"set of {k} {what}" if k > 1 else what)
+
+
+def format_ratings(ratings: dict) -> str | None:
+    """The caveat line when gridsim set branch ratings itself, or None when every rating came from the grid."""
+    derived, raised = ratings.get("derived", 0), ratings.get("raised", 0)
+    if not derived and not raised:
+        return None
+    of = f" of {ratings['branches']:,}" if ratings.get("branches") else ""
+    parts = []
+    if derived:
+        parts.append(f"{derived:,}{of} derived from base-case flows ((1 + rating_margin) x flow; the grid data "
+                     "has none)")
+    if raised:
+        parts.append(f"{raised:,}{of if not derived else ''} raised to (1 + rating_margin) x base-case flow "
+                     "(the base case overloads them)")
+    return (f"  caveat                branch ratings: {' and '.join(parts)}: the blackout sizes measure that "
+            "rule, not the grid's protection")
+
+
 def format_sweep(s: dict) -> str:
     """The printed summary of a sweep."""
-    what = s["targets"] if s["k"] > 1 else _SINGULAR[s["targets"]]
-    how = (f"{s['scenarios']:,} random sets of {s['k']} {what} (seed {s['seed']})" if s["mode"] == "monte-carlo"
-           else f"{s['scenarios']:,} scenarios, every " + (f"set of {s['k']} {what}" if s["k"] > 1 else what))
+    how = _describe(s["targets"], s["k"], s["mode"] == "monte-carlo", s["seed"], s["scenarios"])
     rate = s["scenarios"] / s["seconds"] if s.get("seconds") else 0.0
     mw, customers = s["mw_lost"], s["customers_out"]
     share = 100.0 * s["scenarios_with_load_lost"] / s["scenarios"] if s["scenarios"] else 0.0
     lines = [
         f"sweep of {s['system']}: {how}; {s['engine']} engine, {s['workers']} worker(s), "
         f"{s['seconds']:.1f} s ({rate:,.0f} scenarios/s) after {s.get('load_seconds', 0):.1f} s loading",
+        *filter(None, [format_ratings(s.get("ratings", {}))]),
         f"  load lost in          {s['scenarios_with_load_lost']:,} scenarios ({share:.1f} %); "
         f"overload trips in {s['scenarios_with_overload_trips']:,}; deepest cascade {s['max_cascade_depth']}",
         f"  MW lost               median {mw['p50']:,.1f}, p90 {mw['p90']:,.1f}, p99 {mw['p99']:,.1f}, "

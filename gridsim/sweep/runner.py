@@ -30,7 +30,7 @@ from gridsim.model.layers import Layers
 from gridsim.sweep.scenarios import Candidate, candidates, count_scenarios, scenarios
 from gridsim.sweep.summary import Accumulator
 
-__all__ = ["COLUMNS", "SweepSettings", "run_sweep"]
+__all__ = ["COLUMNS", "SweepPlan", "SweepSettings", "run_sweep"]
 
 #: Columns of a sweep's rows, in order (the Parquet schema follows them).
 COLUMNS = ("scenario", "targets", "mw_lost", "pct_lost", "customers_out", "cascade_depth", "elements_tripped",
@@ -54,13 +54,42 @@ class SweepSettings:
     flow: str = "dc"
 
 
+@dataclass(frozen=True)
+class SweepPlan:
+    """How a sweep will run, known once its first chunk has been timed in this process.
+
+    The estimate is measured, not assumed: the first chunk's seconds per
+    scenario times the scenarios left, shared evenly among the workers
+    (their start-up, most of a second, left out).
+    """
+
+    total: int  # scenarios in the sweep
+    timed: int  # scenarios of the first chunk, run in this process
+    seconds: float  # what they took
+    workers: int  # processes that run the rest
+
+    @property
+    def rate(self) -> float:
+        """Scenarios per second of the first chunk in this process."""
+        return self.timed / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def estimate_s(self) -> float:
+        """Seconds the scenarios after the first chunk should take."""
+        left = self.total - self.timed
+        return self.seconds / self.timed * left / self.workers if self.timed and left > 0 else 0.0
+
+
 def run_sweep(system, settings: SweepSettings, *, sink: Callable[[dict], None] | None = None,
-              progress: Callable[[int], None] | None = None) -> Accumulator:
+              progress: Callable[[int], None] | None = None,
+              plan: Callable[[SweepPlan], None] | None = None) -> Accumulator:
     """Run every scenario of ``settings`` on ``system``; return the summary's accumulator.
 
     ``sink(columns)`` receives each chunk's rows as a dict of lists (see
     :data:`COLUMNS`), in scenario order; ``progress(n)`` the number of
-    scenarios just finished.
+    scenarios just finished; ``plan(SweepPlan)``, once, before any row is
+    handed on, the timing of the first chunk and the number of workers
+    (so that an estimate can be printed before the progress starts).
     """
     power_only = dataclasses.replace(system, layers=Layers())  # sweeps are power cascades; pickles small
     engine = copy.copy(fast_engine(system))  # compiled once per system: the layers play no part in it
@@ -85,13 +114,24 @@ def run_sweep(system, settings: SweepSettings, *, sink: Callable[[dict], None] |
     if first is None:
         return accumulator
     started = time.perf_counter()
-    hand_on(evaluator.evaluate(first))
-    left_s = (time.perf_counter() - started) / len(first[1]) * (total - len(first[1]))
+    first_rows = evaluator.evaluate(first)
+    seconds = time.perf_counter() - started
+    left_s = seconds / len(first[1]) * (total - len(first[1]))
     workers = settings.workers if left_s > _WORTH_WORKERS_S else 1
     workers = max(1, min(workers, -(-(total - len(first[1])) // CHUNK)))
-    results = map(evaluator.evaluate, chunks) if workers == 1 else _in_workers(workers, evaluator, chunks)
-    for columns in results:
-        hand_on(columns)
+    if plan is not None:
+        plan(SweepPlan(total=total, timed=len(first[1]), seconds=seconds, workers=workers))
+    hand_on(first_rows)
+    if workers == 1:
+        for columns in map(evaluator.evaluate, chunks):
+            hand_on(columns)
+    else:
+        results = _in_workers(workers, evaluator, chunks)
+        try:
+            for columns in results:
+                hand_on(columns)
+        finally:
+            results.close()  # on an error here (the sink, SIGTERM), stops the workers at once
     accumulator.workers = workers
     return accumulator
 
@@ -115,17 +155,18 @@ def _in_workers(workers: int, evaluator: _Evaluator, chunks) -> Iterator[dict]:
     # One BLAS thread per worker: the workers are the parallelism (read by the children as they start).
     saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
     os.environ.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
+    pool = None
     try:
         pool = futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                            initargs=(evaluator.portable(),))
-        pool.submit(int).result()  # the workers have started with the variables set
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    with pool:
+        try:
+            pool.submit(int).result()  # the workers have started with the variables set
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         pending: list[futures.Future] = []
         for chunk in chunks:
             pending.append(pool.submit(_evaluate_in_worker, chunk))
@@ -133,6 +174,30 @@ def _in_workers(workers: int, evaluator: _Evaluator, chunks) -> Iterator[dict]:
                 yield pending.pop(0).result()
         for future in pending:
             yield future.result()
+    except BaseException:  # an error, Ctrl-C, SIGTERM, or the consumer closing this generator
+        if pool is not None:
+            _stop_now(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _stop_now(pool: futures.ProcessPoolExecutor) -> None:
+    """Stop the workers without waiting for the chunks they are on.
+
+    ``shutdown(wait=True)`` would let every chunk in flight finish first,
+    seconds on a large grid, while the half-written results wait to be
+    removed: a supervisor's SIGKILL after its grace period would then leave
+    them behind. The executor has no public way to stop its workers before
+    Python 3.14 (``terminate_workers``), hence the private table.
+    """
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 _WORKER: _Evaluator | None = None

@@ -26,6 +26,7 @@ class Accumulator:
 
     def __init__(self, system, settings, labels: list[str], total: int, base_demand_mw: float):
         self.system_name, self.settings, self.labels = system.name, settings, labels
+        self.ratings = _ratings(system)
         self.total, self.base_demand_mw = total, base_demand_mw
         self.workers = 1
         self._position = {label: i for i, label in enumerate(labels)}
@@ -77,6 +78,7 @@ class Accumulator:
             "scenarios": n,
             "candidates": len(self.labels),
             "base_demand_mw": round(self.base_demand_mw, 3),
+            "ratings": dict(self.ratings),
             "scenarios_with_load_lost": int(lossy.sum()),
             "scenarios_with_overload_trips": int((depth > 0).sum()),
             "max_cascade_depth": int(depth.max()) if n else 0,
@@ -107,6 +109,18 @@ class Accumulator:
             return np.zeros(0), np.zeros(0)
         probability = 1.0 - np.searchsorted(mw, positive, side="left") / len(mw)
         return positive, probability
+
+
+def _ratings(system) -> dict[str, int]:
+    """How many branch ratings gridsim set rather than read (``System.rating_notes``), out of how many.
+
+    A sweep over derived ratings (``(1 + rating_margin) x`` the base-case
+    flow) measures that rule rather than the grid's protection: the summary
+    says so, with these counts.
+    """
+    notes = getattr(system, "rating_notes", None) or {}
+    branches = len(getattr(system, "line_rating_mva", ())) + len(getattr(system, "trafo_rating_mva", ()))
+    return {"branches": int(branches), "derived": int(notes.get("derived", 0)), "raised": int(notes.get("raised", 0))}
 
 
 def _percentiles(values: np.ndarray) -> dict[str, float]:
