@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,7 +69,7 @@ def test_validate_reports_a_bad_step_with_file_and_line(tmp_path):
 @pytest.mark.parametrize("args, fragments", [
     (["run", "attacks/nope.yaml"], ["nope.yaml", "scenario file not found"]),
     (["run", "attacks/random-substations.yaml"], ["names no system", "--system"]),
-    (["run", "attacks/random-substations.yaml", "--system", "pandapower:case999"], ["no stock pandapower case"]),
+    (["run", "attacks/random-substations.yaml", "--system", "pandapower:case999"], ["no stock pandapower"]),
     (["show", "topologies/missing"], ["no system here"]),
 ])
 def test_user_errors_are_one_line_with_status_2(args, fragments):
@@ -136,7 +138,7 @@ def test_ukraine_run_prints_the_human_summary(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "peak customers out    225,000" in proc.stdout
     assert "energy not served" in proc.stdout and "full restoration      6 h 30 min" in proc.stdout
-    assert "reported 73 (widely quoted summary figure" in proc.stdout
+    assert re.search(r"\n    energy_not_served_mwh +414  73 +shown only +widely quoted summary figure", proc.stdout)
     # The gateways of the 60 attacked sites bricked, and the three control centres wiped by KillDisk at 45 min
     # (Prykarpattya's already dark with its city since 30 min, its UPS cut).
     assert "telecom sites down    63 at peak" in proc.stdout
@@ -176,3 +178,94 @@ def test_a_path_too_long_for_the_file_system_is_a_user_error(tmp_path):
     assert_user_error(gridsim("run", "attacks/ukraine-2015.yaml", "--out", str(tmp_path / ("d" * 300))),
                       "cannot write results here")
     assert_user_error(gridsim("show", "d" * 300), "d" * 20)
+
+
+def test_an_empty_out_is_refused_and_nothing_written(tmp_path):
+    proc = gridsim("run", str(REPO / "attacks" / "ukraine-2015.yaml"), "--out", "", cwd=tmp_path)
+    assert_user_error(proc, "--out", "empty folder name")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_show_says_whether_there_is_a_frequency_model():
+    with_model = gridsim("show", "wscc9")
+    assert with_model.returncode == 0, with_model.stderr
+    assert "  frequency        model at 60 Hz: droop 5 %, governor 5 s, load damping 1" in with_model.stdout
+    assert "    shedding       5 stages, 59.1 to 58.3 Hz, 31.1 % of load" in with_model.stdout
+    assert "    trips          generators below 57.5 Hz or above 61.8 Hz" in with_model.stdout
+    without = gridsim("show", "ukraine-2015")
+    assert "  frequency        no model" in without.stdout
+
+
+def test_show_and_run_say_how_many_ratings_gridsim_set(tmp_path):
+    shown = gridsim("show", "pandapower:case14")
+    assert shown.returncode == 0, shown.stderr
+    assert "  ratings          20 of 20 branches rated by gridsim (Motter-Lai rule)" in shown.stdout
+    assert "all 177 as the grid gives them" in gridsim("show", "ukraine-2015").stdout
+    run = gridsim("run", "attacks/top-load-lines.yaml", "--system", "pandapower:case14", "--no-bundle")
+    assert run.returncode == 0, run.stderr
+    assert "  caveat                ratings of 20 of 20 branches derived by gridsim as (1 + margin) x base-case " \
+           "flow (Motter-Lai)" in run.stdout
+    as_json = json.loads(gridsim("run", "attacks/top-load-lines.yaml", "--system", "pandapower:case14",
+                                 "--no-bundle", "--json").stdout)
+    assert as_json["ratings"]["derived"] == 20 and as_json["ratings"]["branches"] == 20
+    given = gridsim("run", "attacks/top-load-lines.yaml", "--system", "pandapower:case9", "--no-bundle")
+    assert given.returncode == 0 and "caveat" not in given.stdout
+
+
+def test_long_names_widen_their_column_instead_of_overflowing():
+    from gridsim.cli.run import format_summary
+
+    row = {"simulated": 80000, "value": 80000, "range": None, "tolerance_pct": 5, "source": "E-ISAC", "note": "",
+           "calibrated": False, "agrees": True}
+    summary = _minimal_summary()
+    summary["reported"] = {"peak_customers_out": dict(row, simulated=225000, value=225000),
+                           "by_operator.a-very-long-operator-name.peak_customers_out": row}
+    summary["by_operator"] = {"a-very-long-operator-name-of-thirty": {"peak_customers_out": 1, "outage_h": 1.0},
+                              "short": {"peak_customers_out": 22, "outage_h": 2.0}}
+    lines = format_summary(summary).splitlines()
+    table = lines[lines.index("  compared with what was reported") + 1:]
+    assert table[0].split() == ["measure", "simulated", "reported", "verdict", "source"]
+    ends = {line.index(" simulated") + len(" simulated") for line in table[:1]}
+    ends |= {line.index(figure) + len(figure) for line, figure in zip(table[1:], ("225,000", "80,000"))}
+    assert len(ends) == 1  # the simulated figures line up under their header, long measure or not
+    assert len({line.index("agrees") for line in table[1:]}) == 1
+    operators = [line for line in lines if "customers, out" in line]
+    assert len({line.index(" customers, out") for line in operators}) == 1
+
+
+def _minimal_summary() -> dict:
+    return {"scenario": "s", "system": "y", "engine": "fast-dc", "seed": 0, "peak_mw_lost": 1.0, "peak_pct_lost": 1.0,
+            "demand_at_peak_mw": 100.0, "peak_time_min": 5.0, "peak_customers_out": 23, "base_customers": 100,
+            "peak_people_out": 50, "energy_not_served_mwh": 1.0, "customer_hours_lost": 10.0,
+            "time_to_full_restoration_min": 60.0, "outage_duration_h": {"loads_affected": 0}, "cascade_depth": 0,
+            "elements_failed_by_cause": {}, "by_operator": {}}
+
+
+def test_the_template_is_a_valid_scenario():
+    proc = gridsim("validate", "attacks/template.yaml")
+    assert proc.returncode == 0, proc.stderr
+    assert "schema OK" in proc.stdout and "targets resolve on ukraine-2015" in proc.stdout
+
+
+def test_new_scenario_writes_the_template_and_never_overwrites(tmp_path):
+    target = tmp_path / "kyiv.yaml"
+    proc = gridsim("new-scenario", str(target))
+    assert proc.returncode == 0, proc.stderr
+    text = target.read_text()
+    assert text.startswith("# A scenario to copy and edit") and '\nname: "kyiv"' in text
+    assert "targets resolve on ukraine-2015" in gridsim("validate", str(target), cwd=tmp_path).stdout
+    target.write_text("my own work")
+    assert_user_error(gridsim("new-scenario", str(target)), "kyiv.yaml", "already exists")
+    assert target.read_text() == "my own work"
+    assert_user_error(gridsim("new-scenario", str(tmp_path / "missing" / "x.yaml")), "no such folder")
+    os.symlink(tmp_path / "elsewhere.yaml", tmp_path / "link.yaml")
+    assert_user_error(gridsim("new-scenario", str(tmp_path / "link.yaml")), "already exists")
+    assert not (tmp_path / "elsewhere.yaml").exists()
+
+
+def test_list_shows_the_template_apart_from_the_runnable_scenarios():
+    lines = gridsim("list").stdout.splitlines()
+    scenarios = lines[lines.index("scenarios (gridsim run NAME):") + 1:]
+    runnable = scenarios[:scenarios.index("a new scenario:")]
+    assert not [line for line in runnable if "template" in line]
+    assert any("gridsim new-scenario PATH" in line and "attacks/template.yaml" in line for line in scenarios)

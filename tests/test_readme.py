@@ -1,11 +1,31 @@
-"""The README's two commands are the ones users and CI run."""
+"""The README's two commands are the ones users and CI run, its sample output is what the first prints, and the
+files its examples name exist."""
 
 from __future__ import annotations
 
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+#: Figures of the printed summary that depend on the machine, not on the inputs: the run's own duration.
+MACHINE_DEPENDENT = [(re.compile(r"\(\d+(\.\d+)? s\)$", re.M), "(<seconds> s)")]
+
+
+def readme_block_after(heading: str) -> str:
+    """The first fenced block after a ``## heading`` of the README."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index(f"\n## {heading}\n"):]
+    return re.search(r"```\n(.*?)\n```", section, flags=re.S).group(1)
+
+
+def masked(text: str) -> str:
+    for pattern, replacement in MACHINE_DEPENDENT:
+        text = pattern.sub(replacement, text)
+    return text.rstrip("\n")
 
 
 def readme_commands() -> list[str]:
@@ -29,3 +49,27 @@ def test_bundled_scenarios_and_topologies_are_packaged():
     text = (REPO / "pyproject.toml").read_text()
     assert '"gridsim.bundled.topologies" = "topologies"' in text
     assert '"gridsim.bundled.attacks" = "attacks"' in text
+
+
+def test_sample_output_is_what_the_first_command_prints(tmp_path):
+    # The README's own command, run as a new user runs it: from a folder holding attacks/, writing results/ there.
+    first, _ = readme_commands()
+    args = shlex.split(first.rsplit("&&", 1)[-1])
+    assert args[:2] == ["gridsim", "run"]
+    (tmp_path / "attacks").symlink_to(REPO / "attacks")
+    proc = subprocess.run([sys.executable, "-m", "gridsim", *args[1:]], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert masked(proc.stdout) == masked(readme_block_after("What the first command prints"))
+
+
+def test_files_named_in_the_usage_examples_exist():
+    usage = readme_block_after("Using it")
+    named = re.findall(r"(?:attacks|topologies)/[\w.-]+", usage)
+    assert named and all((REPO / path).exists() for path in named), named
+    for line in usage.splitlines():  # a scenario the examples write first (new-scenario) need not be bundled
+        words = shlex.split(line.split("#", 1)[0])
+        if words[:2] == ["gridsim", "validate"] or words[:2] == ["gridsim", "run"]:
+            path = words[2]
+            made = any(f"gridsim new-scenario {path}" in earlier for earlier in usage.splitlines())
+            assert made or (REPO / path).is_file(), line

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
 from gridsim.errors import GridsimError
 
-__all__ = ["UserError", "exit_on_sigterm", "reports_errors", "system_option"]
+__all__ = ["UserError", "exit_on_sigterm", "nonempty_folder", "reports_errors", "system_option"]
 
 
 class UserError(click.ClickException):
@@ -39,6 +40,17 @@ def reports_errors(func: Callable) -> Callable:
 system_option = click.option(
     "--system", "system_spec", metavar="SYSTEM",
     help="Topology folder, system.toml, bundled name or pandapower:<case>; overrides the scenario's own.")
+
+
+def nonempty_folder(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """Callback of an output-folder option: refuse an empty name, which ``Path`` would read as the current folder
+    (``--out ''`` from a script with an unset variable would write into wherever it runs).
+    """
+    if value is None:
+        return None
+    if not str(value).strip():
+        raise click.BadParameter("an empty folder name; write --out . for the current folder")
+    return Path(value)
 
 
 def exit_on_sigterm(signum, frame) -> None:

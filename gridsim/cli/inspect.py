@@ -1,16 +1,24 @@
-"""``gridsim list`` and ``gridsim show``: what is bundled, what a system holds."""
+"""``gridsim list``, ``gridsim show`` and ``gridsim new-scenario``: what is bundled, what a system holds, and a
+commented scenario to start from.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from collections import Counter
+from pathlib import Path
 
 import click
 import numpy as np
 import yaml
 
 from gridsim.bundled import bundled_dir
-from gridsim.cli.common import reports_errors
+from gridsim.cli.common import UserError, reports_errors
+
+#: The commented scenario ``gridsim new-scenario`` writes; bundled beside the scenarios, not one of them.
+TEMPLATE = "template.yaml"
 
 
 def _first_line(text: str) -> str:
@@ -30,7 +38,7 @@ def list_command() -> None:
         click.echo(f"  {folder.name:<26} {_first_line(manifest.get('description', ''))}")
     click.echo("  pandapower:<case>          any stock pandapower case, e.g. pandapower:case118")
     click.echo("scenarios (gridsim run NAME):")
-    for path in sorted(bundled_dir("attacks").glob("*.yaml")):
+    for path in sorted(p for p in bundled_dir("attacks").glob("*.yaml") if p.name != TEMPLATE):
         try:
             doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError:
@@ -38,6 +46,29 @@ def list_command() -> None:
         system = doc.get("system") or "needs --system"
         system = system.rsplit("/", 1)[-1]
         click.echo(f"  {path.stem:<26} [{system}] {_first_line(doc.get('description', ''))}")
+    click.echo("a new scenario:")
+    click.echo(f"  gridsim new-scenario PATH  writes a commented scenario to edit (attacks/{TEMPLATE})")
+
+
+@click.command("new-scenario")
+@click.argument("path", metavar="PATH", type=click.Path(dir_okay=False, path_type=Path))
+@reports_errors
+def new_scenario_command(path: Path) -> None:
+    """Write a commented scenario to PATH, to edit, validate and run; an existing file is never overwritten."""
+    text = (bundled_dir("attacks") / TEMPLATE).read_text(encoding="utf-8")
+    stem = path.stem
+    if re.fullmatch(r"[\w.-]+", stem) and not stem.startswith("."):  # quoted: `yes` or `123` stay names
+        text = text.replace("name: my-scenario      ", f"name: {json.dumps(stem, ensure_ascii=False):<17}", 1)
+    if path.exists() or path.is_symlink():
+        raise UserError(f"{path}: already exists; not overwritten (choose another name)")
+    if not path.parent.is_dir():
+        raise UserError(f"{path.parent}: no such folder")
+    try:
+        with path.open("x", encoding="utf-8") as handle:  # "x": fails rather than overwrite a file made meanwhile
+            handle.write(text)
+    except FileExistsError:
+        raise UserError(f"{path}: already exists; not overwritten (choose another name)") from None
+    click.echo(f"wrote {path}: edit it, then gridsim validate {path} and gridsim run {path}")
 
 
 @click.command("show")
@@ -64,11 +95,19 @@ def show_command(system_spec: str) -> None:
     click.echo(f"  protection       trips above rating x {1 + system.overload_tolerance:g}; "
                f"{unrated} branches never trip")
     notes = system.rating_notes
-    if notes.get("derived"):
-        click.echo(f"    {notes['derived']} unrated branches rated at (1 + margin) x base-case flow")
-    if notes.get("raised"):
-        click.echo(f"    {notes['raised']} branches over their rating in the base case: raised to (1 + margin) x "
-                   "base-case flow")
+    branches = len(system.line_rating_mva) + len(system.trafo_rating_mva)
+    if notes.get("derived") or notes.get("raised"):
+        click.echo(f"  ratings          {notes.get('derived', 0) + notes.get('raised', 0)} of {branches} branches "
+                   "rated by gridsim (Motter-Lai rule): losses depend on its margin")
+        if notes.get("derived"):
+            click.echo(f"    {notes['derived']} unrated branches rated at (1 + margin) x base-case flow")
+        if notes.get("raised"):
+            click.echo(f"    {notes['raised']} branches over their rating in the base case: raised to (1 + margin) x "
+                       "base-case flow")
+    else:
+        click.echo(f"  ratings          all {branches} as the grid gives them (none derived or raised by gridsim)")
+    for line in _frequency_lines(system):
+        click.echo(line)
     r = system.restoration
     click.echo(f"  restoration      remote {r.remote_min:g} min; manual {r.manual_h:g} h/site, {r.crews} crews")
     for op, p in sorted(system.operator_restoration.items()):
@@ -99,3 +138,32 @@ def show_command(system_spec: str) -> None:
     click.echo(f"  dependencies     {len(layers.dependencies)}")
     for (supplier, dependent), n in sorted(by_pair.items()):
         click.echo(f"    {supplier:>10} -> {dependent:<12} {n}")
+
+
+def _frequency_lines(system) -> list[str]:
+    """Whether the system has a frequency model (``[power.frequency]``), and its main settings."""
+    f = system.frequency
+    if f is None:
+        return ["  frequency        no model: steps of demand or generation do not move the frequency "
+                "(see [power.frequency])"]
+    given = sorted(f.inertia_s.values())
+    others = len(system.net.gen) - len(given)
+    if given:
+        inertia = f"H {given[0]:.3g} to {given[-1]:.3g} s ({len(given)} machines from the table)"
+        inertia += f", {f.default_inertia_s:g} s for {others} others" if others > 0 else ""
+    else:
+        inertia = f"H {f.default_inertia_s:g} s for every machine"
+    lines = [f"  frequency        model at {f.nominal_hz:g} Hz: droop {100 * f.droop:g} %, "
+             f"governor {f.governor_s:g} s, load damping {f.damping:g}",
+             f"    inertia        {inertia}"]
+    if f.ufls:
+        lines.append(f"    shedding       {len(f.ufls)} stages, {f.ufls[0][0]:g} to {f.ufls[-1][0]:g} Hz, "
+                     f"{100 * sum(share for _, share in f.ufls):.1f} % of load; feeders back after "
+                     f"{f.reconnect_min:g} min")
+    else:
+        lines.append("    shedding       none")
+    lines.append(f"    trips          generators below {f.trip_below_hz:g} Hz or above {f.trip_above_hz:g} Hz")
+    if len(system.net.ext_grid):
+        lines.append("    note           acts only on islands without an external grid (an infinite bus holds "
+                     "the frequency)")
+    return lines

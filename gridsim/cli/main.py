@@ -8,7 +8,7 @@ import click
 
 from gridsim import __version__
 from gridsim.cli.casestudy import case_study_command, techniques_command
-from gridsim.cli.inspect import list_command, show_command
+from gridsim.cli.inspect import list_command, new_scenario_command, show_command
 from gridsim.cli.run import run_command
 from gridsim.cli.sweep import sweep_command
 from gridsim.cli.validate import validate_command
@@ -66,5 +66,6 @@ cli.add_command(sweep_command)
 cli.add_command(list_command)
 cli.add_command(show_command)
 cli.add_command(validate_command)
+cli.add_command(new_scenario_command)
 cli.add_command(case_study_command)
 cli.add_command(techniques_command)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from gridsim.cli.common import UserError, exit_on_sigterm, reports_errors, system_option
+from gridsim.cli.common import UserError, exit_on_sigterm, nonempty_folder, reports_errors, system_option
 from gridsim.scenario.schema import MAX_HORIZON_H
 
 
@@ -28,7 +28,7 @@ from gridsim.scenario.schema import MAX_HORIZON_H
 @click.option("--horizon-h", type=click.FloatRange(min=0, min_open=True, max=MAX_HORIZON_H), default=None,
               callback=lambda ctx, param, value: _finite(value),
               help="Hours to simulate (default: the scenario's horizon_h, else 24).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="results", callback=nonempty_folder,
               show_default=True, help="Folder that receives the results bundle.")
 @click.option("--no-bundle", is_flag=True, help="Print the summary only; write nothing.")
 @click.option("--no-plot", is_flag=True, help="Skip timeline.png.")
@@ -39,9 +39,8 @@ def run_command(scenario: str, system_spec: str | None, flow: str, engine: str, 
                 out_dir: Path, no_bundle: bool, no_plot: bool, as_json: bool) -> None:
     """Run SCENARIO (a file in attacks/ or a bundled name) and measure the blackout."""
     from gridsim.engine.simulation import simulate
-    from gridsim.metrics import summarize
     from gridsim.model.system import load_system
-    from gridsim.results import check_writable, write_bundle
+    from gridsim.results import check_writable, run_summary, write_bundle
     from gridsim.scenario.schema import load_scenario
 
     started = time.perf_counter()
@@ -55,8 +54,9 @@ def run_command(scenario: str, system_spec: str | None, flow: str, engine: str, 
     system = load_system(spec)
     with _progress_bar(horizon_h or plan.horizon_h) as advance:
         result = simulate(system, plan, mode=flow, engine=engine, seed=seed, horizon_h=horizon_h, progress=advance)
-    summary = summarize(result)
-    bundle = None if no_bundle else write_bundle(result, out_dir, command=sys.argv, plot=not no_plot)
+    summary = run_summary(result)
+    bundle = None if no_bundle else write_bundle(result, out_dir, command=sys.argv, plot=not no_plot,
+                                                 summary=summary)
     elapsed = time.perf_counter() - started
     if as_json:
         click.echo(json.dumps({**summary, "bundle": str(bundle) if bundle else None}, indent=2))
@@ -122,11 +122,15 @@ def format_summary(s: dict) -> str:
         f"  cascade depth         {s['cascade_depth']}",
         f"  failed, by cause      {causes}",
     ]
+    caveat = _ratings_caveat(s.get("ratings"))
+    if caveat:
+        lines.append(caveat)
     if len(s["by_operator"]) > 1:
         lines.append("  by operator")
+        width = max(24, *(len(op) for op in s["by_operator"]))  # a long name widens the column, never shifts it
         for op, row in s["by_operator"].items():
             out_min = row["outage_h"] * 60 if row["outage_h"] is not None else None
-            lines.append(f"    {op:<24} {row['peak_customers_out']:>9,} customers, out {_duration(out_min)}")
+            lines.append(f"    {op:<{width}} {row['peak_customers_out']:>9,} customers, out {_duration(out_min)}")
     if s.get("layers"):
         lines += _layer_lines(s["layers"])
     if s.get("frequency"):
@@ -139,10 +143,36 @@ def format_summary(s: dict) -> str:
                                                     if threshold is not None else "none up to +500 % demand"))
     if s.get("reported"):
         lines.append("  compared with what was reported")
-        for measure, rep in s["reported"].items():
-            lines.append(f"    {measure:<30} simulated {_figure(rep['simulated'])}, reported {_reported(rep)}"
-                         f" ({rep['source']}{', ' + rep['note'] if rep['note'] else ''}){_verdict(rep)}")
+        lines += _comparison_table(s["reported"])
     return "\n".join(lines)
+
+
+def _ratings_caveat(ratings: dict | None) -> str | None:
+    """One line when gridsim set branch ratings itself: every loss figure then depends on its margin."""
+    if not ratings or not (ratings.get("derived") or ratings.get("raised")):
+        return None
+    derived, raised, branches = ratings.get("derived", 0), ratings.get("raised", 0), ratings.get("branches", "?")
+    parts = [f"{derived} of {branches} branches derived"] if derived else []
+    if raised:
+        parts.append(f"{raised} raised" if derived else f"{raised} of {branches} branches raised")
+    return (f"  caveat                ratings of {', '.join(parts)} by gridsim as (1 + margin) x base-case flow "
+            "(Motter-Lai)")
+
+
+def _comparison_table(reported: dict) -> list[str]:
+    """Reported figures beside the simulated ones, one row each; every column as wide as its longest entry."""
+    rows = [(measure, _figure(rep["simulated"]), _reported(rep), _verdict(rep),
+             rep["source"] + (f", {rep['note']}" if rep.get("note") else ""))
+            for measure, rep in reported.items()]
+    header = ("measure", "simulated", "reported", "verdict", "source")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+
+    def line(row: tuple[str, ...]) -> str:
+        measure, simulated, rep, verdict, source = row
+        return (f"    {measure:<{widths[0]}}  {simulated:>{widths[1]}}  {rep:<{widths[2]}}  "
+                f"{verdict:<{widths[3]}}  {source}").rstrip()
+
+    return [line(header), *(line(row) for row in rows)]
 
 
 def _layer_lines(layers: dict) -> list[str]:
@@ -188,12 +218,13 @@ def _reported(rep: dict) -> str:
 
 
 def _verdict(rep: dict) -> str:
+    """As ``gridsim case-study`` says it: an input of the topology is shown, never counted as agreement."""
     if rep.get("calibrated"):
-        return "  [calibrated input]"
-    return {True: "  [agrees]", False: "  [DISAGREES]", None: ""}[rep.get("agrees")]
+        return "calibrated input"
+    return {True: "agrees", False: "DISAGREES", None: "shown only"}[rep.get("agrees")]
 
 
 def _figure(value) -> str:
     if value is None:
         return "n/a"
-    return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:,.1f}"
+    return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:,.2f}"
