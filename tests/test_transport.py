@@ -8,11 +8,12 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq
 
 from gridsim.errors import InputError
+from gridsim.layers import transport
 from gridsim.layers.transport import (
     Demand,
     RoadNetwork,
@@ -24,9 +25,9 @@ from gridsim.layers.transport import (
 )
 
 
-def bpr(flow, capacity, free_flow):
+def bpr(flow, capacity, free_flow, alpha=0.15, beta=4.0):
     """The BPR link time, written out here so the tests do not lean on the module's own."""
-    return free_flow * (1 + 0.15 * (flow / capacity) ** 4)
+    return free_flow * (1 + alpha * (flow / capacity) ** beta)
 
 METHODS = ("plain", "conjugate", "biconjugate")
 #: Gaps the property tests ask for: the classic algorithm converges sublinearly, so it gets a looser one.
@@ -34,11 +35,11 @@ GAPS = {"plain": 1e-3, "conjugate": 1e-6, "biconjugate": 1e-6}
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def network(links: list[tuple[int, int, float, float]], n_nodes: int) -> RoadNetwork:
-    """Links as ``(from, to, capacity_veh_h, free_flow_min)`` between nodes N0, N1, ..."""
-    a, b, capacity, free_flow = (np.array(column) for column in zip(*links))
+def network(links: list[tuple], n_nodes: int) -> RoadNetwork:
+    """Links as ``(from, to, capacity_veh_h, free_flow_min[, bpr_alpha, bpr_beta])`` between nodes N0, N1, ..."""
+    a, b, capacity, free_flow, *bpr_parameters = (np.array(column) for column in zip(*links))
     return RoadNetwork(tuple(f"N{i}" for i in range(n_nodes)), tuple(f"L{k}" for k in range(len(links))),
-                       a, b, capacity, free_flow)
+                       a, b, capacity, free_flow, np.empty(0), np.empty(0), *bpr_parameters)
 
 
 def demand(*pairs: tuple[int, int, float]) -> Demand:
@@ -181,6 +182,110 @@ def test_bad_capacity_override_and_method_are_programming_errors():
         assign(ROUTES, demand((1, 0, 10.0)))
 
 
+# ----------------------------------------------------------------------------- per-link BPR coefficients
+
+
+def wardrop_flow_on_first(trips: float, first: tuple, second: tuple) -> float:
+    """Flow on the first of two parallel links ``(capacity, free_flow, alpha, beta)`` at Wardrop's equilibrium.
+
+    Solved here, independently of the module: the link times are equal where both links are used (a root of
+    ``t1(x1) - t2(trips - x1)``, increasing in ``x1``), else all trips take the link that is faster even then.
+    """
+    def difference(x1: float) -> float:
+        return bpr(x1, *first) - bpr(trips - x1, *second)
+
+    if difference(0.0) >= 0:
+        return 0.0
+    if difference(trips) <= 0:
+        return trips
+    return brentq(difference, 0.0, trips, xtol=1e-12 * trips, rtol=1e-15)
+
+
+# Link 1 gentler but steeper at heavy load (beta 6), link 2 a sharper bend at capacity (alpha 1, beta 2).
+STEEP, SHARP = (1000.0, 10.0, 0.05, 6.0), (500.0, 12.0, 1.0, 2.0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_per_link_bpr_parameters_move_the_two_link_equilibrium(method):
+    trips = 2500.0
+    expected = wardrop_flow_on_first(trips, STEEP, SHARP)
+    with_defaults = wardrop_flow_on_first(trips, (*STEEP[:2], 0.15, 4.0), (*SHARP[:2], 0.15, 4.0))
+    assert abs(expected - with_defaults) > 0.05 * trips  # the parameters matter here
+    net = network([(0, 1, *STEEP), (0, 1, *SHARP)], 2)
+    result = assign(net, demand((0, 1, trips)), gap=1e-12, method=method)
+    np.testing.assert_allclose(result.flow_veh_h, [expected, trips - expected], rtol=1e-3)
+    np.testing.assert_allclose(result.time_min, [bpr(expected, *STEEP), bpr(trips - expected, *SHARP)], rtol=1e-3)
+    assert result.total_veh_h == pytest.approx(trips * bpr(expected, *STEEP) / 60.0, rel=1e-3)
+
+
+def link_parameters(alpha_low: float, beta_low: float):
+    """``(capacity, free_flow, alpha, beta)`` of one link, alpha and beta from the given least values."""
+    return st.tuples(st.floats(100.0, 2000.0), st.floats(1.0, 20.0), st.floats(alpha_low, 2.0),
+                     st.floats(beta_low, 8.0))
+
+
+@SETTINGS
+@given(link_parameters(0.0, 0.0), link_parameters(0.01, 0.5), st.floats(1.0, 4000.0), st.sampled_from(METHODS))
+def test_two_parallel_links_with_their_own_bpr_parameters_match_brentq(first, second, trips, method):
+    # The first link may have a time that does not depend on its flow (alpha or beta 0); the second always rises
+    # with its flow (beta down to 0.5: infinitely steep at zero flow), so the equilibrium is unique.
+    expected = wardrop_flow_on_first(trips, first, second)
+    # ... in exact arithmetic. In floating point the split is fuzzy where the second link's time hardly rises
+    # (beta 8 at a small share of capacity: (x / c) ** 8 vanishes beside 1): both links then take the same time
+    # to the last bit over a range of splits, and any of them is an equilibrium. Keep the cases where moving
+    # a ten-thousandth of the trips off the equilibrium changes the times measurably.
+    shift = 1e-4 * trips
+    scale = 1e-9 * max(bpr(trips, *first), bpr(trips, *second))
+
+    def difference(x1: float) -> float:
+        return bpr(x1, *first) - bpr(trips - x1, *second)
+
+    assume(expected - shift < 0 or difference(expected - shift) < -scale)
+    assume(expected + shift > trips or difference(expected + shift) > scale)
+    net = network([(0, 1, *first), (0, 1, *second)], 2)
+    result = assign(net, demand((0, 1, trips)), gap=1e-12, max_iter=10_000, method=method)
+    np.testing.assert_allclose(result.flow_veh_h, [expected, trips - expected], rtol=1e-3, atol=shift)
+    np.testing.assert_allclose(result.time_min, bpr(result.flow_veh_h, *np.transpose([first, second])),
+                               rtol=1e-12)
+
+
+def test_two_routes_with_per_link_bpr_parameters_take_equal_time():
+    # ROUTES with other curves on three of its links: both routes used, equal times, by the module's own Dijkstra.
+    net = network([(0, 2, 2000.0, 4.0, 0.5, 2.0), (2, 1, 1000.0, 6.0, 0.15, 4.0), (0, 3, 500.0, 5.0, 0.05, 6.0),
+                   (3, 1, 1e6, 7.0, 0.0, 4.0)], 4)
+    result = assign(net, demand((0, 1, 2500.0)), gap=1e-10)
+    t = result.time_min
+    assert result.flow_veh_h[0] > 100 and result.flow_veh_h[2] > 100
+    assert t[0] + t[1] == pytest.approx(t[2] + t[3], rel=1e-8)
+    assert t[3] == 7.0  # alpha 0: free-flow time at any flow
+    check_equilibrium(net, demand((0, 1, 2500.0)), result, 1e-10)
+
+
+def test_no_demand_gives_the_times_at_zero_flow_whatever_the_exponent():
+    # beta 0 makes the time t0 (1 + alpha) at every flow, zero included (0 ** 0 is 1).
+    net = network([(0, 1, 1000.0, 10.0, 0.5, 0.0), (0, 1, 500.0, 12.0, 0.5, 0.5)], 2)
+    result = assign(net, demand())
+    assert list(result.time_min) == [15.0, 12.0] and list(result.flow_veh_h) == [0.0, 0.0]
+
+
+def test_bpr_time_takes_per_link_parameters():
+    flow = np.array([500.0, 500.0, 500.0])
+    times = bpr_time_min(flow, 500.0, 10.0, np.array([0.15, 1.0, 0.0]), np.array([4.0, 2.0, 4.0]))
+    assert times.tolist() == pytest.approx([11.5, 20.0, 10.0])
+
+
+@pytest.mark.parametrize("name", ["bpr_alpha", "bpr_beta"])
+@pytest.mark.parametrize("values, message", [
+    ([0.15, -0.1], "be finite and >= 0"), ([np.nan, 4.0], "be finite and >= 0"),
+    ([np.inf, 4.0], "be finite and >= 0"), ([0.15], r"have one entry per link \(2\)"),
+])
+def test_road_network_refuses_bad_bpr_arrays(name, values, message):
+    other = "bpr_beta" if name == "bpr_alpha" else "bpr_alpha"
+    arrays = {name: np.array(values), other: np.array([1.0, 1.0])}
+    with pytest.raises(ValueError, match=f"RoadNetwork.{name} must {message}"):
+        RoadNetwork(("A", "B"), ("L1", "L2"), [0, 1], [1, 0], [1.0, 1.0], [1.0, 1.0], **arrays)
+
+
 # ----------------------------------------------------------------------------- properties
 
 
@@ -203,7 +308,8 @@ def check_equilibrium(net: RoadNetwork, trips: Demand, result, gap: float) -> fl
     x, t = result.flow_veh_h, result.time_min
     n = len(net.node_ids)
     assert np.all(x >= 0)
-    np.testing.assert_allclose(t, bpr(x, net.capacity_veh_h, net.free_flow_min), rtol=1e-12)
+    np.testing.assert_allclose(t, bpr(x, net.capacity_veh_h, net.free_flow_min, net.bpr_alpha, net.bpr_beta),
+                               rtol=1e-12)
     assert result.total_veh_h == pytest.approx(float(x @ t) / 60.0, rel=1e-12)
     # Flow conservation: what enters a node minus what leaves it is what ends there minus what starts there.
     net_in = np.bincount(net.to_node, x, n) - np.bincount(net.from_node, x, n)
@@ -247,6 +353,26 @@ def test_equilibrium_on_random_networks(case, method, data):
     before = beckmann(result.flow_veh_h, net.capacity_veh_h, net.free_flow_min)
     after = beckmann(lowered.flow_veh_h, capacity, net.free_flow_min)
     assert after >= before - max(excess, 0.0) * (1 + 1e-9) - 1e-12 * before
+
+
+@st.composite
+def road_cases_with_bpr(draw):
+    """A case of :func:`road_cases` with BPR coefficients and exponents of its own on every link."""
+    net, trips = draw(road_cases())
+    m = len(net.link_ids)
+    alpha = draw(st.lists(st.floats(0.0, 1.0), min_size=m, max_size=m))
+    beta = draw(st.lists(st.floats(1.0, 6.0), min_size=m, max_size=m))
+    return RoadNetwork(net.node_ids, net.link_ids, net.from_node, net.to_node, net.capacity_veh_h, net.free_flow_min,
+                       bpr_alpha=np.array(alpha), bpr_beta=np.array(beta)), trips
+
+
+@SETTINGS
+@given(road_cases_with_bpr(), st.sampled_from(METHODS))
+def test_equilibrium_on_random_networks_with_per_link_bpr(case, method):
+    net, trips = case
+    result = assign(net, trips, gap=GAPS[method], max_iter=20_000, method=method)
+    assert result.converged
+    check_equilibrium(net, trips, result, GAPS[method])
 
 
 @st.composite
@@ -354,6 +480,70 @@ def test_max_iter_stops_early_and_says_so():
     assert result.iterations == 3 and not result.converged and result.relative_gap > 1e-12
 
 
+def gap_of(net: RoadNetwork, trips: Demand, flow: np.ndarray) -> float:
+    """Relative gap of link flows, by the tests' own BPR times and networkx shortest paths."""
+    time = bpr(flow, net.capacity_veh_h, net.free_flow_min, net.bpr_alpha, net.bpr_beta)
+    moving = [(int(o), int(d), q) for o, d, q in zip(trips.origin, trips.destination, trips.trips_per_h) if q > 0]
+    dist = {o: shortest_min(net, time, o) for o in {o for o, _, _ in moving}}
+    total = float(flow @ time)
+    return max(0.0, 1.0 - sum(q * dist[o][d] for o, d, q in moving) / total)
+
+
+def record_iterates(monkeypatch) -> list[np.ndarray]:
+    """Flows at which :func:`assign` computes BPR times: every iterate (and zero flows, which carry no demand)."""
+    seen: list[np.ndarray] = []
+    original = transport.bpr_time_min
+
+    def recording(flow, *args, **kwargs):
+        seen.append(np.array(flow))
+        return original(flow, *args, **kwargs)
+
+    monkeypatch.setattr(transport, "bpr_time_min", recording)
+    return seen
+
+
+def test_assign_returns_the_best_iterate_not_the_last(monkeypatch):
+    # Good steps, then a sabotaged last one (a full step onto the all-or-nothing load): the last iterate is the
+    # worst, and the result must be the best one seen.
+    net, trips = grid(6, 7, 60, seed=3)
+    flows = record_iterates(monkeypatch)
+    original, steps = transport._step_size, []
+
+    def sabotaged(*args, **kwargs):
+        steps.append(None)
+        return 1.0 if len(steps) == 6 else original(*args, **kwargs)
+
+    monkeypatch.setattr(transport, "_step_size", sabotaged)
+    result = assign(net, trips, gap=1e-12, max_iter=6, method="plain")
+    iterates = [flow for flow in flows if flow.any()]
+    assert len(iterates) == 7 and result.iterations == 6  # the first load, then one per step
+    gaps = [gap_of(net, trips, flow) for flow in iterates]
+    best = int(np.argmin(gaps))
+    assert gaps[-1] > 2 * gaps[best]  # the sabotage worked
+    assert result.relative_gap == pytest.approx(min(gaps), rel=1e-9, abs=1e-12)
+    np.testing.assert_array_equal(result.flow_veh_h, iterates[best])
+    np.testing.assert_allclose(result.time_min, bpr(iterates[best], net.capacity_veh_h, net.free_flow_min),
+                               rtol=1e-12)
+    assert result.total_veh_h == pytest.approx(float(result.flow_veh_h @ result.time_min) / 60.0, rel=1e-12)
+    assert not result.converged
+
+
+@SETTINGS
+@given(road_cases_with_bpr(), st.sampled_from(METHODS), st.integers(1, 8))
+def test_assign_returns_the_least_gap_of_its_iterates(case, method, max_iter):
+    net, trips = case
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        flows = record_iterates(monkeypatch)
+        result = assign(net, trips, gap=1e-12, max_iter=max_iter, method=method)
+    iterates = [flow for flow in flows if flow.any()]
+    if not iterates:  # no trips at all
+        assert result.relative_gap == 0.0
+        return
+    gaps = [gap_of(net, trips, flow) for flow in iterates]
+    assert result.relative_gap == pytest.approx(min(gaps), abs=1e-9)
+    assert result.relative_gap <= gap_of(net, trips, iterates[-1]) + 1e-9
+
+
 # ----------------------------------------------------------------------------- readers
 
 NODES = "id,x,y\nA,0,0\nB,1,0\nC,1,1\n"
@@ -432,6 +622,55 @@ def test_coordinates_and_demand_rows_are_optional(tmp_path):
 def test_bad_csv_inputs_name_file_and_line(tmp_path, changes, message):
     with pytest.raises(InputError, match=message):
         load(write(tmp_path, **changes))
+
+
+BPR_LINKS = ("id,from,to,capacity_veh_h,free_flow_min,bpr_alpha,bpr_beta\n"
+             "L1,A,B,1000,2,0.5,2\nL2,B,A,1000,2,,\nL3,B,C,800,3,0,0\nL4,C,A,500,4.5,1e-1,5.5\nL5,A,B,400,3,0.15,\n")
+
+
+def test_csv_bpr_columns_are_read_and_blanks_take_the_defaults(tmp_path):
+    net, _ = load(write(tmp_path, links=BPR_LINKS))
+    assert list(net.bpr_alpha) == [0.5, 0.15, 0.0, 0.1, 0.15]
+    assert list(net.bpr_beta) == [2.0, 4.0, 0.0, 5.5, 4.0]
+    # Either column alone; without both, the defaults everywhere.
+    only_beta = "\n".join(",".join(f for k, f in enumerate(row.split(",")) if k != 5)
+                          for row in BPR_LINKS.splitlines()) + "\n"
+    net, _ = load(write(tmp_path, links=only_beta))
+    assert list(net.bpr_alpha) == [0.15] * 5 and list(net.bpr_beta) == [2.0, 4.0, 0.0, 5.5, 4.0]
+    net, _ = load(write(tmp_path))
+    assert list(net.bpr_alpha) == [0.15] * 5 and list(net.bpr_beta) == [4.0] * 5
+    with pytest.raises(ValueError):
+        net.bpr_alpha[0] = 1.0
+
+
+@pytest.mark.parametrize("column", [5, 6], ids=["bpr_alpha", "bpr_beta"])
+@pytest.mark.parametrize("text", ["-0.1", "nan", "inf", "-inf", "steep", "1e999"])
+def test_csv_bad_bpr_value_is_one_input_error_naming_file_line_and_column(tmp_path, column, text):
+    rows = BPR_LINKS.splitlines()
+    fields = rows[3].split(",")  # L3, line 4 of the file
+    fields[column] = text
+    rows[3] = ",".join(fields)
+    name = ("bpr_alpha", "bpr_beta")[column - 5]
+    with pytest.raises(InputError) as error:
+        load(write(tmp_path, links="\n".join(rows) + "\n"))
+    assert str(error.value) == (f"{tmp_path / 'links.csv'}: line 4: link 'L3': {name} must be a number >= 0, "
+                                f"got {text!r}")
+
+
+def test_graphml_bpr_attributes_are_read_with_defaults(tmp_path):
+    keys = ('<key id="a" for="edge" attr.name="bpr_alpha" attr.type="double"/>\n'
+            '<key id="b" for="edge" attr.name="bpr_beta" attr.type="double"><default>5</default></key>\n')
+    edges = (edge("A", "B", edge_id="e1").replace("</edge>", '<data key="a">0.4</data></edge>')
+             + edge("B", "C", edge_id="e2").replace("</edge>", '<data key="b">2.5</data></edge>'))
+    path = tmp_path / "roads.graphml"
+    path.write_text(graphml(edges, keys=keys))
+    net = read_road_graphml(path)
+    assert net.link_ids == ("e1", "e2")
+    assert list(net.bpr_alpha) == [0.4, 0.15] and list(net.bpr_beta) == [5.0, 2.5]
+    path.write_text(graphml(edges.replace(">0.4<", ">-1<"), keys=keys))
+    with pytest.raises(InputError, match=r"roads.graphml: edge 'e1' \('A' -> 'B'\): bpr_alpha must be a number >= 0, "
+                                         r"got '-1.0'"):
+        read_road_graphml(path)
 
 
 def test_graphml_network_loads_to_the_same_arrays_as_csv(tmp_path):

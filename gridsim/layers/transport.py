@@ -13,9 +13,13 @@ vehicle-hours per hour of demand.
 Travel time on a link follows the BPR function of the U.S. Bureau of Public
 Roads (Traffic Assignment Manual, 1964)::
 
-    t = t0 * (1 + 0.15 * (x / c) ** 4)
+    t = t0 * (1 + alpha * (x / c) ** beta)
 
-with ``t0`` the free-flow time, ``x`` the flow and ``c`` the capacity. The
+with ``t0`` the free-flow time, ``x`` the flow and ``c`` the capacity.
+``alpha`` and ``beta`` are the Bureau's 0.15 and 4 unless the network gives
+them per link, as the networks of the TNTP collection do (their ``b`` and
+``power``; Transportation Networks for Research Core Team,
+https://github.com/bstabler/TransportationNetworks). The
 equilibrium minimises Beckmann's objective (the sum over links of the
 integral of ``t``) over the flows that carry the demand; :func:`assign`
 minimises it by the Frank-Wolfe algorithm (M. Frank and P. Wolfe, "An
@@ -63,10 +67,12 @@ __all__ = [
     "read_road_graphml",
 ]
 
-#: BPR coefficient: at capacity a link is 15 % slower than at free flow.
+#: BPR coefficient of a link that does not give its own: at capacity a link is 15 % slower than at free flow.
 BPR_ALPHA = 0.15
-#: BPR exponent.
+#: BPR exponent of a link that does not give its own.
 BPR_BETA = 4
+#: Optional per-link columns (CSV) or edge attributes (GraphML) and the value a link gets without one.
+_BPR_COLUMNS = (("bpr_alpha", BPR_ALPHA), ("bpr_beta", BPR_BETA))
 
 #: Ways to choose the Frank-Wolfe direction (see :class:`_Targets`).
 _METHODS = ("biconjugate", "conjugate", "plain")
@@ -100,6 +106,9 @@ class RoadNetwork:
         Per link, travel time on an empty road in minutes (> 0).
     node_x, node_y : ndarray of float
         Per node, coordinates if the input gave them (NaN otherwise); drawing only.
+    bpr_alpha, bpr_beta : ndarray of float
+        Per link, the BPR coefficient and exponent (finite, >= 0); :data:`BPR_ALPHA`
+        and :data:`BPR_BETA` on every link if not given.
     """
 
     node_ids: tuple[str, ...]
@@ -110,6 +119,8 @@ class RoadNetwork:
     free_flow_min: np.ndarray
     node_x: np.ndarray = field(default_factory=lambda: np.empty(0))
     node_y: np.ndarray = field(default_factory=lambda: np.empty(0))
+    bpr_alpha: np.ndarray = field(default_factory=lambda: np.empty(0))
+    bpr_beta: np.ndarray = field(default_factory=lambda: np.empty(0))
 
     def __post_init__(self):
         n, m = len(self.node_ids), len(self.link_ids)
@@ -125,6 +136,13 @@ class RoadNetwork:
             object.__setattr__(self, name, _read_only(values if len(values) else np.full(n, np.nan), float))
             if getattr(self, name).shape != (n,):
                 raise ValueError(f"RoadNetwork.{name} must have one entry per node ({n})")
+        for name, default in _BPR_COLUMNS:
+            values = getattr(self, name)
+            object.__setattr__(self, name, _read_only(values if len(values) else np.full(m, default), float))
+            if getattr(self, name).shape != (m,):
+                raise ValueError(f"RoadNetwork.{name} must have one entry per link ({m})")
+            if not np.all(np.isfinite(getattr(self, name)) & (getattr(self, name) >= 0)):
+                raise ValueError(f"RoadNetwork.{name} must be finite and >= 0")
         ends = np.concatenate([self.from_node, self.to_node])
         if m and (ends.min() < 0 or ends.max() >= n):
             raise ValueError("RoadNetwork.from_node/to_node must be positions into node_ids")
@@ -178,9 +196,11 @@ class Assignment:
     relative_gap : float
         ``1 - (demand x shortest-path times) / (flows x link times)`` at the
         returned flows: 0 at equilibrium, the share of travel time that
-        better route choices could still save at fixed times.
+        better route choices could still save at fixed times. The returned
+        flows are the iterate with the smallest gap: the gap of Frank-Wolfe
+        iterates need not fall at every step.
     iterations : int
-        Frank-Wolfe steps taken.
+        Frank-Wolfe steps taken (all of them, up to the last iterate, whichever iterate is returned).
     converged : bool
         Whether ``relative_gap`` reached the requested ``gap`` (else ``max_iter`` ran out).
     """
@@ -193,9 +213,25 @@ class Assignment:
     converged: bool = True
 
 
-def bpr_time_min(flow_veh_h: np.ndarray, capacity_veh_h: np.ndarray, free_flow_min: np.ndarray) -> np.ndarray:
-    """Link travel time by the BPR function, ``t0 * (1 + 0.15 * (x / c) ** 4)``, in minutes."""
-    return free_flow_min * (1.0 + BPR_ALPHA * (flow_veh_h / capacity_veh_h) ** BPR_BETA)
+def bpr_time_min(flow_veh_h: np.ndarray, capacity_veh_h: np.ndarray, free_flow_min: np.ndarray,
+                 alpha: np.ndarray | float = BPR_ALPHA, beta: np.ndarray | float = BPR_BETA) -> np.ndarray:
+    """Link travel time by the BPR function, ``t0 * (1 + alpha * (x / c) ** beta)``, in minutes.
+
+    ``alpha`` and ``beta`` are per link or one for all; by default the Bureau's 0.15 and 4.
+    """
+    return free_flow_min * (1.0 + alpha * (flow_veh_h / capacity_veh_h) ** beta)
+
+
+def _bpr_slope_factor(ratio: np.ndarray, free_flow: np.ndarray, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """``t0 * alpha * beta * ratio ** (beta - 1)``: the BPR time's derivative times the capacity.
+
+    0 on a link whose time does not depend on its flow (``alpha`` or ``beta``
+    0), where the formula would give NaN at zero flow; infinite at zero flow
+    for ``0 < beta < 1``, where the time rises vertically.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = free_flow * alpha * beta * ratio ** (beta - 1)
+    return np.where(alpha * beta > 0, factor, 0.0)
 
 
 # ----------------------------------------------------------------------------- readers
@@ -204,15 +240,18 @@ def bpr_time_min(flow_veh_h: np.ndarray, capacity_veh_h: np.ndarray, free_flow_m
 def read_road_csv(nodes: Path, links: Path) -> RoadNetwork:
     """Read a road network from ``nodes.csv`` (``id[,x,y]``) and ``links.csv``.
 
-    ``links.csv`` has columns ``id,from,to,capacity_veh_h,free_flow_min``; a
-    link runs one way, from ``from`` to ``to``.
+    ``links.csv`` has columns ``id,from,to,capacity_veh_h,free_flow_min`` and
+    optionally ``bpr_alpha,bpr_beta`` (the BPR coefficient and exponent of
+    the link, TNTP's ``b`` and ``power``; 0.15 and 4 where absent or blank);
+    a link runs one way, from ``from`` to ``to``.
 
     Raises
     ------
     InputError
         A missing column, an empty or duplicate id, a link to an unknown
         node or to its own start, a capacity or free-flow time that is not a
-        number > 0, a coordinate that is not a number; with file and line.
+        number > 0, a BPR coefficient or exponent that is not a number >= 0,
+        a coordinate that is not a number; with file and line.
     """
     from gridsim.model.system import _read_csv  # here: gridsim.model.system loads pandapower
 
@@ -228,7 +267,7 @@ def read_road_csv(nodes: Path, links: Path) -> RoadNetwork:
     position = {node: pos for pos, node in enumerate(node_ids)}
 
     link_ids: list[str] = []
-    columns: list[tuple[int, int, float, float]] = []
+    columns: list[tuple[int, int, float, float, float, float]] = []
     first_line = {}
     for line, row in _read_csv(links, ["id", "from", "to", "capacity_veh_h", "free_flow_min"]):
         link = _new_id(row["id"], first_line, line, links, "link")
@@ -237,19 +276,22 @@ def read_road_csv(nodes: Path, links: Path) -> RoadNetwork:
             raise InputError(links, f"link {link!r} goes from road node {row['from']!r} to itself", f"line {line}")
         link_ids.append(link)
         columns.append((*ends, *(_positive(row[c], c, f"link {link!r}", links, f"line {line}")
-                                 for c in ("capacity_veh_h", "free_flow_min"))))
+                                 for c in ("capacity_veh_h", "free_flow_min")),
+                        *(_bpr_parameter(row.get(c, ""), c, default, f"link {link!r}", links, f"line {line}")
+                          for c, default in _BPR_COLUMNS)))
     if not link_ids:
         raise InputError(links, "no road links")
-    from_node, to_node, capacity, free_flow = (np.array(c) for c in zip(*columns))
+    from_node, to_node, capacity, free_flow, alpha, beta = (np.array(c) for c in zip(*columns))
     x, y = (np.array(c, dtype=float) for c in zip(*coords))
-    return RoadNetwork(tuple(node_ids), tuple(link_ids), from_node, to_node, capacity, free_flow, x, y)
+    return RoadNetwork(tuple(node_ids), tuple(link_ids), from_node, to_node, capacity, free_flow, x, y, alpha, beta)
 
 
 def read_road_graphml(path: Path) -> RoadNetwork:
     """Read a road network from a GraphML file (networkx and OSMnx write these).
 
     Every edge needs the attributes ``capacity_veh_h`` and ``free_flow_min``
-    (or a GraphML default for them); nodes may have ``x`` and ``y``. A
+    (or a GraphML default for them) and may have ``bpr_alpha`` and
+    ``bpr_beta`` (as in ``links.csv``); nodes may have ``x`` and ``y``. A
     directed graph gives one link per edge, id the edge's ``id`` or
     ``<from>-<to>``; an undirected graph gives a link each way, ids
     ``<id>:<from>-<to>`` (or ``<from>-<to>``). Links come in networkx's
@@ -271,7 +313,7 @@ def read_road_graphml(path: Path) -> RoadNetwork:
             for axis in ("x", "y"))
     defaults = graph.graph.get("edge_default", {})
     link_ids: list[str] = []
-    columns: list[tuple[int, int, float, float]] = []
+    columns: list[tuple[int, int, float, float, float, float]] = []
     seen: set[str] = set()
     for link, a, b, data in _graphml_links(graph):
         edge = f"edge {link!r} ({str(a)!r} -> {str(b)!r})"
@@ -288,12 +330,15 @@ def read_road_graphml(path: Path) -> RoadNetwork:
             if isinstance(value, bool):
                 value = str(value)
             values.append(_positive(str(value), name, edge, path, None))
+        for name, default in _BPR_COLUMNS:
+            value = data.get(name, defaults.get(name))
+            values.append(_bpr_parameter("" if value is None else str(value), name, default, edge, path, None))
         link_ids.append(link)
         columns.append((position[a], position[b], *values))
     if not link_ids:
         raise InputError(path, "no road links (edges)")
-    from_node, to_node, capacity, free_flow = (np.array(c) for c in zip(*columns))
-    return RoadNetwork(node_ids, tuple(link_ids), from_node, to_node, capacity, free_flow, x, y)
+    from_node, to_node, capacity, free_flow, alpha, beta = (np.array(c) for c in zip(*columns))
+    return RoadNetwork(node_ids, tuple(link_ids), from_node, to_node, capacity, free_flow, x, y, alpha, beta)
 
 
 def read_demand_csv(path: Path, network: RoadNetwork) -> Demand:
@@ -348,6 +393,16 @@ def _positive(text: str, column: str, what: str, path: Path, where: str | None) 
     value = _number(text)
     if value is None or value <= 0:
         raise InputError(path, f"{what}: {column} must be a number > 0, got {text!r}", where)
+    return value
+
+
+def _bpr_parameter(text: str, column: str, default: float, what: str, path: Path, where: str | None) -> float:
+    """A link's BPR coefficient or exponent: ``default`` if blank, else a finite number >= 0."""
+    if text == "":
+        return float(default)
+    value = _number(text)
+    if value is None or value < 0:
+        raise InputError(path, f"{what}: {column} must be a number >= 0, got {text!r}", where)
     return value
 
 
@@ -439,7 +494,7 @@ def assign(network: RoadNetwork, demand: Demand, capacity_veh_h: np.ndarray | No
     Parameters
     ----------
     network : RoadNetwork
-        Links, capacities and free-flow times.
+        Links, capacities, free-flow times and BPR coefficients and exponents.
     demand : Demand
         Trips per hour between node positions; every destination must be
         reachable from its origin (:func:`read_demand_csv` checks this).
@@ -458,8 +513,11 @@ def assign(network: RoadNetwork, demand: Demand, capacity_veh_h: np.ndarray | No
     Returns
     -------
     Assignment
-        Flows and times; with no demand, zero flows and free-flow times
-        exactly. ``converged`` is False if ``max_iter`` ran out first.
+        Flows and times of the iterate with the smallest relative gap (an
+        iterate's gap may exceed an earlier one's), and that gap; with no
+        demand, zero flows and the times at zero flow (free-flow times
+        exactly, or ``t0 * (1 + alpha)`` on a link with ``beta`` 0).
+        ``converged`` is False if ``max_iter`` ran out first.
 
     Raises
     ------
@@ -470,27 +528,33 @@ def assign(network: RoadNetwork, demand: Demand, capacity_veh_h: np.ndarray | No
         raise ValueError(f"method must be one of {', '.join(_METHODS)}, got {method!r}")
     capacity = _capacity(network, capacity_veh_h)
     free_flow = np.asarray(network.free_flow_min, dtype=float)
+    alpha, beta = network.bpr_alpha, network.bpr_beta
+    empty = bpr_time_min(np.zeros(len(free_flow)), capacity, free_flow, alpha, beta)  # t0 unless beta is 0
     if not np.any(_moving(demand)):
-        return Assignment(np.zeros(len(free_flow)), free_flow.copy(), 0.0, 0.0, 0, True)
+        return Assignment(np.zeros(len(free_flow)), empty, 0.0, 0.0, 0, True)
     router = _Router(network, demand)
-    flow, _ = router.all_or_nothing(free_flow)
-    targets = _Targets(method, capacity, free_flow)
+    flow, _ = router.all_or_nothing(empty)
+    targets = _Targets(method, capacity, free_flow, alpha, beta)
     iterations = 0
+    best: tuple[float, np.ndarray, np.ndarray, float] | None = None  # gap, flow, time, total of the best iterate
     while True:
-        time = bpr_time_min(flow, capacity, free_flow)
+        time = bpr_time_min(flow, capacity, free_flow, alpha, beta)
         load, shortest = router.all_or_nothing(time)
         total = float(flow @ time)
         relative_gap = max(0.0, (total - shortest) / total) if total > 0 else 0.0  # 0: trips underflow
+        if best is None or relative_gap < best[0]:
+            best = (relative_gap, flow, time, total)  # the arrays are never changed in place: no copies
         if relative_gap <= gap or iterations >= max_iter:
             break
         target = targets.next(flow, load, time)
-        step = _step_size(flow, target - flow, capacity, free_flow)
+        step = _step_size(flow, target - flow, capacity, free_flow, alpha, beta)
         if step == 0.0 and target is load:
             break  # not even the all-or-nothing direction descends: the gap is rounding error
         flow = target.copy() if step == 1.0 else flow + step * (target - flow)
         targets.moved(step)
         iterations += 1
-    return Assignment(flow, time, total / 60.0, relative_gap, iterations, relative_gap <= gap)
+    best_gap, flow, time, total = best
+    return Assignment(flow, time, total / 60.0, best_gap, iterations, best_gap <= gap)
 
 
 def _capacity(network: RoadNetwork, capacity_veh_h: np.ndarray | None) -> np.ndarray:
@@ -588,10 +652,13 @@ class _Targets:
     target itself) forgets the past directions.
     """
 
-    def __init__(self, method: str, capacity: np.ndarray, free_flow: np.ndarray):
+    def __init__(self, method: str, capacity: np.ndarray, free_flow: np.ndarray, alpha: np.ndarray,
+                 beta: np.ndarray):
         self.depth = {"plain": 0, "conjugate": 1, "biconjugate": 2}[method]
         self.capacity = capacity
         self.free_flow = free_flow
+        self.alpha = alpha
+        self.beta = beta
         self.past: list[np.ndarray] = []  # last targets, newest first
         self.steps: list[float] = []  # steps taken towards them
 
@@ -600,12 +667,14 @@ class _Targets:
         past = self.past[:self.depth]
         candidates = []
         if past:
-            hessian = self.free_flow * BPR_ALPHA * BPR_BETA * (flow / self.capacity) ** (BPR_BETA - 1) / self.capacity
-            if len(past) == 2:
-                candidates.append(_biconjugate(flow, load, past[0], past[1], self.steps[0], hessian))
-            candidates.append(_conjugate(flow, load, past[0], hessian))
+            hessian = _bpr_slope_factor(flow / self.capacity, self.free_flow, self.alpha, self.beta) / self.capacity
+            # An exponent below 1 makes the Hessian infinite on a link without flow: then no mix, a plain step.
+            if np.all(np.isfinite(hessian)):
+                if len(past) == 2:
+                    candidates.append(_biconjugate(flow, load, past[0], past[1], self.steps[0], hessian))
+                candidates.append(_conjugate(flow, load, past[0], hessian))
         # A mix must descend at least a fair share as steeply as the plain direction does: conjugacy rests on
-        # the Hessian at the current flows, which BPR times (4th powers) make a poor guide far from them.
+        # the Hessian at the current flows, which BPR times (4th powers, typically) make a poor guide far from them.
         plain_slope = float(time_min @ (load - flow))
         target = next((c for c in candidates if c is not None and time_min @ (c - flow) <= _MIN_NEW * plain_slope),
                       load)
@@ -648,20 +717,23 @@ def _biconjugate(flow: np.ndarray, load: np.ndarray, last: np.ndarray, before: n
     return (load + nu * last + mu * before) / (1.0 + nu + mu)
 
 
-def _step_size(flow: np.ndarray, direction: np.ndarray, capacity: np.ndarray, free_flow: np.ndarray) -> float:
+def _step_size(flow: np.ndarray, direction: np.ndarray, capacity: np.ndarray, free_flow: np.ndarray,
+               alpha: np.ndarray, beta: np.ndarray) -> float:
     """The step in [0, 1] along ``direction`` that minimises Beckmann's objective, exactly.
 
     The objective's derivative along the direction, ``sum(direction * t(flow +
-    step * direction))``, increases with the step; its root is found by Newton's
-    method kept inside a shrinking bracket (bisection where Newton would leave it).
+    step * direction))`` with each link's own BPR ``alpha`` and ``beta``,
+    increases with the step; its root is found by Newton's method kept inside
+    a shrinking bracket (bisection where Newton would leave it, or where the
+    curvature is infinite: an exponent below 1 at zero flow).
     """
     moving = direction != 0
-    x, d, c, t0 = flow[moving], direction[moving], capacity[moving], free_flow[moving]
+    x, d, c, t0, a, b = (v[moving] for v in (flow, direction, capacity, free_flow, alpha, beta))
 
     def slope(step: float) -> tuple[float, float]:
         ratio = (x + step * d) / c
-        value = d @ (t0 * (1.0 + BPR_ALPHA * ratio ** BPR_BETA))
-        curvature = (d * d / c) @ (t0 * BPR_ALPHA * BPR_BETA * ratio ** (BPR_BETA - 1))
+        value = d @ (t0 * (1.0 + a * ratio ** b))
+        curvature = (d * d / c) @ _bpr_slope_factor(ratio, t0, a, b)
         return float(value), float(curvature)
 
     low_value, _ = slope(0.0)
@@ -680,7 +752,7 @@ def _step_size(flow: np.ndarray, direction: np.ndarray, capacity: np.ndarray, fr
             high = step
         else:
             return step
-        newton = step - value / curvature if curvature > 0 else -1.0
+        newton = step - value / curvature if 0 < curvature < math.inf else -1.0
         following = newton if low < newton < high else 0.5 * (low + high)
         if abs(following - step) <= 1e-15 or high - low <= 1e-15:
             return following
