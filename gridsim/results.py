@@ -163,10 +163,13 @@ def ratings_note(system) -> dict[str, Any]:
 
 def run_summary(result: SimulationResult) -> dict[str, Any]:
     """``summary.json``: the measures of :func:`gridsim.metrics.summarize`, and a ``ratings`` entry saying how many
-    branch ratings were set by gridsim (every loss figure depends on them).
+    branch ratings were set by gridsim (every loss figure depends on them), and ``grid_notes`` if reading the
+    grid changed or noticed anything.
     """
     summary = summarize(result)
     summary.setdefault("ratings", ratings_note(result.system))
+    if result.system.load_notes:  # what gridsim changed or noticed reading the grid (impedances, dark loads ...)
+        summary.setdefault("grid_notes", list(result.system.load_notes))
     return summary
 
 

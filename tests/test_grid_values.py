@@ -85,6 +85,7 @@ def test_substation_attack_opens_the_matpower_transformer(tmp_path):
     assert float(result.lost_mw.max()) == pytest.approx(80.0)
     show = CliRunner().invoke(cli, ["show", str(tmp_path)])
     assert show.exit_code == 0 and "1 transformers" in show.output
+    assert "1 impedance elements between buses of different voltage read as transformers" in show.output
 
 
 def test_asymmetric_impedance_and_hvdc_lines_are_refused():
@@ -146,6 +147,12 @@ def test_a_load_dark_before_the_attack_is_not_charged_to_it(tmp_path):
     plan = parse_scenario("name: t\nsteps:\n  - {at_min: 0, action: access, technique: T0822}\n")
     result = simulate(system, plan, mode="dc", seed=0)
     assert float(result.lost_mw.max()) == 0.0
+    from gridsim.cli.run import format_summary
+    from gridsim.results import run_summary
+
+    summary = run_summary(result)
+    assert any("dark in the base case" in note for note in summary["grid_notes"])
+    assert "grid note             1 loads (40.0 MW) are dark" in format_summary(summary)
 
 
 def test_a_400_digit_number_in_the_frequency_table_is_one_line(tmp_path):

@@ -84,6 +84,8 @@ def show_command(system_spec: str) -> None:
     click.echo(f"  power source     {system.source}")
     click.echo(f"  grid             {len(net.bus)} buses, {len(net.line)} lines, {len(net.trafo)} transformers, "
                f"{len(net.gen)} generators, {len(net.ext_grid)} external grids, {len(net.load)} loads")
+    for note in system.load_notes:
+        click.echo(f"    note           {note}")
     click.echo(f"  demand           {system.base_demand_mw:,.1f} MW")
     click.echo(f"  customers        {int(system.customers.sum()):,} ({system.people_per_customer:g} people each)")
     click.echo(f"  substations      {len(system.substations)}")

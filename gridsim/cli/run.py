@@ -125,6 +125,7 @@ def format_summary(s: dict) -> str:
     caveat = _ratings_caveat(s.get("ratings"))
     if caveat:
         lines.append(caveat)
+    lines += [f"  grid note             {note}" for note in s.get("grid_notes", ())]
     if len(s["by_operator"]) > 1:
         lines.append("  by operator")
         width = max(24, *(len(op) for op in s["by_operator"]))  # a long name widens the column, never shifts it
