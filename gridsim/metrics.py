@@ -89,7 +89,10 @@ def summarize(result: SimulationResult) -> dict[str, Any]:
         "energy_not_served_mwh": round(float(np.sum(lost * dt_h)), 3),
         "customer_hours_lost": round(float(np.sum(customers * dt_h)), 1),
         "time_to_full_restoration_min": restored_at,
-        "fully_restored": restored_at is not None,
+        # Every customer back is not enough: nothing may stay down (a branch locked out, a telecom site, a pump,
+        # a dependency cycle that cannot restart ...); ``still_down`` lists what does.
+        "fully_restored": restored_at is not None and not result.still_down,
+        "still_down": result.still_down,
         "outage_duration_h": {
             "loads_affected": int(outage_h.size),
             "min": round(float(outage_h.min()), 3) if outage_h.size else None,
@@ -139,7 +142,12 @@ def _capacity_mw(net) -> np.ndarray:
 
 
 def control_summary(result: SimulationResult, dt_h: np.ndarray) -> dict[str, Any]:
-    """Sites whose operator cannot switch them remotely, or cannot see them: peaks and site-hours."""
+    """Sites whose operator cannot switch them remotely, or cannot see them: peaks and site-hours.
+
+    ``without_remote_control_at_end`` counts, per reason (a step, a telecom
+    kind down, destroyed firmware), the sites still without remote control
+    when the run ends: why restoration there stays manual.
+    """
     out: dict[str, Any] = {}
     for name, series in (("control", result.sites_without_control), ("view", result.sites_without_view)):
         if not len(series):
@@ -148,6 +156,7 @@ def control_summary(result: SimulationResult, dt_h: np.ndarray) -> dict[str, Any
         out[f"site_hours_without_{name}"] = round(float(np.sum(series * dt_h)), 3)
         blind = np.flatnonzero(series > 0)
         out[f"hours_with_sites_without_{name}"] = round(float(np.sum(dt_h[blind])), 3)
+    out["without_remote_control_at_end"] = {reason: len(sites) for reason, sites in result.control_lost.items()}
     return out
 
 
@@ -227,7 +236,10 @@ def _percent(part: float, whole: float) -> float:
 
 
 def _full_restoration_min(result: SimulationResult) -> float | None:
-    """First instant after the last loss from which nobody is off supply, or None."""
+    """First instant after the last loss from which nobody is off supply, or None.
+
+    Customers only: ``fully_restored`` also asks that nothing stays down.
+    """
     off = result.load_out_fraction.sum(axis=1) > 0
     if not off.any():
         return 0.0

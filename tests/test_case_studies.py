@@ -17,7 +17,7 @@ import pytest
 from gridsim.casestudy import case_studies, run_case_study
 from gridsim.errors import InputError
 from gridsim.model.system import load_system
-from gridsim.scenario.mitigations import MITIGATIONS, apply_mitigation
+from gridsim.scenario.mitigations import MITIGATIONS, SPARE_INSTALL_H, apply_mitigation
 from gridsim.scenario.schema import Reported, load_scenario, parse_scenario
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,9 +73,10 @@ def test_mitigations_change_copies_and_say_what_they_changed():
     before_steps, before_crews = plan.steps, system.restoration.crews
 
     _, spared, what = apply_mitigation("spare-converters", system, plan)
-    assert "2 firmware-destruction step(s)" in what
-    swapped = [s for s in spared.steps if s.action == "disable" and s.duration_min == 60.0]
-    assert len(swapped) == 2 and not any(s.action == "destroy_firmware" for s in spared.steps)
+    assert "2 firmware-destruction step(s): spare devices installed 2 h later" in what
+    bounded = [s for s in spared.steps if s.action == "destroy_firmware"]
+    assert len(bounded) == 2 and all(s.duration_min == 60.0 * SPARE_INSTALL_H for s in bounded)
+    assert all("spares installed after 2 h" in s.note for s in bounded)
 
     _, early, what = apply_mitigation("detect-early", system, plan)
     assert {s.action for s in early.steps} == {"access"} and "never happen" in what
@@ -107,11 +108,63 @@ def gridsim(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "gridsim", *args], capture_output=True, text=True, cwd=REPO)
 
 
+def test_spare_converters_give_remote_control_back_once_installed():
+    from conftest import three_sites
+
+    from gridsim.engine.simulation import simulate
+    from gridsim.metrics import summarize
+
+    # One crew, 3 h a site, the firmware of all three sites destroyed: by hand S3, S2, S1 at 3, 6 and 9 h.
+    plan = parse_scenario("""name: t
+horizon_h: 12
+steps:
+  - {at_min: 0, action: destroy_firmware, technique: T0857, targets: {kind: substation, ids: [S1, S2, S3]}}
+  - {at_min: 0, action: open_breakers, technique: T0855, targets: {kind: substation, ids: [S1, S2, S3]}}
+""")
+    system = three_sites(crews=1, manual_h=3.0)
+
+    def restored(result):
+        return {e.element: e.t_min for e in result.events if e.state == "in" and e.element.startswith("substation:")}
+
+    assert restored(simulate(system, plan)) == {"substation:S3": 180.0, "substation:S2": 360.0,
+                                                "substation:S1": 540.0}
+    changed_system, spared, what = apply_mitigation("spare-converters", system, plan)
+    assert what.startswith("1 firmware-destruction step(s)")
+    result = simulate(changed_system, spared)
+    # Spares in at 2 h: the two sites still waiting for the crew are reclosed remotely (5 min); the crew
+    # already at S3 finishes there.
+    assert restored(result) == {"substation:S2": 125.0, "substation:S1": 125.0, "substation:S3": 180.0}
+    summary = summarize(result)
+    assert summary["restorations_by_cause"] == {"restored-manual": 1, "restored-remote": 2}
+    assert summary["control"]["without_remote_control_at_end"] == {}
+    assert summary["fully_restored"] is True
+
+
+def test_a_mitigation_that_moves_nothing_says_so_and_why():
+    study = run_case_study("ukraine-2015", mitigations=("spare-converters", "manual-control-ready"))
+    spared = study.mitigations["spare-converters"]
+    # The converters come back after 2 h, but the HMI takeovers and the wiped control centres still deny control.
+    assert spared.moved == {}
+    assert spared.unchanged_because.startswith("restoration stays manual (60 of 60 restorations by hand)")
+    assert "deny_control (step 4) at 30 sites" in spared.unchanged_because
+    assert "deny_control (step 7) at 30 sites" in spared.unchanged_because
+    assert "control_centre down at 70 sites" in spared.unchanged_because
+    assert "gateway down" not in spared.unchanged_because  # that is what the spares did fix
+    ready = study.mitigations["manual-control-ready"]
+    assert ready.moved["time_to_full_restoration_min"] == {"without": 390.0, "with": 75.0, "change": -315.0}
+    assert set(ready.moved) == {"peak_mw_lost", "peak_customers_out", "energy_not_served_mwh",
+                                "customer_hours_lost", "time_to_full_restoration_min"}
+    assert ready.unchanged_because == ""
+
+
 def test_case_study_command_prints_the_table_and_mitigations():
-    done = gridsim("case-study", "ukraine-2015", "--mitigate", "manual-control-ready", "--check")
+    done = gridsim("case-study", "ukraine-2015", "--mitigate", "manual-control-ready", "--mitigate",
+                   "spare-converters", "--check")
     assert done.returncode == 0, done.stderr
     assert "outage_duration_h.min" in done.stdout and "agrees" in done.stdout
     assert "calibrated input" in done.stdout and "what would have helped" in done.stdout
+    assert "moved:   peak MW -52.80 (-29 %)" in done.stdout and "restored min -315 (-81 %)" in done.stdout
+    assert "moved:   nothing: restoration stays manual (60 of 60 restorations by hand)" in done.stdout
     listed = gridsim("case-study", "--list-mitigations")
     assert all(name in listed.stdout for name in MITIGATIONS)
 

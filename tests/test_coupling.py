@@ -102,17 +102,64 @@ def test_alternative_suppliers_in_one_group():
     assert [ch.element for ch in changes] == ["facility:P"]
 
 
-def test_a_dependency_cycle_terminates_and_stays_down():
-    world, c = coupling([Dependency("bus:1", "facility:A"), Dependency("facility:B", "facility:A"),
-                         Dependency("bus:1", "facility:B"), Dependency("facility:A", "facility:B")],
-                        elements=("A", "B"))
+def cycle_of_two(extra=()):
+    """A and B each need the other and bus:1; A's supply from bus:1 restarts in 15 min, B's from A in 30."""
+    return coupling([Dependency("bus:1", "facility:A", restart_min=15), Dependency("facility:B", "facility:A"),
+                     Dependency("bus:1", "facility:B"), Dependency("facility:A", "facility:B", restart_min=30),
+                     *extra], elements=("A", "B", "D"))
+
+
+def test_a_dead_cycle_is_black_started_once_its_outside_supply_is_back():
+    world, c = cycle_of_two()
     world.up["bus:1"] = False
     changes, _, _ = c.propagate(0.0)
     assert sorted(ch.element for ch in changes) == ["facility:A", "facility:B"]
+    assert c.propagate(30.0) == ([], [], [])  # the bus still dark: nothing to start yet
     world.up["bus:1"] = True
-    changes, expiries, restarts = c.propagate(60.0)
-    assert changes == [] and restarts == []  # each waits for the other: a dead cycle stays dead
-    assert set(c.down) == {"facility:A", "facility:B"}
+    changes, _, restarts = c.propagate(60.0)
+    # Each waits for the other, so neither could restart alone: both are started together, after the longest
+    # restart of what either lost (B's 30 min on A).
+    assert changes == [] and restarts == [(90.0, "facility:A"), (90.0, "facility:B")]
+    for element in ("facility:A", "facility:B"):
+        c.restart_due(element, 90.0)
+    changes, _, _ = c.propagate(90.0)
+    assert [(ch.element, ch.state) for ch in changes] == [("facility:A", "in"), ("facility:B", "in")]
+    assert "black start of the dependency cycle facility:A, facility:B" in changes[0].detail
+    assert c.down == {}
+
+
+def test_a_black_start_is_called_off_when_the_outside_supply_fails_again():
+    world, c = cycle_of_two()
+    world.up["bus:1"] = False
+    c.propagate(0.0)
+    world.up["bus:1"] = True
+    assert c.propagate(60.0)[2] == [(90.0, "facility:A"), (90.0, "facility:B")]
+    world.up["bus:1"] = False
+    assert c.propagate(80.0) == ([], [], [])
+    for element in ("facility:A", "facility:B"):
+        c.restart_due(element, 90.0)
+    assert c.propagate(90.0)[0] == [] and set(c.down) == {"facility:A", "facility:B"}
+    world.up["bus:1"] = True
+    assert c.propagate(120.0)[2] == [(150.0, "facility:A"), (150.0, "facility:B")]
+
+
+def test_what_depends_on_a_dead_cycle_follows_it_as_usual():
+    world, c = cycle_of_two([Dependency("facility:A", "facility:D", restart_min=10)])
+    world.up["bus:1"] = False
+    c.propagate(0.0)
+    world.up["bus:1"] = True
+    assert c.propagate(60.0)[2] == [(90.0, "facility:A"), (90.0, "facility:B")]  # D is no member
+    for element in ("facility:A", "facility:B"):
+        c.restart_due(element, 90.0)
+    changes, _, restarts = c.propagate(90.0)
+    assert [ch.element for ch in changes] == ["facility:A", "facility:B"] and restarts == [(100.0, "facility:D")]
+
+
+def test_an_attack_names_its_step_as_the_cause():
+    _, c = coupling([], elements=("P",))
+    c.hold("facility:P", "step3", "step 3 (disable T0816)", "step:3")
+    changes, _, _ = c.propagate(0.0)
+    assert [(ch.element, ch.cause, ch.caused_by) for ch in changes] == [("facility:P", "attack", "step:3")]
 
 
 def test_zero_restart_delay_brings_a_chain_back_at_once():
@@ -184,6 +231,41 @@ def test_control_centre_down_blinds_its_operator():
     restored = {e.element: e.t_min for e in result.events if e.state == "in" and e.element.startswith("substation:")}
     # No view and no control: crews go out blind (30 min to find out) and switch by hand (1 h).
     assert restored == {"substation:S1": 90.0, "substation:S2": 90.0}
+
+
+def cycle_layers(bus: int) -> Layers:
+    """Two facilities that need each other and a bus; B restarts 20 min after A is back (a black start)."""
+    return Layers(elements=facilities("A", "B"),
+                  dependencies=(Dependency(f"bus:{bus}", "facility:A"), Dependency("facility:B", "facility:A"),
+                                Dependency(f"bus:{bus}", "facility:B"),
+                                Dependency("facility:A", "facility:B", restart_min=20)))
+
+
+OPEN_S1 = "  - {at_min: 0, action: open_breakers, technique: T0855, targets: {kind: substation, ids: [S1]}}\n"
+
+
+def test_a_two_member_cycle_restarts_by_black_start_after_the_grid_returns():
+    system = three_sites()
+    result = simulate(with_layers(system, cycle_layers(system.substations["S1"].buses[0])), scenario(OPEN_S1))
+    # S1 is reclosed remotely at 5 min; the cycle's outside supply is back, so both are started at 5 + 20.
+    assert events_of(result, "facility:A") == [(0.0, "out", "dependency"), (25.0, "in", "restored")]
+    assert events_of(result, "facility:B") == [(0.0, "out", "dependency"), (25.0, "in", "restored")]
+    summary = summarize(result)
+    assert summary["fully_restored"] is True and summary["still_down"] == []
+
+
+def test_a_cycle_that_cannot_restart_is_not_fully_restored_and_is_listed():
+    system = three_sites()
+    steps = ("  - {at_min: 0, action: disable, technique: T0816, targets: {kind: facility, ids: [A]}}\n"
+             "  - {at_min: 1, action: open_breakers, technique: T0855, targets: {kind: substation, ids: [S1]}}\n")
+    result = simulate(with_layers(system, cycle_layers(system.substations["S1"].buses[0])), scenario(steps))
+    summary = summarize(result)
+    # Every customer is back at 6 min, but A stays disabled and B waits for it: not fully restored.
+    assert summary["time_to_full_restoration_min"] == 6.0
+    assert summary["fully_restored"] is False
+    assert summary["still_down"] == [
+        {"element": "facility:A", "since_min": 0.0, "cause": "attack", "caused_by": "step:0"},
+        {"element": "facility:B", "since_min": 0.0, "cause": "dependency", "caused_by": "facility:A"}]
 
 
 def gas_loop_net():

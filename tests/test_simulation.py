@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import parallel_pair, three_sites
 
-from gridsim.engine.simulation import simulate
+from gridsim.engine.simulation import BASE_CASE, cause_of, simulate
 from gridsim.metrics import load_outage_hours, summarize
 from gridsim.model.system import RestorationParams, system_from_net
 from gridsim.scenario.schema import parse_scenario
@@ -64,6 +64,17 @@ def test_destroyed_firmware_forces_manual_even_after_control_returns():
 """
     result = simulate(three_sites(crews=1, manual_h=2.0), scenario(steps))
     assert restored_at(result) == {"substation:S1": 10.0 + 120.0}
+
+
+def test_a_job_waiting_for_a_crew_is_switched_remotely_once_control_returns():
+    steps = """
+  - {at_min: 0, action: deny_control, technique: T0827, duration_min: 30,
+     targets: {kind: substation, ids: [S1, S2, S3]}}
+""" + OPEN_ALL
+    result = simulate(three_sites(crews=1, manual_h=2.0), scenario(steps))
+    # The one crew takes S3 (largest) at once and finishes it; S2 and S1 wait until control is back at 30 min.
+    assert restored_at(result) == {"substation:S3": 120.0, "substation:S2": 35.0, "substation:S1": 35.0}
+    assert summarize(result)["restorations_by_cause"] == {"restored-manual": 1, "restored-remote": 2}
 
 
 def test_denial_of_control_that_ended_allows_remote_reclosing():
@@ -145,8 +156,26 @@ def test_repeated_overload_trips_end_in_lock_out():
     trips = [(e.t_min, e.element) for e in result.events if e.cause == "overload"]
     assert trips == [(0.0, "line:0"), (0.0, "line:1"), (60.0, "line:0"), (60.0, "line:1")]
     assert sorted(e.element for e in result.events if e.cause == "locked-out") == ["line:0", "line:1"]
-    assert summarize(result)["fully_restored"] is False
+    summary = summarize(result)
+    assert summary["fully_restored"] is False
+    assert [(d["element"], d["since_min"], d["cause"]) for d in summary["still_down"]] == [
+        ("line:0", 60.0, "overload"), ("line:1", 60.0, "overload"), ("load:0", 60.0, "island")]
     assert result.end_min == result.horizon_min
+
+
+def test_a_line_locked_out_while_every_customer_is_served_is_not_full_restoration(make_system):
+    # 40 MW over a 50 MVA pair: a surge trips both, twice; line 1 then recloses and holds on its own... unless
+    # locked out. Here one line is left open for good (tripped twice), the other carries the 40 MW alone.
+    net = parallel_pair(40.0, 50.0)
+    net.line.loc[1, "max_i_ka"] = 1.0  # line 1 is strong: only line 0 trips
+    system = make_system(net, restoration=RestorationParams(remote_min=5, max_reclose=2))
+    surge = ("  - {{at_min: {t}, action: scale_loads, factor: 3.0, technique: T0831, duration_min: 10,"
+             " targets: {{kind: load, ids: [0]}}}}\n")
+    result = simulate(system, scenario(surge.format(t=0) + surge.format(t=60)))
+    summary = summarize(result)
+    assert summary["time_to_full_restoration_min"] == 0.0  # no customer ever lost supply
+    assert summary["fully_restored"] is False
+    assert [d["element"] for d in summary["still_down"]] == ["line:0"]
 
 
 def test_generator_restarts_after_its_restart_time(make_system):
@@ -169,6 +198,7 @@ def test_horizon_cuts_the_run_and_reports_unrestored():
     summary = summarize(result)
     assert summary["fully_restored"] is False
     assert summary["time_to_full_restoration_min"] is None
+    assert [d["element"] for d in summary["still_down"]] == ["load:0", "load:1", "substation:S1", "substation:S2"]
     assert result.end_min == 360.0
     # S3 back at 5 h; S2 and S1 dark the whole 6 h.
     assert summary["energy_not_served_mwh"] == pytest.approx(30 * 5 + 20 * 6 + 10 * 6)
@@ -181,6 +211,66 @@ def test_every_failure_has_a_cause_and_loads_point_to_what_triggered_them():
     load_out = [e for e in outs if e.element.startswith("load:")]
     assert len(load_out) == 3
     assert all("open_breakers" in e.detail for e in load_out)
+    # ... and name it: each load the substation opened over it, each substation the step.
+    assert [(e.element, e.caused_by) for e in outs] == [
+        ("substation:S1", "step:0"), ("substation:S2", "step:0"), ("substation:S3", "step:0"),
+        ("load:0", "substation:S1"), ("load:1", "substation:S2"), ("load:2", "substation:S3")]
+
+
+def walk_to_roots(events) -> dict[int, str]:
+    """For every failure line, the root its ``caused_by`` chain ends at; fails on a dead end or a loop."""
+    refs = cause_of(events)
+    roots = {}
+    for i, event in enumerate(events):
+        if event.state != "out":
+            continue
+        assert event.caused_by, f"line {i}: {event.element} {event.cause} names no cause"
+        seen, j = {i}, i
+        while not (events[j].element.startswith("step:") or events[j].element == BASE_CASE):
+            j = refs[j]
+            assert j is not None, f"line {i}: the chain of {event.element} ends nowhere"
+            assert j not in seen, f"line {i}: the chain of {event.element} loops"
+            seen.add(j)
+        roots[i] = events[j].element
+    return roots
+
+
+def four_lines(ratings_mva=(30.0, 45.0, 60.0, 100.0), load_mw=100.0):
+    """ext - b0 =four identical lines= b1 with one load: each carries a quarter, trips follow the ratings."""
+    import pandapower as pp
+    from conftest import _line
+
+    net = pp.create_empty_network()
+    b0, b1 = pp.create_bus(net, 110), pp.create_bus(net, 110)
+    pp.create_ext_grid(net, b0)
+    for rating in ratings_mva:
+        _line(net, b0, b1, max_i_ka=rating / (3 ** 0.5 * 110))
+    pp.create_load(net, b1, p_mw=load_mw)
+    return net
+
+
+def test_each_cascade_generation_names_the_trip_before_it(make_system):
+    # Line 3 tripped: 33 MW each overloads line 0 (30), then 50 each line 1 (45), then 100 line 2 (60).
+    system = make_system(four_lines(), restoration=RestorationParams(remote_min=5))
+    steps = ("  - {at_min: 0, action: trip_branches, technique: T0855, duration_min: 60,\n"
+             "     targets: {kind: line, ids: [3]}}\n")
+    result = simulate(system, scenario(steps))
+    trips = [(e.element, e.generation, e.caused_by) for e in result.events if e.cause == "overload" and e.t_min == 0]
+    assert trips == [("line:0", 1, "line:3"), ("line:1", 2, "line:0"), ("line:2", 3, "line:1")]
+    assert set(walk_to_roots(result.events).values()) == {"step:0"}
+
+
+def test_every_failure_of_the_city_run_walks_back_to_an_attack_step():
+    from test_ieee118_city import city_run
+
+    events = city_run().events
+    failures = [e for e in events if e.state == "out"]
+    roots = walk_to_roots(events)
+    assert len(roots) == len(failures) == 163  # every one, overload trips, islands and junctions included
+    assert set(roots.values()) == {"step:2", "step:3"}  # the breakers opened, the RTUs' firmware
+    by_element = {e.element: e for e in failures}
+    assert by_element["gen:4"].caused_by == "junction:15"  # the cooling-water loop, as the README tells it
+    assert by_element["junction:15"].caused_by in {"pump:10", "pump:335"}
 
 
 def test_open_breakers_opens_bus_bus_switches_and_three_winding_transformers():

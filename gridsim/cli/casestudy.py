@@ -48,8 +48,7 @@ def case_study_command(name: str | None, run_all: bool, mitigations: tuple[str, 
     studies = [run_case_study(n, mitigations=mitigations, mode=flow, engine=engine) for n in names]
     if as_json:
         click.echo(json.dumps([{"case_study": s.name, "agrees": s.agrees, "reported": s.rows,
-                                "mitigations": {m: {"changed": what, "summary": summary}
-                                                for m, (what, summary) in s.mitigations.items()}}
+                                "mitigations": {m: run.as_dict() for m, run in s.mitigations.items()}}
                                for s in studies], indent=2))
     else:
         click.echo("\n\n".join(format_case_study(s) for s in studies))
@@ -75,13 +74,30 @@ def format_case_study(study) -> str:
         header = f"  {'mitigation':<28}" + "".join(f" {_short(m):>14}" for m in HEADLINE)
         lines += ["", "  what would have helped", header]
         lines.append(f"  {'(none)':<28}" + "".join(f" {_number(study.summary.get(m)):>14}" for m in HEADLINE))
-        for mitigation, (what, summary) in study.mitigations.items():
-            if summary is None:
+        for mitigation, run in study.mitigations.items():
+            if run.summary is None:
                 lines.append(f"  {mitigation:<28} does not apply to this case")
                 continue
-            lines.append(f"  {mitigation:<28}" + "".join(f" {_number(summary.get(m)):>14}" for m in HEADLINE))
-            lines.append(f"    ({what})")
+            lines.append(f"  {mitigation:<28}" + "".join(f" {_number(run.summary.get(m)):>14}" for m in HEADLINE))
+            lines.append(f"    changed: {run.changed}")
+            lines.append(f"    moved:   {_moved(run)}")
     return "\n".join(lines)
+
+
+def _moved(run) -> str:
+    """Which headline figures a mitigation moved and by how much, or plainly that none did, and why."""
+    if not run.moved:
+        return "nothing" + (f": {run.unchanged_because}" if run.unchanged_because else
+                            ": what it changed does not reach the headline figures here")
+    parts = []
+    for measure, figures in run.moved.items():
+        before, after, change = figures["without"], figures["with"], figures["change"]
+        if change is None:
+            parts.append(f"{_short(measure)} {_number(before)} -> {_number(after)}")
+            continue
+        share = f" ({100.0 * change / before:+.0f} %)" if before else ""
+        parts.append(f"{_short(measure)} {'+' if change > 0 else '-'}{_number(abs(change))}{share}")
+    return ", ".join(parts)
 
 
 def _short(measure: str) -> str:

@@ -11,13 +11,17 @@ machine the simulation clock drives:
   backup it fails at once: cause ``dependency``;
 - a dependent is down while any requirement (group) fails or an attack holds
   it; once everything holds again it restarts after the longest
-  ``restart_min`` of the requirements it lost.
+  ``restart_min`` of the requirements it lost;
+- *black start*: members of a dependency cycle that are all down wait for
+  each other, so none of them could ever restart on its own. Once every
+  requirement they have on suppliers outside the cycle holds (and no attack
+  holds one of them), operators start them together by hand: all come back
+  at once, after the longest ``restart_min`` of the requirements any of them
+  lost. Elements that merely depend on a cycle follow it as usual.
 
 :meth:`Coupling.propagate` runs these rules to a fixed point at one instant.
 Within an instant elements only fail, except those whose restart falls due
-then, each at most once: so the loop ends, on any graph, cycles included. A
-cycle whose members are all down stays down: nothing restarts what it
-depends on.
+then, each at most once: so the loop ends, on any graph, cycles included.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ class Change:
     element: str
     state: str  # "out" or "in"
     cause: str  # attack, dependency, backup-exhausted, restored
-    caused_by: str | None
+    caused_by: str | None  # a failure: the supplier it lost, or the attack step ("step:3") that took it down
     detail: str
 
 
@@ -78,9 +82,11 @@ class Coupling:
         self.lost_since: list[float | None] = [None] * len(self.edges)
         self.down: dict[str, str] = {}  # element -> why it is down (the cause chain, as text)
         self.attack: dict[str, dict[str, str]] = defaultdict(dict)  # element -> holder key -> description
+        self.attack_source: dict[str, dict[str, str | None]] = defaultdict(dict)  # element -> key -> "step:N"
         self.backup_off: dict[str, set[str]] = defaultdict(set)
         self.lost_edges: dict[str, set[int]] = defaultdict(set)
         self.restart_at: dict[str, float] = {}
+        self.black_start: dict[str, frozenset[str]] = {}  # member -> the dead cycle being started with it
         self._due: set[str] = set()
 
     # ------------------------------------------------------------ queries
@@ -122,12 +128,14 @@ class Coupling:
 
     # ------------------------------------------------------------ changes from outside
 
-    def hold(self, element: str, key: str, description: str) -> None:
-        """An attack takes the element down (until :meth:`release`)."""
+    def hold(self, element: str, key: str, description: str, source: str | None = None) -> None:
+        """An attack takes the element down (until :meth:`release`); ``source`` names the step (``step:3``)."""
         self.attack[element][key] = description
+        self.attack_source[element][key] = source
 
     def release(self, element: str, key: str) -> None:
         self.attack[element].pop(key, None)
+        self.attack_source[element].pop(key, None)
 
     def disable_backup(self, element: str, key: str) -> None:
         self.backup_off[element].add(key)
@@ -159,8 +167,12 @@ class Coupling:
         restarts: list[tuple[float, str]] = []
         while True:
             self._update_supplies(now)
+            if self._black_starts(now, changes):
+                continue  # the cycle's supplies are back: see them before judging anything else
             progressed = False
             for element in self.elements:
+                if element in self.black_start:
+                    continue  # started with its cycle, above
                 failing = self._failing_edge(element, now)
                 held = self.attack[element]
                 if element not in self.down:
@@ -185,12 +197,84 @@ class Coupling:
                     else:  # back at once: the next round of this loop brings it in
                         self._due.add(element)
                         progressed = True
-            if not progressed:
+            if not progressed and not self._schedule_black_starts(now, restarts):
                 break
         self._due.clear()
         expiries = sorted({now + 60.0 * self.backup_left_h(i, now) for i in range(len(self.edges))
                            if self.lost_since[i] is not None and self.backup_left_h(i, now) > _EPS_H})
         return changes, expiries, restarts
+
+    # ------------------------------------------------------------ black start of dead cycles
+
+    def _black_starts(self, now: float, changes: list[Change]) -> bool:
+        """Bring back every scheduled dead cycle whose restart is due; call off those that cannot start.
+
+        A cycle is called off when an attack holds a member or a requirement on
+        a supplier outside it fails again; it is looked for anew at the next
+        fixed point. True if members came back.
+        """
+        progressed = False
+        for cycle in sorted(set(self.black_start.values()), key=sorted):
+            members = sorted(cycle)
+            if any(self.attack[m] or self._failing_edge(m, now, cycle) is not None for m in members):
+                for m in members:
+                    failing = self._failing_edge(m, now, cycle)
+                    if failing is not None:
+                        self.lost_edges[m].add(failing)
+                    del self.black_start[m]
+                    self.restart_at.pop(m, None)
+                    self._due.discard(m)
+                continue
+            if all(m in self._due for m in members):
+                changes.extend(self._recover(m, now, cycle) for m in members)
+                progressed = True
+        return progressed
+
+    def _schedule_black_starts(self, now: float, restarts: list[tuple[float, str]]) -> bool:
+        """At a fixed point: find dead cycles whose outside supplies all hold and schedule their black start.
+
+        A *dead cycle* is a set of down elements, none held by an attack or
+        waiting for a restart of its own, in which every failing requirement
+        (group) of every member has a supplier inside the set, and which is a
+        cycle (each member waits, through the others, for itself). True if one
+        restarts at once (the caller runs the rules again).
+        """
+        waiting = {e for e in self.down if not self.attack[e] and e not in self.restart_at
+                   and e not in self.black_start}
+        groups = {e: self._failing_groups(e, now) for e in waiting}
+        shrinking = True
+        while shrinking:  # drop what waits for anything outside the set
+            shrinking = False
+            for e in sorted(waiting):
+                if not groups[e] or any(not any(self.edges[i].supplier in waiting for i in g) for g in groups[e]):
+                    waiting.discard(e)
+                    shrinking = True
+        waits_for = {e: sorted({self.edges[i].supplier for g in groups[e] for i in g} & waiting) for e in waiting}
+        at_once = False
+        for cycle in _strongly_connected(waits_for):
+            members = frozenset(cycle)
+            closed = all(any(self.edges[i].supplier in members for i in g) for e in members for g in groups[e])
+            if not closed or (len(members) == 1 and cycle[0] not in waits_for[cycle[0]]):
+                continue  # waits for another cycle first, or no cycle at all: it follows as usual
+            for e in members:
+                self.lost_edges[e].update(i for g in groups[e] for i in g)
+            delay = max((self.edges[i].restart_min for e in members for i in self.lost_edges[e]), default=0.0)
+            for e in sorted(members):
+                self.black_start[e] = members
+                self.restart_at[e] = now + delay
+                if delay > 0:
+                    restarts.append((now + delay, e))
+                else:
+                    self._due.add(e)
+                    at_once = True
+        return at_once
+
+    def _failing_groups(self, element: str, now: float) -> list[list[int]]:
+        """Every requirement (group of alternatives) of an element that fails now, as edge indices."""
+        groups: dict[str, list[int]] = {}
+        for i in self.edges_of.get(element, ()):
+            groups.setdefault(self.edges[i].group or f"#{i}", []).append(i)
+        return [members for members in groups.values() if not any(self._edge_holds(i, now) for i in members)]
 
     def _update_supplies(self, now: float) -> None:
         for i, edge in enumerate(self.edges):
@@ -205,13 +289,16 @@ class Coupling:
     def _edge_holds(self, i: int, now: float) -> bool:
         return self.lost_since[i] is None or self.backup_left_h(i, now) > _EPS_H
 
-    def _failing_edge(self, element: str, now: float) -> int | None:
-        """The first requirement (or group of alternatives) of an element that fails now, else None."""
+    def _failing_edge(self, element: str, now: float, assume_up: frozenset[str] = frozenset()) -> int | None:
+        """The first requirement (or group of alternatives) of an element that fails now, else None.
+
+        Suppliers in ``assume_up`` count as working (the members of a cycle being black-started).
+        """
         groups: dict[str, list[int]] = {}
         for i in self.edges_of.get(element, ()):
             groups.setdefault(self.edges[i].group or f"#{i}", []).append(i)
         for members in groups.values():
-            if not any(self._edge_holds(i, now) for i in members):
+            if not any(self._edge_holds(i, now) or self.edges[i].supplier in assume_up for i in members):
                 return members[0]
         return None
 
@@ -219,7 +306,8 @@ class Coupling:
         if edge is None:
             description = "; ".join(self.attack[element].values())
             self.down[element] = f"attack ({description})"
-            return Change(element, "out", "attack", None, f"taken down by {description}")
+            source = next((s for s in self.attack_source[element].values() if s), None)
+            return Change(element, "out", "attack", source, f"taken down by {description}")
         self.lost_edges[element].add(edge)
         dep = self.edges[edge]
         since = self.lost_since[edge]
@@ -237,11 +325,60 @@ class Coupling:
         self.down[element] = text
         return Change(element, "out", cause, dep.supplier, text)
 
-    def _recover(self, element: str, now: float) -> Change:
+    def _recover(self, element: str, now: float, cycle: frozenset[str] = frozenset()) -> Change:
         lost = sorted({self.edges[i].supplier for i in self.lost_edges[element]})
         del self.down[element]
         self.lost_edges.pop(element, None)
         self.restart_at.pop(element, None)
+        self.black_start.pop(element, None)
         self._due.discard(element)
         detail = f"supplies back ({', '.join(lost)})" if lost else "attack ended"
+        if cycle:
+            detail = f"black start of the dependency cycle {', '.join(sorted(cycle))}: outside supplies back"
         return Change(element, "in", "restored", None, detail)
+
+
+def _strongly_connected(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Strongly connected components of ``graph`` (node -> successors), each sorted, in a repeatable order.
+
+    Tarjan's algorithm, iterative (no recursion limit on long chains).
+    """
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    components: list[list[str]] = []
+    counter = 0
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, child = work.pop()
+            if child == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            successors = graph.get(node, [])
+            if child < len(successors):
+                work.append((node, child + 1))
+                nxt = successors[child]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                components.append(sorted(component))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return components

@@ -8,11 +8,16 @@ future), the traffic assignment (once per set of dark signals), and the
 telecom effects on control and view. It tells the clock which generators
 its dependencies take out, which substations lost control or view, and
 when to wake up next (backup expiries, restarts, changes of water service).
+
+Every failure it logs names what caused it (``caused_by``): a layer element
+its supplier, a bus the grid change the clock blames for it, a junction the
+nearest pump or treatment plant out of service.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -62,11 +67,16 @@ class Infrastructure:
         End of the run (hydraulics are simulated this far).
     log : callable
         ``log(t_min, element, state, cause, caused_by, detail)``: one line of the event log.
+    blame : callable, optional
+        ``blame(bus)``: the element whose failure (or the step) de-energised this
+        bus at this instant, for the ``caused_by`` of its event.
     """
 
-    def __init__(self, system: System, horizon_min: float, log: Callable[..., None]):
+    def __init__(self, system: System, horizon_min: float, log: Callable[..., None],
+                 blame: Callable[[int], str | None] | None = None):
         self.system, self.layers, self.horizon = system, system.layers, horizon_min
         self.log = log
+        self.blame = blame
         self.energised: frozenset[int] = frozenset(int(b) for b in system.net.bus.index)
         self.load_out: dict[int, float] = {}
         self.bus_reason: dict[int, str] = {}
@@ -81,6 +91,9 @@ class Infrastructure:
         water = self.layers.water
         self.water_intervals: dict[str, list[list[float]]] = {}
         self.water_down: set[str] = set()
+        self._last_water_down: str | None = None  # the pump or plant that went down last
+        self._water_graph: dict[str, list[str]] | None = None
+        self._water_nearest: tuple[frozenset[str], dict[str, str]] | None = None
         self.water_runs = 0
         self.water_version = 0
         self._junction_pos = {name: i for i, name in enumerate(water.junctions)} if water else {}
@@ -184,7 +197,8 @@ class Infrastructure:
             was, is_ = bus in self.energised, bus in energised
             if was and not is_:
                 self.bus_reason[bus] = f"de-energised at {format_time(now)} after {why}"
-                self.log(now, f"bus:{bus}", "out", "island", None, self.bus_reason[bus])
+                blamed = self.blame(bus) if self.blame is not None else None
+                self.log(now, f"bus:{bus}", "out", "island", blamed, self.bus_reason[bus])
             elif is_ and not was:
                 self.bus_reason.pop(bus, None)
                 self.log(now, f"bus:{bus}", "in", "restored", None, f"energised again after {why}")
@@ -207,8 +221,9 @@ class Infrastructure:
         down = {name for name in self.coupling.down if name.startswith(_WATER_KINDS)}
         if down == self.water_down:
             return False
-        for name in down - self.water_down:
+        for name in sorted(down - self.water_down):
             self.water_intervals.setdefault(name, []).append([now, math.inf])
+            self._last_water_down = name
         for name in self.water_down - down:
             self.water_intervals[name][-1][1] = now
         self.water_down = down
@@ -245,12 +260,54 @@ class Infrastructure:
         for pos in changed:
             element = f"junction:{names[pos]}"
             if lost[pos]:
-                self.log(now, element, "out", "dependency", None, self._outside_why(element)
+                self.log(now, element, "out", "dependency", self._water_cause(names[pos]), self._outside_why(element)
                          + "; " + "; ".join(f"{n}: {self.coupling.why(n)}" for n in sorted(self.water_down)))
             else:
                 self.log(now, element, "in", "restored", None, "pressure back")
         self.water_lost = lost
         return True
+
+    def _water_cause(self, junction: str) -> str | None:
+        """The pump or plant out of service nearest to a junction (pipe hops): what its lost water is blamed on.
+
+        The hydraulics say that pressure fell, not which outage made it fall;
+        the nearest source out is the usual culprit. Ties go to the first name.
+        With none out (a tank that ran dry after its source came back), the
+        one that went down last.
+        """
+        down = frozenset(self.water_down)
+        if not down:
+            return self._last_water_down
+        if self._water_nearest is None or self._water_nearest[0] != down:
+            self._water_nearest = (down, self._nearest_sources(down))
+        return self._water_nearest[1].get(junction, sorted(down)[0])
+
+    def _nearest_sources(self, down: frozenset[str]) -> dict[str, str]:
+        """Node name -> the element of ``down`` nearest to it, by breadth-first search over the pipes."""
+        model = self.layers.water.model
+        if self._water_graph is None:
+            graph: dict[str, list[str]] = {name: [] for name in model.node_name_list}
+            for _, link in model.links():
+                graph[link.start_node_name].append(link.end_node_name)
+                graph[link.end_node_name].append(link.start_node_name)
+            self._water_graph = graph
+        nearest: dict[str, str] = {}
+        queue: deque[str] = deque()
+        for name in sorted(down):
+            kind, _, ident = name.partition(":")
+            nodes = ([model.get_link(ident).start_node_name, model.get_link(ident).end_node_name]
+                     if kind == "pump" else [ident])
+            for node in nodes:
+                if node not in nearest:
+                    nearest[node] = name
+                    queue.append(node)
+        while queue:
+            node = queue.popleft()
+            for other in self._water_graph[node]:
+                if other not in nearest:
+                    nearest[other] = nearest[node]
+                    queue.append(other)
+        return nearest
 
     # ------------------------------------------------------------ effects on the grid and restoration
 
@@ -269,6 +326,14 @@ class Infrastructure:
                     control.setdefault(sub, set()).add(name)
                     view.setdefault(sub, set()).add(name)
         self.effects = _Effects(gens, control, view)
+
+    def down_now(self) -> list[str]:
+        """Every layer element down now and every junction without water, by name (sorted)."""
+        names = set(self.coupling.down)
+        if self.layers.water is not None:
+            junctions = self.layers.water.junctions
+            names.update(f"junction:{junctions[int(pos)]}" for pos in np.flatnonzero(self.water_lost))
+        return sorted(names)
 
     # ------------------------------------------------------------ measures
 

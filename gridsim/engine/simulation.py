@@ -11,15 +11,27 @@ are served highest voltage first, then most customers.
 A branch tripped by overload is reclosed only if a trial cascade shows it
 would hold: an operator does not reclose into the overload that tripped it.
 Otherwise the reclose is deferred and tried again after the next change
-(a restoration, or the end of an attack step).
+(a restoration, or the end of an attack step). A job waiting for a crew is
+done from the control room instead once remote control of its sites is back
+(a denial ended, a telecom site restarted, spare devices installed).
+
+Every failure in the log names its cause (``caused_by``): another element,
+whose latest earlier failure line is meant, or the attack step
+(``step:3``), so the chain of any failure can be walked back to a step (see
+:func:`cause_of`). Where the grid does not say which change caused a trip
+or an island, the nearest one (in bus hops) among the changes at that
+instant is named: the previous generation's trips for a trip of a later
+generation; the attack's outages, the generators lost and the elements
+restored at that instant for the first generation, the islands and the
+shedding.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,7 +46,7 @@ from gridsim.model.system import System
 from gridsim.scenario.schema import Scenario, Step
 from gridsim.scenario.selectors import resolve_targets, step_rng
 
-__all__ = ["ENGINES", "Event", "SimulationResult", "simulate"]
+__all__ = ["BASE_CASE", "ENGINES", "Event", "SimulationResult", "cause_of", "simulate"]
 
 #: The cascade engines a run can use.
 ENGINES = ("fast", "reference")
@@ -46,6 +58,10 @@ _OUT_FRACTION_EPS = 1e-9
 #: Rounds of power cascade + dependency propagation allowed at one instant before giving up.
 _MAX_ROUNDS = 200
 _WAKE_LABELS = {"backup": "backup runs out", "water": "water service changes"}
+#: Root of the cause chains of failures in the untouched system (at t = 0, before any step).
+BASE_CASE = "base-case"
+
+_Cause = tuple[str, frozenset[int]]  # (element whose event is meant, buses where it acts; empty: system-wide)
 
 
 @dataclass(frozen=True)
@@ -59,7 +75,9 @@ class Event:
     generation: int | None = None
     step: int | None = None
     detail: str = ""
-    caused_by: str | None = None  # the supplier whose loss caused this one (follow it up the log)
+    # What caused this failure: an element (its latest failure line earlier in the log is meant) or the
+    # attack step "step:N" (the root; BASE_CASE for the untouched system). None on "in" and "info" lines.
+    caused_by: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"t_min": round(self.t_min, 6), "element": self.element, "state": self.state, "cause": self.cause,
@@ -92,6 +110,10 @@ class SimulationResult:
     frequency_events: list[dict[str, Any]] = field(default_factory=list)
     sites_without_control: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per instant
     sites_without_view: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # What is still down at the end: element, since when, the cause and caused_by of its latest failure.
+    still_down: list[dict[str, Any]] = field(default_factory=list)
+    # Why sites still cannot be switched remotely at the end: reason -> sites (sorted).
+    control_lost: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def engine_label(self) -> str:
@@ -121,6 +143,7 @@ class _Job:
     label: str
     sites: tuple[str, ...] = ()
     mode: str = ""  # "remote" or "manual", set at dispatch
+    failed: str = ""  # the element whose failure line this job undoes
 
 
 def simulate(system: System, scenario: Scenario, *, mode: str = "dc", engine: str = "fast",
@@ -158,10 +181,38 @@ def simulate(system: System, scenario: Scenario, *, mode: str = "dc", engine: st
     return result
 
 
+def cause_of(events: Sequence[Event | dict[str, Any]]) -> list[int | None]:
+    """For each line of an event log, the position of the line its ``caused_by`` refers to (None if none).
+
+    ``caused_by`` names an element: the line meant is that element's latest
+    failure (``out``) line before this one. ``step:N`` means the attack
+    step's own line, and :data:`BASE_CASE` the base-case line. Works on
+    :class:`Event` objects and on the dicts of ``events.jsonl``.
+    """
+    last_out: dict[str, int] = {}
+    roots: dict[str, int] = {}
+    out: list[int | None] = []
+    for position, event in enumerate(events):
+        get = event.get if isinstance(event, dict) else lambda key, e=event: getattr(e, key)
+        element, cause, caused_by = get("element"), get("cause"), get("caused_by")
+        if caused_by is None:
+            out.append(None)
+        elif caused_by.startswith("step:") or caused_by == BASE_CASE:
+            out.append(roots.get(caused_by))
+        else:
+            out.append(last_out.get(caused_by))
+        if get("state") == "out":
+            last_out[element] = position
+        elif (element.startswith("step:") and cause == "attack") or element == BASE_CASE:
+            roots.setdefault(element, position)
+    return out
+
+
 class _Clock:
     def __init__(self, system: System, scenario: Scenario, mode: str, seed: int, horizon_min: float, cascade,
                  progress=None):
         self.system, self.scenario, self.mode, self.seed = system, scenario, mode, seed
+        self.steps = {step.index: step for step in scenario.steps}
         self.horizon = horizon_min
         self.cascade = cascade
         self.progress = progress
@@ -181,13 +232,13 @@ class _Clock:
         self.holders: dict[Ref, set[str]] = defaultdict(set)
         self.trip_count: Counter[Ref] = Counter()
         self.load_scale: dict[int, list[float]] = defaultdict(list)
-        self.ufls: dict[int, tuple[list[int], float]] = {}  # frequency event -> (load positions, share shed)
+        self.ufls: dict[int, tuple[list[int], float, int]] = {}  # frequency event -> (loads, share shed, step)
         self.frequency_events: list[dict[str, Any]] = []
         self.sites_without_control: list[int] = []  # per recorded instant
         self.sites_without_view: list[int] = []
         self.control_denied: dict[str, set[str]] = defaultdict(set)
         self.view_denied: dict[str, set[str]] = defaultdict(set)
-        self.firmware_destroyed: set[str] = set()
+        self.firmware_destroyed: dict[str, set[str]] = defaultdict(set)  # site -> steps whose firmware is in
         self.free_crews: dict[str, int] = {}
         self.queues: dict[str, list] = defaultdict(list)
 
@@ -205,8 +256,20 @@ class _Clock:
         self.changed = False  # something was restored or an attack ended at this instant
         self.last_result: CascadeResult | None = None
         self.step_times: list[tuple[float, str]] = []
+        # Cause chains: grid changes not yet seen by a cascade, and what the last cascade changed (to blame
+        # islands and shedding on); the latest failure line of every element; the latest step line.
+        self.pending: list[_Cause] = []
+        self.blame_pool: list[_Cause] = []
+        self.last_out: dict[str, Event] = {}
+        self.latest_state: dict[str, str] = {}
+        self.last_step: str | None = None
+        self._base_logged = False
+        self.logged_fraction: np.ndarray | None = None
+        self._bus_pos = {int(b): p for p, b in enumerate(net.bus.index)}
+        self._adjacency: list[list[int]] | None = None
+        self._labels: tuple[tuple[_Cause, ...], np.ndarray, np.ndarray] | None = None
         layers = system.layers
-        self.infra = (Infrastructure(system, horizon_min, self._log_layer)
+        self.infra = (Infrastructure(system, horizon_min, self._log_layer, blame=self._blame_bus)
                       if layers.elements or layers.water is not None or layers.dependencies else None)
         self.layer_series: dict[str, list[float]] = {name: [] for name in LAYER_SERIES} if self.infra else {}
 
@@ -261,6 +324,7 @@ class _Clock:
                 for job in retry:
                     self._dispatch(now, job)
             self._flush_dispatch(now)
+            self._remote_again(now)
             self.changed = False
             end = now
             if self.progress is not None:
@@ -279,12 +343,13 @@ class _Clock:
         why = "; ".join(triggers + restorations) or "base case"
         for _ in range(_MAX_ROUNDS):
             result = self._cascade(now, triggers, restorations)
+            self._log_loads(now, result, triggers, restorations)  # before the layers: a feeder's loss comes first
             if self.infra is None or not self._update_layers(now, result, why):
                 break
         else:
             raise SimulationError(f"the grid and its dependencies do not settle at t = {now:g} min "
                                   f"after {_MAX_ROUNDS} rounds ({why})")
-        self._record_loads(now, result, triggers, restorations)
+        self.out_fraction.append(self.logged_fraction.copy())
         self.times.append(now)
         self.demand.append(float(result.demand_mw.sum()))
         self.served.append(float(result.served_mw.sum()))
@@ -305,20 +370,34 @@ class _Clock:
         else:
             result = self.cascade(self.system, outages, mode=self.mode)
         self.depth = max(self.depth, result.depth)
+        # A first-generation trip is blamed on the nearest change since the last cascade, a later one on the
+        # nearest trip of the generation before it (whose flows moved onto it).
+        causes, self.pending = self.pending, []
+        pool, previous, generation = list(causes), causes, None
+        current: list[_Cause] = []
         for trip in result.trips:
+            if trip.generation != generation:
+                if generation is not None:
+                    previous = current
+                generation, current = trip.generation, []
             ref = Ref(trip.table, trip.index)
+            where = self._buses_of(str(ref))
             self.holders[ref].add("overload")
             self.trip_count[ref] += 1
-            self._log(now, ref, "out", "overload", generation=trip.generation,
+            self._log(now, ref, "out", "overload", generation=trip.generation, caused_by=self._nearest(where, previous),
                       detail=f"loading {trip.loading:.0%} of rating after "
                              f"{'; '.join(triggers + restorations) or 'base case'}")
+            current.append((str(ref), where))
+            pool.append((str(ref), where))
             sites = self._branch_sites(ref)
             params = self.system.restoration_for(sites[0])
             if self.trip_count[ref] < params.max_reclose:
-                self._dispatch(now, _Job("branch", sites[0], [(ref, "overload")], f"reclose {ref}", sites))
+                self._dispatch(now, _Job("branch", sites[0], [(ref, "overload")], f"reclose {ref}", sites,
+                                         failed=str(ref)))
             else:
                 self._log(now, ref, "info", "locked-out",
                           detail=f"tripped {self.trip_count[ref]} times by overload; left open")
+        self.blame_pool = pool
         # The fixed point is the outages with this cascade's trips added; remember it as such.
         self.last_outages, self.last_result = self._outages(), result
         return result
@@ -344,12 +423,29 @@ class _Clock:
             ref, held = Ref("gen", int(index)), int(index) in effects.gens_out
             if held != ("dependency" in self.holders[ref]):
                 (self.holders[ref].add if held else self.holders[ref].discard)("dependency")
+                self.pending.append((str(ref), self._buses_of(str(ref))))  # lost or back: the next cascade's cause
                 changed = True
         return changed
 
     def _log_layer(self, now: float, element: str, state: str, cause: str, caused_by: str | None,
                    detail: str) -> None:
-        self.events.append(Event(now, element, state, cause, detail=detail, caused_by=caused_by))
+        if state == "out" and caused_by is not None and caused_by.startswith("substation:"):
+            caused_by = self._substation_event(caused_by)
+        self._log(now, element, state, cause, detail=detail, caused_by=caused_by)
+
+    def _substation_event(self, name: str) -> str:
+        """The element whose failure line stands for a substation's loss of supply.
+
+        The substation itself if its own failure (breakers opened) is the
+        latest word on it; else its first bus that is down (supplier buses
+        are logged), since a substation de-energised by the grid has no line.
+        """
+        if self.latest_state.get(name) == "out":
+            return name
+        for bus in sorted(self.system.substations[name.split(":", 1)[1]].buses):
+            if self.latest_state.get(f"bus:{bus}") == "out":
+                return f"bus:{bus}"
+        return name
 
     def _on_wake(self, now: float, wakeup: Wakeup, triggers: list[str], _restorations) -> None:
         label = _WAKE_LABELS.get(wakeup.kind, f"restart of {wakeup.payload}")
@@ -368,7 +464,7 @@ class _Clock:
             if scales:
                 factors[int(self.system.net.load.index[pos])] = float(np.prod(scales))
         kept: dict[int, float] = defaultdict(lambda: 1.0)
-        for positions, share in self.ufls.values():
+        for positions, share, _ in self.ufls.values():
             for pos in positions:
                 kept[pos] *= 1.0 - share
         shed = {int(self.system.net.load.index[pos]): 1.0 - k for pos, k in kept.items() if k < 1.0}
@@ -376,13 +472,15 @@ class _Clock:
                        load_factor=factors, trafo3ws=frozenset(out["trafo3w"]), switches=frozenset(out["switch"]),
                        load_shed=shed)
 
-    def _record_loads(self, now: float, result: CascadeResult, triggers, restorations) -> None:
+    def _log_loads(self, now: float, result: CascadeResult, triggers, restorations) -> None:
+        """Log every load whose share of customers off supply changed with this cascade."""
         demand, served = result.demand_mw, result.served_mw
         fraction = np.where(demand > 0, 1.0 - np.divide(served, demand, out=np.ones_like(served), where=demand > 0),
                             0.0)
         fraction = np.where(result.load_state == LOAD_ISLAND, 1.0, np.clip(fraction, 0.0, 1.0))
         fraction[fraction < _OUT_FRACTION_EPS] = 0.0
-        previous = self.out_fraction[-1] if self.out_fraction else np.zeros_like(fraction)
+        previous = self.logged_fraction if self.logged_fraction is not None else np.zeros_like(fraction)
+        self.logged_fraction = fraction
         why = "; ".join(triggers) or "base case"
         generation = result.depth if result.trips else 0
         restored_cause = ("restored-manual" if any("manual" in r for r in restorations)
@@ -393,15 +491,123 @@ class _Clock:
                 cause = str(result.load_state[pos])
                 detail = (f"{self.load_site[pos]}: {fraction[pos]:.0%} of customers off after {why}"
                           + (" and overload trips" if result.trips else ""))
-                self._log(now, ref, "out", cause, generation=generation, detail=detail)
+                bus = int(self.system.net.load.bus.iat[pos])
+                self._log(now, ref, "out", cause, generation=generation, detail=detail,
+                          caused_by=self._nearest(frozenset((bus,)), self.blame_pool))
             else:
                 after = "; ".join(restorations) or why
                 detail = f"{self.load_site[pos]}: {fraction[pos]:.0%} of customers off after {after}"
                 self._log(now, ref, "in", restored_cause, detail=detail)
-        self.out_fraction.append(fraction)
 
     def _log(self, now: float, ref: Ref | str, state: str, cause: str, **kw) -> None:
-        self.events.append(Event(now, str(ref), state, cause, **kw))
+        """One line of the log; a failure always gets a cause (the latest step if nothing else is known)."""
+        element = str(ref)
+        if state == "out" and kw.get("caused_by") is None:
+            kw["caused_by"] = self._root()
+        event = Event(now, element, state, cause, **kw)
+        self.events.append(event)
+        if state == "out":
+            self.last_out[element] = event
+        if state in ("out", "in"):
+            self.latest_state[element] = state
+        elif element.startswith("step:") and cause == "attack":
+            self.last_step = element
+
+    # ------------------------------------------------------------ cause chains
+
+    def _root(self) -> str:
+        """The latest attack step, or the base case (logged once, when first needed) before any step."""
+        if self.last_step is not None:
+            return self.last_step
+        if not self._base_logged:
+            self._base_logged = True
+            self.events.append(Event(0.0, BASE_CASE, "info", BASE_CASE,
+                                     detail="the untouched system, before any attack step"))
+        return BASE_CASE
+
+    def _buses_of(self, name: str) -> frozenset[int]:
+        """The buses an element acts at (empty for one the grid does not hold: a step, a layer element)."""
+        kind, _, key = name.partition(":")
+        net = self.system.net
+        if kind == "substation" and key in self.system.substations:
+            return frozenset(int(b) for b in self.system.substations[key].buses)
+        if kind == "bus":
+            return frozenset((int(key),))
+        columns = {"line": ("from_bus", "to_bus"), "trafo": ("hv_bus", "lv_bus"),
+                   "trafo3w": ("hv_bus", "mv_bus", "lv_bus"), "switch": ("bus", "element"), "gen": ("bus",),
+                   "load": ("bus",)}.get(kind)
+        if columns is None:
+            return frozenset()
+        row = net[kind].loc[int(key)]
+        return frozenset(int(row[c]) for c in columns)
+
+    def _blame_bus(self, bus: int) -> str:
+        """What the last cascade's changes de-energised this bus by (for the infrastructure's bus lines)."""
+        return self._nearest(frozenset((bus,)), self.blame_pool)
+
+    def _nearest(self, buses: Iterable[int], candidates: Sequence[_Cause]) -> str:
+        """The candidate nearest (in bus hops over every branch) to any of ``buses``.
+
+        Ties go to the candidate listed first, as the breadth-first search
+        meets them. If none reaches the buses: the first candidate without a
+        place (a system-wide change such as under-frequency shedding), else
+        the first. No candidate at all: the latest step.
+        """
+        if not candidates:
+            return self._root()
+        if len(candidates) == 1:
+            return candidates[0][0]
+        key = tuple(candidates)
+        if self._labels is None or self._labels[0] != key:
+            self._labels = (key, *self._label_buses(candidates))
+        _, dist, label = self._labels
+        best: tuple[int, int] | None = None
+        for bus in buses:
+            pos = self._bus_pos.get(int(bus))
+            if pos is not None and label[pos] >= 0 and (best is None or (dist[pos], label[pos]) < best):
+                best = (int(dist[pos]), int(label[pos]))
+        if best is not None:
+            return candidates[best[1]][0]
+        return next((name for name, where in candidates if not where), candidates[0][0])
+
+    def _label_buses(self, candidates: Sequence[_Cause]) -> tuple[np.ndarray, np.ndarray]:
+        """Breadth-first search from every candidate at once: each bus's hop distance and nearest candidate."""
+        if self._adjacency is None:
+            self._adjacency = self._bus_graph()
+        n = len(self._bus_pos)
+        dist = np.full(n, -1, dtype=np.int64)
+        label = np.full(n, -1, dtype=np.int64)
+        queue: deque[int] = deque()
+        for i, (_, where) in enumerate(candidates):
+            for bus in sorted(where):
+                pos = self._bus_pos.get(bus)
+                if pos is not None and label[pos] < 0:
+                    dist[pos], label[pos] = 0, i
+                    queue.append(pos)
+        while queue:
+            pos = queue.popleft()
+            for other in self._adjacency[pos]:
+                if label[other] < 0:
+                    dist[other], label[other] = dist[pos] + 1, label[pos]
+                    queue.append(other)
+        return dist, label
+
+    def _bus_graph(self) -> list[list[int]]:
+        """Adjacency of the buses over every line, transformer and bus-bus switch, in service or not."""
+        net, pos = self.system.net, self._bus_pos
+        graph: list[list[int]] = [[] for _ in pos]
+        pairs = [(net.line.from_bus, net.line.to_bus), (net.trafo.hv_bus, net.trafo.lv_bus),
+                 (net.trafo3w.hv_bus, net.trafo3w.mv_bus), (net.trafo3w.hv_bus, net.trafo3w.lv_bus)]
+        if len(net.switch):
+            bus_bus = net.switch[net.switch.et == "b"]
+            pairs.append((bus_bus.bus, bus_bus.element))
+        for a_col, b_col in pairs:
+            for a, b in zip(a_col.to_numpy(), b_col.to_numpy()):
+                a, b = pos.get(int(a)), pos.get(int(b))
+                if a is not None and b is not None and a != b:
+                    graph[a].append(b)
+                    graph[b].append(a)
+        return graph
 
     # ------------------------------------------------------------ attack steps
 
@@ -409,30 +615,35 @@ class _Clock:
         refs = self.targets[step.index]
         where = _describe(refs)
         triggers.append(f"{step.label} on {where}" if refs else step.label)
-        key = f"step{step.index}"
-        self._log(now, f"step:{step.index}", "info", "attack", step=step.index,
+        key, root = f"step{step.index}", f"step:{step.index}"
+        self._log(now, root, "info", "attack", step=step.index,
                   detail=f"{step.action} {step.technique} on {where}" + (f": {step.note}" if step.note else ""))
         if step.action == "open_breakers":
             for ref in refs:
                 _, branches = self._opened_by(ref)
                 for branch in branches:
                     self.holders[branch].add(f"{key}:{ref}")
-                self._log(now, ref, "out", "attack", step=step.index, generation=0,
+                self._log(now, ref, "out", "attack", step=step.index, generation=0, caused_by=root,
                           detail=f"breakers opened ({len(branches)} branches)")
+                self.pending.append((str(ref), self._buses_of(str(ref))))
         elif step.action == "trip_branches":
             for ref in refs:
                 self.holders[ref].add(key)
-                self._log(now, ref, "out", "attack", step=step.index, generation=0, detail="tripped")
+                self._log(now, ref, "out", "attack", step=step.index, generation=0, caused_by=root, detail="tripped")
+                self.pending.append((str(ref), self._buses_of(str(ref))))
         elif step.action == "trip_generators":
             lost = [int(ref.key) for ref in refs if not self.holders[ref]]
             for ref in refs:
                 self.holders[ref].add(key)
-                self._log(now, ref, "out", "attack", step=step.index, generation=0, detail="generator tripped")
+                self._log(now, ref, "out", "attack", step=step.index, generation=0, caused_by=root,
+                          detail="generator tripped")
+                self.pending.append((str(ref), self._buses_of(str(ref))))
             self._frequency_event(now, step, 0.0, lost)
         elif step.action == "scale_loads":
             change = self._load_change(self._load_positions(refs), step.factor)
             for pos in self._load_positions(refs):
                 self.load_scale[pos].append(step.factor)
+            self.pending.append((root, self._load_buses(refs)))
             self._frequency_event(now, step, change)
         elif step.action in ("deny_control", "deny_view"):
             denied = self.control_denied if step.action == "deny_control" else self.view_denied
@@ -443,12 +654,13 @@ class _Clock:
         elif step.action == "destroy_firmware":
             for ref in refs:
                 if ref.table == "telecom":
-                    self.infra.coupling.hold(str(ref), key, f"step {step.index} ({step.action} {step.technique})")
+                    self.infra.coupling.hold(str(ref), key, f"step {step.index} ({step.action} {step.technique})",
+                                             root)
                 else:
-                    self.firmware_destroyed.add(str(ref.key))
+                    self.firmware_destroyed[str(ref.key)].add(key)
         elif step.action == "disable":
             for ref in refs:
-                self.infra.coupling.hold(str(ref), key, f"step {step.index} ({step.action} {step.technique})")
+                self.infra.coupling.hold(str(ref), key, f"step {step.index} ({step.action} {step.technique})", root)
         elif step.action == "disable_backup":
             for ref in refs:
                 self.infra.coupling.disable_backup(str(ref), key)
@@ -467,6 +679,7 @@ class _Clock:
             change = self._load_change(positions, 1.0 / step.factor)
             for pos in positions:
                 self.load_scale[pos].remove(step.factor)
+            self.pending.append((f"step:{step.index}", self._load_buses(self.targets[step.index])))
             self._frequency_event(now, step, change)
         elif step.action in ("deny_control", "deny_view"):
             for ref in self.targets[step.index]:
@@ -475,6 +688,13 @@ class _Clock:
         elif step.action == "disable":
             for ref in self.targets[step.index]:
                 self.infra.coupling.release(str(ref), key)
+        elif step.action == "destroy_firmware":
+            # Only a mitigated copy bounds it (spare devices installed): the devices work again.
+            for ref in self.targets[step.index]:
+                if ref.table == "telecom":
+                    self.infra.coupling.release(str(ref), key)
+                else:
+                    self.firmware_destroyed[str(ref.key)].discard(key)
         elif step.action == "disable_backup":
             for ref in self.targets[step.index]:
                 self.infra.coupling.enable_backup(str(ref), key)
@@ -487,15 +707,19 @@ class _Clock:
             for ref in refs:
                 site, branches = self._opened_by(ref)
                 holds = [(b, f"{key}:{ref}") for b in branches]
-                self._dispatch(now, _Job("site", site, holds, f"reclose {ref}", (site,)))
+                self._dispatch(now, _Job("site", site, holds, f"reclose {ref}", (site,), failed=str(ref)))
         elif step.action == "trip_branches":
             for ref in refs:
                 sites = self._branch_sites(ref)
-                self._dispatch(now, _Job("branch", sites[0], [(ref, key)], f"reclose {ref}", sites))
+                self._dispatch(now, _Job("branch", sites[0], [(ref, key)], f"reclose {ref}", sites, failed=str(ref)))
         elif step.action == "trip_generators":
             for ref in refs:
                 site = self.system.site_of_bus(self.system.net.gen.at[ref.key, "bus"])
-                self._dispatch(now, _Job("gen", site, [(ref, key)], f"restart {ref}", (site,)))
+                self._dispatch(now, _Job("gen", site, [(ref, key)], f"restart {ref}", (site,), failed=str(ref)))
+
+    def _load_buses(self, refs: list[Ref]) -> frozenset[int]:
+        bus_of = self.system.net.load.bus.to_numpy()
+        return frozenset(int(bus_of[pos]) for pos in self._load_positions(refs))
 
     def _load_positions(self, refs: list[Ref]) -> list[int]:
         positions: list[int] = []
@@ -542,15 +766,19 @@ class _Clock:
             for index in gens:
                 ref = Ref("gen", index)
                 self.holders[ref].add("frequency")
-                self._log(now, ref, "out", "frequency", step=step.index, generation=0,
+                self._log(now, ref, "out", "frequency", step=step.index, generation=0, caused_by=f"step:{step.index}",
                           detail=f"{where}: generator protection tripped after {step.label}")
+                self.pending.append((str(ref), self._buses_of(str(ref))))
                 site = self.system.site_of_bus(self.system.net.gen.at[index, "bus"])
-                self._dispatch(now, _Job("gen", site, [(ref, "frequency")], f"restart {ref}", (site,)))
+                self._dispatch(now, _Job("gen", site, [(ref, "frequency")], f"restart {ref}", (site,),
+                                         failed=str(ref)))
         elif response.shed_share > 0:
             energised = self.last_result.energised_buses or frozenset()
             bus_of = self.system.net.load.bus.to_numpy()
             event = len(self.frequency_events)
-            self.ufls[event] = ([p for p in range(len(bus_of)) if int(bus_of[p]) in energised], response.shed_share)
+            self.ufls[event] = ([p for p in range(len(bus_of)) if int(bus_of[p]) in energised], response.shed_share,
+                                step.index)
+            self.pending.append((f"step:{step.index}", frozenset()))  # every feeder of the island: no one place
             self._log(now, f"step:{step.index}", "info", "ufls", step=step.index,
                       detail=f"{where}: {response.stages} under-frequency shedding stage(s) cut "
                              f"{response.shed_share:.0%} of the load; reconnected in {settings.reconnect_min:g} min")
@@ -558,14 +786,32 @@ class _Clock:
 
     def _on_ufls_reconnect(self, now: float, event: int, _triggers, restorations: list[str]) -> None:
         """Operators reconnect the feeders an under-frequency event shed, once the frequency is back."""
-        if self.ufls.pop(event, None) is not None:
+        shed = self.ufls.pop(event, None)
+        if shed is not None:
             self.changed = True
             restorations.append("feeders shed by under-frequency relays reconnected")
+            self.pending.append((f"step:{shed[2]}", frozenset()))
 
     # ------------------------------------------------------------ restoration
 
     def _remote_possible(self, sites: tuple[str, ...]) -> bool:
-        return all(not self.control_denied[s] and s not in self.firmware_destroyed for s in sites)
+        return all(not self.control_denied[s] and not self.firmware_destroyed[s] for s in sites)
+
+    def _remote_again(self, now: float) -> None:
+        """Jobs waiting for a crew at sites whose remote control is back are switched from the control room.
+
+        A job already in a crew's hands is finished by the crew.
+        """
+        for operator in sorted(self.queues):
+            queue = self.queues[operator]
+            back = [entry for entry in queue if self._remote_possible(entry[2].sites)]
+            if not back:
+                continue
+            self.queues[operator] = [entry for entry in queue if not self._remote_possible(entry[2].sites)]
+            heapq.heapify(self.queues[operator])
+            for _, _, job in sorted(back, key=lambda entry: entry[:2]):
+                job.mode = "remote"
+                self._push(now + self.system.restoration_for(job.site).remote_min, _JOB_DONE, "job_done", job)
 
     def _dispatch(self, now: float, job: _Job) -> None:
         """Queue a job; remote or manual is decided once the instant has settled.
@@ -597,6 +843,10 @@ class _Clock:
         return self.system.substations[site].operator
 
     def _on_job_ready(self, now: float, job: _Job, _triggers, _restorations) -> None:
+        if self._remote_possible(job.sites):  # control came back while the operators were finding out
+            job.mode = "remote"
+            self._push(now + self.system.restoration_for(job.site).remote_min, _JOB_DONE, "job_done", job)
+            return
         operator = self._operator(job.site)
         priority = (-self.site_kv.get(job.site, 0.0), -self.site_customers.get(job.site, 0.0), job.site)
         heapq.heappush(self.queues[operator], (priority, next(self.seq), job))
@@ -641,6 +891,8 @@ class _Clock:
             self.holders[ref].discard(key)
         element = f"substation:{job.site}" if job.kind == "site" else str(job.holds[0][0])
         self._log(now, element, "in", cause, detail=job.label)
+        # What the grid does next (an overload, an island) is blamed on the element restored: its failure line.
+        self.pending.append((job.failed or element, self._buses_of(job.failed or element)))
 
     def _free_crew(self, now: float, job: _Job) -> None:
         if job.mode == "manual":
@@ -682,7 +934,51 @@ class _Clock:
             frequency_events=self.frequency_events,
             sites_without_control=np.array(self.sites_without_control, dtype=float),
             sites_without_view=np.array(self.sites_without_view, dtype=float),
+            still_down=self._still_down(),
+            control_lost=self._control_lost(),
         )
+
+    def _still_down(self) -> list[dict[str, Any]]:
+        """Every element down at the end: loads off supply, grid elements held open, layer elements, junctions.
+
+        Each with the time, cause and ``caused_by`` of its latest failure line;
+        substations whose firmware was destroyed are listed too (their remote
+        control is gone for good), with cause ``firmware-destroyed``.
+        """
+        names: set[str] = set()
+        fraction = self.out_fraction[-1] if self.out_fraction else np.zeros(0)
+        names.update(f"load:{int(self.system.net.load.index[pos])}" for pos in np.flatnonzero(fraction > 0))
+        for ref, keys in self.holders.items():
+            for key in keys:
+                # Breakers opened at a site are held under "stepN:<target>": the target is what stays down.
+                names.add(key.split(":", 1)[1] if key.startswith("step") and ":" in key else str(ref))
+        if self.infra is not None:
+            names.update(self.infra.down_now())
+        rows = []
+        for name in sorted(names):
+            event = self.last_out.get(name)
+            rows.append({"element": name, "since_min": event.t_min if event else None,
+                         "cause": event.cause if event else None, "caused_by": event.caused_by if event else None})
+        for site in sorted(s for s, keys in self.firmware_destroyed.items() if keys):
+            step = min((self.steps[int(k[4:])] for k in self.firmware_destroyed[site]), key=lambda s: s.index)
+            rows.append({"element": f"substation:{site}", "since_min": step.at_min, "cause": "firmware-destroyed",
+                         "caused_by": f"step:{step.index}"})
+        return sorted(rows, key=lambda r: (r["element"], r["cause"] or ""))
+
+    def _control_lost(self) -> dict[str, list[str]]:
+        """Why sites cannot be switched remotely at the end: a step, a telecom kind down, or destroyed firmware."""
+        telecom = self.system.layers.telecom
+        reasons: dict[str, set[str]] = defaultdict(set)
+        for site in self.system.substations:
+            for key in self.control_denied[site]:
+                if key.startswith("telecom:"):
+                    kind = telecom[key.split(":", 1)[1]].kind if key.split(":", 1)[1] in telecom else "telecom"
+                    reasons[f"{kind} down"].add(site)
+                else:
+                    reasons[f"{self.steps[int(key[4:])].action} (step {key[4:]})"].add(site)
+            for key in self.firmware_destroyed[site]:
+                reasons[f"destroy_firmware (step {int(key[4:])})"].add(site)
+        return {reason: sorted(sites) for reason, sites in sorted(reasons.items())}
 
 
 def _describe(refs: list[Ref]) -> str:

@@ -20,7 +20,11 @@ from gridsim.model.layers import Dependency
 from gridsim.model.system import System
 from gridsim.scenario.schema import Scenario
 
-__all__ = ["MITIGATIONS", "Mitigation", "apply_mitigation"]
+__all__ = ["MITIGATIONS", "Mitigation", "SPARE_INSTALL_H", "apply_mitigation"]
+
+#: Hours from the firmware's destruction until spare devices are in (an assumption: technicians with converters
+#: and RTU boards from the shelf, working apart from the switching crews).
+SPARE_INSTALL_H = 2.0
 
 
 @dataclass(frozen=True)
@@ -47,18 +51,29 @@ def _manual_control_ready(system: System, scenario: Scenario) -> tuple[System, S
 
 
 def _spare_converters(system: System, scenario: Scenario) -> tuple[System, Scenario, str]:
-    """Spare serial-to-Ethernet converters on the shelf: a bricked gateway is swapped in 1 h."""
+    """Spares on the shelf: every device whose firmware was destroyed is replaced ``SPARE_INSTALL_H`` later.
+
+    The ``destroy_firmware`` steps stay, bounded by the install time (a
+    duration only a mitigated copy can give them): telecom devices (gateways,
+    RTUs) come back, and so does the firmware of substations targeted
+    directly. Remote control returns where nothing else denies it (a
+    ``deny_control`` still running, a control centre down); jobs still waiting
+    for a crew there are then switched remotely.
+    """
     steps, swapped = [], 0
+    note = f"spares installed after {SPARE_INSTALL_H:g} h (mitigation)"
     for step in scenario.steps:
-        if step.action == "destroy_firmware" and step.targets is not None and step.targets.kind == "telecom":
-            steps.append(dataclasses.replace(step, action="disable", duration_min=60.0))
+        if step.action == "destroy_firmware" and step.duration_min is None:
+            steps.append(dataclasses.replace(step, duration_min=60.0 * SPARE_INSTALL_H,
+                                             note=f"{step.note}; {note}" if step.note else note))
             swapped += 1
         else:
             steps.append(step)
     if not swapped:
         return system, scenario, ""
     return system, dataclasses.replace(scenario, steps=tuple(steps)), (
-        f"{swapped} firmware-destruction step(s) on telecom devices become 1 h outages (device swapped)")
+        f"{swapped} firmware-destruction step(s): spare devices installed {SPARE_INSTALL_H:g} h later, remote control "
+        f"back wherever nothing else denies it")
 
 
 def _ups_intact(system: System, scenario: Scenario) -> tuple[System, Scenario, str]:
@@ -133,8 +148,9 @@ MITIGATIONS: dict[str, Mitigation] = {m.name: m for m in (
     Mitigation("manual-control-ready", "crews on standby for manual operation (15 min a site, twice the crews, "
                "no wait for lost view), as Ukrainian companies ran for months after 2015",
                _manual_control_ready),
-    Mitigation("spare-converters", "spare serial-to-Ethernet converters on the shelf: a bricked gateway is "
-               "swapped in 1 h, so remote control returns", _spare_converters),
+    Mitigation("spare-converters", f"spare serial-to-Ethernet converters (and RTU boards) on the shelf: every device "
+               f"whose firmware was destroyed is replaced {SPARE_INSTALL_H:g} h later, and remote control returns "
+               f"where nothing else denies it", _spare_converters),
     Mitigation("ups-intact", "the control centres' UPS keep running (the attackers' UPS schedule is found)",
                _ups_intact),
     Mitigation("backup-generators-at-pumps", "a standby generator with 48 h of fuel at every pumping station "
