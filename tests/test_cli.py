@@ -38,7 +38,8 @@ def test_help_and_version():
 def test_list_shows_bundled_topologies_and_scenarios():
     proc = gridsim("list")
     assert proc.returncode == 0
-    for name in ("ukraine-2015", "random-substations", "top-load-lines", "pandapower:<case>"):
+    for name in ("ukraine-2015", "random-substations", "top-load-lines", "pandapower:<network>", "GBreducednetwork",
+                 "matpower:<case>"):
         assert name in proc.stdout
 
 
