@@ -40,6 +40,7 @@ __all__ = [
     "Selector",
     "Step",
     "load_scenario",
+    "one_line",
     "parse_scenario",
     "split_indexed_id",
 ]
@@ -85,6 +86,10 @@ MAX_FACTOR = 1000.0
 BOOL_HINT = '(YAML read yes/no/true/false unquoted as a boolean; quote it: "yes")'
 #: ``line:0``, ``trafo:3``: an element by pandapower table and index, as gridsim prints it (:class:`Ref`).
 _INDEXED_ID = re.compile(r"(?P<table>[a-z][a-z0-9_]*):(?P<index>[0-9]+)")
+#: Largest element index: pandapower's indices are int64.
+_MAX_INDEX = 2 ** 63 - 1
+#: Deepest nesting of YAML flow collections (``[...]``, ``{...}``); a scenario needs four or five.
+_MAX_FLOW_DEPTH = 50
 
 _Fail = Callable[[str, str], InputError]
 
@@ -175,11 +180,17 @@ def split_indexed_id(token: object) -> tuple[str, int] | None:
     This is how gridsim prints an element (``Ref``), so an id copied from a
     timeline selects the element it names, and it is the only unambiguous way
     to give a branch by index (lines and transformers are numbered separately).
+
+    An index past int64 (no element has one) comes back as ``2**63``: ``int()``
+    refuses more than 4300 digits, and ``line:`` with 5000 nines is text a user can write.
     """
     if not isinstance(token, str):
         return None
     match = _INDEXED_ID.fullmatch(token)
-    return (match["table"], int(match["index"])) if match else None
+    if not match:
+        return None
+    digits = match["index"].lstrip("0") or "0"
+    return match["table"], int(digits) if len(digits) <= 19 else _MAX_INDEX + 1
 
 
 _REPR = reprlib.Repr()
@@ -202,21 +213,61 @@ def _show(value: Any) -> str:
     return _REPR.repr(value)
 
 
+def one_line(text: Any) -> str:
+    """``text`` with its unprintable characters (line breaks, tabs, controls) escaped as ``repr`` writes them.
+
+    A key, tag or name read from a file goes into an error message, and an
+    error is one line on stderr: a YAML key ``"a\\nb"`` must not break it in two.
+    """
+    text = str(text)
+    return text if text.isprintable() else "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def _lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds half of a UTF-16 surrogate pair, which YAML's ``"\\ud800"`` escape makes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 class _SafeLoader(yaml.SafeLoader):
     """The safe loader (no tags, no code), but a scalar it cannot convert is a YAML error with its line.
 
     PyYAML's scalar constructors let ``ValueError`` and friends escape with no
     position: an integer of 5000 digits, ``2015-02-30`` (read as a date),
     ``!!float x``. Wrapping them keeps "never a traceback" true.
+
+    A string with a lone surrogate (``"\\ud800"``, or an emoji written as two
+    ``\\u`` escapes) is refused too: it is not text, and printing it (a
+    scenario's name in the summary) raises ``UnicodeEncodeError``.
     """
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
-            return super().construct_object(node, deep=deep)
+            value = super().construct_object(node, deep=deep)
         except (ValueError, TypeError, AttributeError, OverflowError) as exc:
             shown = _show(node.value) if isinstance(node, yaml.ScalarNode) else node.tag
             raise yaml.constructor.ConstructorError(None, None, f"cannot read {shown}: {exc}",
                                                     node.start_mark) from None
+        if isinstance(value, str) and _lone_surrogate(value):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {_show(value)}: \\ud800 to \\udfff are halves of UTF-16 pairs, not "
+                            "characters (write the character itself, or \\U0001F600 for one beyond \\uFFFF)",
+                node.start_mark)
+        return value
+
+    def fetch_flow_collection_start(self, TokenClass) -> None:
+        """``[`` or ``{``, refused past :data:`_MAX_FLOW_DEPTH` levels of them.
+
+        PyYAML's scanner looks at every open level at every token: 50 lists
+        nested 400 deep (40 kB) took 5 s to read, a megabyte of them minutes.
+        """
+        if self.flow_level >= _MAX_FLOW_DEPTH:
+            raise yaml.scanner.ScannerError(None, None, f"[ and {{ nested more than {_MAX_FLOW_DEPTH} deep",
+                                            self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
 
 
 class _Lines:
@@ -279,7 +330,7 @@ class _Lines:
         while probe and probe not in self.lines:
             probe = _parent_path(probe)
         line = self.lines.get(probe)
-        label = path or "top level"
+        label = one_line(path) or "top level"
         return f"{label} (line {line})" if line else label
 
 
@@ -325,7 +376,7 @@ def _read_yaml(text: str, source: str | Path) -> tuple[Any, _Lines]:
         lines = _Lines(root)
         if lines.duplicate is not None:
             path, key, line = lines.duplicate
-            raise InputError(source, f"duplicate key {_show(key)}", f"{path} (line {line})")
+            raise InputError(source, f"duplicate key {_show(key)}", f"{one_line(path)} (line {line})")
         doc = loader.construct_document(root) if root is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -415,8 +466,10 @@ def _parse_system(value: Any, source: str | Path, fail: _Fail) -> str | None:
     """The default system: ``pandapower:<case>`` as given, a folder relative to the scenario file."""
     if value is None:
         return None
-    if not isinstance(value, str) or "\0" in value:
+    if not isinstance(value, str):
         raise fail("system", "system must be a string (a folder or pandapower:<case>)")
+    if not value.isprintable():  # NUL, a line break, an escape sequence: every error about it would print it
+        raise fail("system", f"system {_show(value)} holds a control character or a line break")
     if value.startswith(STOCK_PREFIXES) or source == "<scenario>" or Path(value).is_absolute():
         return value
     return str((Path(source).parent / value).resolve())
@@ -627,7 +680,9 @@ def _parse_ids(raw: Any, kind: str, path: str, fail: _Fail) -> tuple[str | int, 
             raise fail(path, f"index {_show(token)} is out of range")
         if kind == "branch" and isinstance(token, int):
             raise fail(path, f"ambiguous branch id {token}: write line:{token} or trafo:{token}")
-        table = (split_indexed_id(token) or ("", 0))[0]
+        table, index = split_indexed_id(token) or ("", 0)
+        if index > _MAX_INDEX:
+            raise fail(path, f"index {_show(token)} is out of range")
         if kind != "substation" and kind not in LAYER_TARGET_KINDS and table in KINDS and table not in tables:
             raise fail(path, f"id {_show(token)} is a {table}, not a {kind}")
     return tuple(raw)
@@ -652,6 +707,7 @@ def _parse_where(raw: Any, path: str, fail: _Fail) -> tuple[tuple[str, tuple[Any
             raise fail(sub, "empty list of values")
         for item in values:
             if item is None or not isinstance(item, (str, int, float, datetime.date)):
-                raise fail(sub, f"tag {tag} takes a string or a number, or a list of them; got {_show(item)}")
+                raise fail(sub, f"tag {one_line(tag)} takes a string or a number, or a list of them; "
+                                f"got {_show(item)}")
         where.append((str(tag), values))
     return tuple(where)

@@ -3,7 +3,8 @@
 Explicit ids, tag filters, and the strategies ``random k`` and ``top k by
 degree | betweenness | load | flow``. Candidates are always taken in index
 order, so ties break the same way every time; random picks draw from a
-generator seeded by the run's seed and the step's index.
+generator seeded by the run's seed and the step's index. Names and tags from
+the system's files go into errors through ``one_line``: an error is one line.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from gridsim.errors import InputError
 from gridsim.model.elements import Ref
 from gridsim.model.system import System, base_flows
-from gridsim.scenario.schema import BOOL_HINT, LAYER_TARGET_KINDS, Selector, split_indexed_id
+from gridsim.scenario.schema import BOOL_HINT, LAYER_TARGET_KINDS, Selector, one_line, split_indexed_id
 
 __all__ = ["resolve_targets", "step_rng"]
 
@@ -87,13 +88,13 @@ def _lookup(selector: Selector, system: System, token: Any, source: str) -> Ref:
         name = str(token) if str(token).startswith(f"{kind}:") else f"{kind}:{token}"
         if name in system.layers.elements:
             return Ref(kind, system.layers.elements[name].id)
-        raise InputError(source, f"no {kind} {str(token)!r} in system {system.name}"
+        raise InputError(source, f"no {kind} {str(token)!r} in system {one_line(system.name)}"
                                  f"{'' if system.layers.of_kind(kind) else ' (it has no ' + kind + ' at all)'}",
                          selector.place)
     if kind == "substation":
         if str(token) in system.substations:
             return Ref("substation", str(token))
-        raise InputError(source, f"no substation named {token!r} in system {system.name}", selector.place)
+        raise InputError(source, f"no substation named {token!r} in system {one_line(system.name)}", selector.place)
     tables = ("line", "trafo") if kind == "branch" else (kind,)
     if isinstance(token, int):
         if kind == "branch":
@@ -101,20 +102,20 @@ def _lookup(selector: Selector, system: System, token: Any, source: str) -> Ref:
                              selector.place)
         if token in system.net[kind].index:
             return Ref(kind, int(token))
-        raise InputError(source, f"no {kind} {token} in system {system.name}", selector.place)
+        raise InputError(source, f"no {kind} {token} in system {one_line(system.name)}", selector.place)
     indexed = split_indexed_id(token)
     if indexed is not None and indexed[0] in tables:
         table, index = indexed
         if index in system.net[table].index:
             return Ref(table, index)
-        raise InputError(source, f"no {table} {index} in system {system.name}", selector.place)
+        raise InputError(source, f"no {table} {index} in system {one_line(system.name)}", selector.place)
     for table in tables:
         frame = system.net[table]
         if "name" in frame:
             hits = frame.index[frame["name"] == token]
             if len(hits):
                 return Ref(table, int(hits[0]))
-    raise InputError(source, f"no {kind} {token!r} in system {system.name}", selector.place)
+    raise InputError(source, f"no {kind} {token!r} in system {one_line(system.name)}", selector.place)
 
 
 def _element_sites(ref: Ref, system: System) -> list[str]:
@@ -138,8 +139,8 @@ def _matches(ref: Ref, selector: Selector, system: System, source: str) -> bool:
     known = {tag for site in system.substations.values() for tag in site.tags}
     for tag, _ in selector.where:
         if tag not in known:
-            raise InputError(source, f"no substation of {system.name} has the tag {tag!r} "
-                                     f"(tags: {', '.join(sorted(known)) or 'none'})", selector.place)
+            raise InputError(source, f"no substation of {one_line(system.name)} has the tag {tag!r} "
+                                     f"(tags: {', '.join(map(one_line, sorted(known))) or 'none'})", selector.place)
     for site in _element_sites(ref, system):
         tags = system.substations[site].tags
         if all(tags.get(tag) in values or str(tags.get(tag)) in map(str, values) for tag, values in selector.where):
@@ -153,8 +154,8 @@ def _matches_layer(ref: Ref, selector: Selector, system: System, source: str) ->
     known = {tag for element in elements for tag in element.tags}
     for tag, _ in selector.where:
         if tag not in known:
-            raise InputError(source, f"no {ref.table} of {system.name} has the column {tag!r} "
-                                     f"(columns: {', '.join(sorted(known)) or 'none'})", selector.place)
+            raise InputError(source, f"no {ref.table} of {one_line(system.name)} has the column {tag!r} "
+                                     f"(columns: {', '.join(map(one_line, sorted(known))) or 'none'})", selector.place)
     tags = system.layers.elements[f"{ref.table}:{ref.key}"].tags
     return all(tags.get(tag) in values or str(tags.get(tag)) in map(str, values) for tag, values in selector.where)
 
