@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -250,3 +251,29 @@ def test_activsg2000_counts_its_847_transformers():
     system = activsg("case_ACTIVSg2000")
     assert len(system.net.trafo) == 847 and len(system.trafo_rating_mva) == 847
     assert np.isfinite(system.trafo_rating_mva).all()
+
+
+@pytest.mark.parametrize("manifest, message", [
+    ('name = "x"\n[power]\nsource = "pandapower:case9"\noverload_tolerance = ' + "9" * 5000 + "\n",
+     "malformed TOML"),
+    ('name = "x"\nx = ' + "[" * 1000 + "]" * 1000 + '\n[power]\nsource = "pandapower:case9"\n', "malformed TOML"),
+    ('name = "x"\n[power]\nsource = "pandapower:case9"\nunrated_branches = 0x' + "f" * 5000 + "\n",
+     "unrated_branches must be"),
+    ('name = "x"\n[power]\nsource = "pandapower:case9"\n"a\\nb" = 1\n', r"unknown key power.a\\nb"),
+])
+def test_manifests_the_fuzzer_broke_are_one_line_exit_2(tmp_path, manifest, message):
+    (tmp_path / "system.toml").write_text(manifest)
+    result = CliRunner().invoke(cli, ["show", str(tmp_path)])
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1
+    assert re.search(message, result.output)
+
+
+def test_scale_loads_to_zero_for_a_while_comes_back(tmp_path):
+    from gridsim.engine.simulation import simulate
+    from gridsim.scenario.schema import parse_scenario
+
+    plan = parse_scenario("name: x\nsteps:\n  - {at_min: 0, action: scale_loads, technique: none, "
+                          "targets: {kind: load, ids: [0]}, factor: 0, duration_min: 30}\n")
+    result = simulate(load_system("pandapower:case9"), plan, mode="dc", seed=0)
+    assert float(result.demand_mw[-1]) == pytest.approx(315.0)

@@ -32,7 +32,7 @@ class _OneLineErrors(click.Group):
                 hint = f" (see '{exc.ctx.command_path} --help')"
             else:
                 hint = ""
-            click.echo(f"Error: {where}{exc.format_message()}{hint}", err=True)
+            click.echo(_one_line(f"Error: {where}{exc.format_message()}{hint}"), err=True)
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:
             click.echo("Aborted.", err=True)
@@ -69,3 +69,8 @@ cli.add_command(validate_command)
 cli.add_command(new_scenario_command)
 cli.add_command(case_study_command)
 cli.add_command(techniques_command)
+
+
+def _one_line(text: str) -> str:
+    """An error as one line: line breaks and control characters from input files are escaped, never printed raw."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)

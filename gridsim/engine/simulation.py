@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -676,9 +677,12 @@ class _Clock:
         self.changed = True
         if step.action == "scale_loads":
             positions = self._load_positions(self.targets[step.index])
-            change = self._load_change(positions, 1.0 / step.factor)
+            change = self._load_change(positions, 1.0 / step.factor) if step.factor else 0.0
             for pos in positions:
                 self.load_scale[pos].remove(step.factor)
+            if not step.factor:  # the loads come back from nothing: the change is the demand they return with
+                base = self.system.net.load.p_mw.to_numpy(dtype=float) * self.system.net.load.scaling.to_numpy(float)
+                change = float(sum(base[pos] * math.prod(self.load_scale[pos]) for pos in set(positions)))
             self.pending.append((f"step:{step.index}", self._load_buses(self.targets[step.index])))
             self._frequency_event(now, step, change)
         elif step.action in ("deny_control", "deny_view"):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gridsim.errors import InputError
-from gridsim.model.numbers import finite_number
+from gridsim.model.numbers import finite_number, shown
 
 __all__ = ["WECC_UFLS", "FrequencySettings", "Machine", "read_frequency_settings"]
 
@@ -61,14 +61,6 @@ _KEYS = {"droop", "governor_s", "damping", "ufls", "trip_below_hz", "trip_above_
          "machines", "reconnect_min"}
 
 
-def _shown(value: object) -> str:
-    """A manifest value for an error message, bounded (``repr`` of a 5000-digit integer raises)."""
-    if isinstance(value, int) and not isinstance(value, bool) and finite_number(value) is None:
-        return "an integer too large for a number"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def read_frequency_settings(cfg: dict, nominal_hz: float, net, base_dir: Path, where, raw,
                             input_files: dict[str, str]) -> FrequencySettings:
     """The ``[power.frequency]`` table, checked (thresholds in Hz of this system's ``frequency_hz``).
@@ -87,7 +79,7 @@ def read_frequency_settings(cfg: dict, nominal_hz: float, net, base_dir: Path, w
         number = finite_number(value)
         if number is None or not low <= number <= high:
             raise InputError(where, f"power.frequency.{key} must be a number in [{low:g}, {high:g}], "
-                                    f"got {_shown(value)}", _line_of(raw, key))
+                                    f"got {shown(value)}", _line_of(raw, key))
         return number
 
     ufls = cfg.get("ufls", [list(stage) for stage in defaults.ufls])

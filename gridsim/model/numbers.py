@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["finite_number"]
+__all__ = ["finite_number", "shown"]
 
 
 def finite_number(value: Any) -> float | None:
@@ -22,3 +22,18 @@ def finite_number(value: Any) -> float | None:
     except OverflowError:
         return None
     return number if math.isfinite(number) else None
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A manifest value for a one-line error message: bounded, and never raising.
+
+    ``repr`` of an integer of more than 4300 digits raises ValueError; line
+    breaks and control characters are escaped so the message stays one line.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and finite_number(value) is None:
+        return "an integer too large for a number"
+    try:
+        text = repr(value)
+    except ValueError:
+        return "a value too large to show"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -26,7 +26,7 @@ from gridsim.errors import InputError
 from gridsim.model.dynamics import FrequencySettings, read_frequency_settings
 from gridsim.model.layers import Layers, load_layers
 from gridsim.model.netcheck import check_net, dark_loads, net_notes
-from gridsim.model.numbers import finite_number
+from gridsim.model.numbers import finite_number, shown
 from gridsim.model.power import is_stock, normalise_net, read_grid
 
 __all__ = [
@@ -175,6 +175,9 @@ def load_system(spec: str | Path, **overrides: Any) -> System:
         manifest = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(path, f"malformed TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits; nesting past Python's stack
+        raise InputError(path, f"malformed TOML: {str(exc).splitlines()[0] if str(exc) else 'nested too deeply'}") \
+            from None
     manifest.setdefault("power", {})
     if isinstance(manifest["power"], dict):
         manifest["power"].update(overrides)
@@ -223,9 +226,7 @@ def _number(table: dict, key: str, default: float, where: str, path, raw, *, min
     value = table.get(key, default)
     number = finite_number(value)
     if number is None or not minimum <= number <= 1e12:
-        huge = number is None and isinstance(value, int) and not isinstance(value, bool)
-        shown = "an integer too large for a number" if huge else repr(value)
-        raise InputError(path, f"{where}.{key} must be a number >= {minimum}, got {shown[:60]}", _line_of(raw, key))
+        raise InputError(path, f"{where}.{key} must be a number >= {minimum}, got {shown(value)}", _line_of(raw, key))
     return number
 
 
@@ -241,7 +242,7 @@ def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: P
         if name is None:
             raise InputError(where, "missing name = \"...\" at the top of the manifest")
         if not isinstance(name, str) or not name.strip():
-            raise InputError(where, f"name must be a non-empty string, got {name!r}", _line_of(raw, "name"))
+            raise InputError(where, f"name must be a non-empty string, got {shown(name)}", _line_of(raw, "name"))
     input_files: dict[str, str] = {}
     if manifest_path is not None:
         input_files[str(manifest_path)] = _sha256(manifest_path)
@@ -273,11 +274,11 @@ def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: P
     margin = _number(power, "rating_margin", 0.5, "power", where, raw)
     unrated = power.get("unrated_branches", "base-flow")
     if unrated not in ("base-flow", "never-trip"):
-        raise InputError(where, f"power.unrated_branches must be 'base-flow' or 'never-trip', got {unrated!r}",
+        raise InputError(where, f"power.unrated_branches must be 'base-flow' or 'never-trip', got {shown(unrated)}",
                          _line_of(raw, "unrated_branches"))
     base_overloads = power.get("base_overloads", "raise")
     if base_overloads not in ("raise", "trip"):
-        raise InputError(where, f"power.base_overloads must be 'raise' or 'trip', got {base_overloads!r}",
+        raise InputError(where, f"power.base_overloads must be 'raise' or 'trip', got {shown(base_overloads)}",
                          _line_of(raw, "base_overloads"))
     line_rating, trafo_rating, rating_notes = branch_ratings(
         net, unrated=unrated, margin=margin, tolerance=tolerance, base_overloads=base_overloads)
@@ -362,7 +363,7 @@ def _restoration(cfg: Any, path, raw) -> tuple[RestorationParams, dict[str, Rest
 def _table_path(cfg: dict, base_dir: Path, where, raw, section: str) -> Path:
     table = cfg["table"]
     if not isinstance(table, str) or not table:
-        raise InputError(where, f"{section}.table must be a file name (a string), got {table!r}",
+        raise InputError(where, f"{section}.table must be a file name (a string), got {shown(table)}",
                          _line_of(raw, "table"))
     return base_dir / table
 
