@@ -22,6 +22,7 @@ import yaml
 
 from gridsim.bundled import bundled_dir
 from gridsim.errors import InputError
+from gridsim.model.numbers import finite_number
 from gridsim.model.power import STOCK_PREFIXES
 from gridsim.scenario.techniques import ATTACK_VERSION, techniques
 
@@ -538,18 +539,8 @@ def _reject_unknown(mapping: dict, allowed: tuple[str, ...], path: str, fail: _F
 
 
 def _as_float(value: Any) -> float | None:
-    """``value`` as a finite float, or None if it is not a number.
-
-    A YAML integer of 400 digits is an int that no float can hold: ``float()``
-    and ``math.isfinite`` raise OverflowError on it, so it is caught here.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
+    """``value`` as a finite float, or None if it is not a number (a 400-digit YAML integer included)."""
+    return finite_number(value)
 
 
 def _number(mapping: dict, key: str, path: str, fail: _Fail, *, default: float | None = None,
