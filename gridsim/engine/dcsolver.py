@@ -6,7 +6,8 @@ factorisation of the base ``B`` (a dense inverse for small grids, a sparse
 LU otherwise) and a rank-|O| Sherman–Morrison–Woodbury update for the
 branches ``O`` that are out; small pieces split off the base islands are
 taken out by a Schur complement and solved alone. A grid that moved further
-gets a fresh factorisation of what it has become (``shared/reference/science.md``).
+gets a fresh factorisation of what it has become (multiple-outage factors: Güler, Gross and Liu,
+IEEE Trans. Power Systems 22(2), 2007).
 """
 
 from __future__ import annotations
