@@ -193,12 +193,12 @@ def _columns(table: Any, where: str, path: Path) -> tuple[list, list, list]:
         for label, cell in cells.items():
             _cell(cell, f"{where}.{column}.{label}", path)
             index.setdefault(label, None)
-    labels = [_index_label(label, f"{where}.index", path) for label in index]
+    labels = [_index_label(label) for label in index]
     rows = [[table[c].get(label) for c in columns] for label in index]
     return columns, labels, rows
 
 
-def _index_label(label: str, where: str, path: Path) -> int | str:
+def _index_label(label: str) -> int | str:
     """Index labels of the ``columns`` orient are JSON keys, so text; pandapower's are integers."""
     try:
         return int(label)
@@ -236,9 +236,7 @@ def _cast(series, name: str, where: str, path: Path):
     import pandas as pd
 
     try:
-        if name == "object":
-            return series.astype(object).where(series.notna(), None)
-        if name in ("str", "string"):
+        if name in ("object", "str", "string"):
             return series.astype(object).where(series.notna(), None)
         if name == "bool":
             if series.isna().any():
