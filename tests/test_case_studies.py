@@ -8,17 +8,20 @@ its tolerance fails this test.
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from gridsim.casestudy import case_studies, run_case_study
+from gridsim.cli.main import cli
 from gridsim.errors import InputError
 from gridsim.model.system import load_system
 from gridsim.scenario.mitigations import MITIGATIONS, SPARE_INSTALL_H, apply_mitigation
-from gridsim.scenario.schema import Reported, load_scenario, parse_scenario
+from gridsim.scenario.schema import NOT_AN_ATTACK, Reported, load_scenario, parse_scenario
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -186,6 +189,21 @@ def test_techniques_lists_what_the_scenarios_use():
     line = next(line for line in done.stdout.splitlines() if line.strip().startswith("T0855"))
     assert "Unauthorized Command Message" in line and "ukraine-2015" in line
     assert len(gridsim("techniques", "--all").stdout.splitlines()) > len(done.stdout.splitlines())
+
+
+def test_techniques_does_not_list_the_new_scenario_template():
+    """attacks/template.yaml is the commented example ``gridsim new-scenario`` writes, not an incident."""
+    result = CliRunner().invoke(cli, ["techniques", "--all"])
+    assert result.exit_code == 0, result.output
+
+    def listed(name: str) -> bool:
+        return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", result.stdout) is not None
+
+    assert (REPO / "attacks" / "template.yaml").is_file() and not listed("template")
+    scenarios = [path for path in (REPO / "attacks").glob("*.yaml") if path.name != "template.yaml"]
+    attacks = [path.stem for path in scenarios if any(step.technique != NOT_AN_ATTACK
+                                                      for step in load_scenario(path).steps)]
+    assert "ukraine-2015" in attacks and all(listed(name) for name in attacks), result.stdout
 
 
 def test_a_mitigated_copy_does_not_share_mutable_state():

@@ -136,11 +136,12 @@ def _verdict(row: dict) -> str:
 def techniques_command(show_all: bool) -> None:
     """List the MITRE ATT&CK for ICS techniques the bundled scenarios use, and which scenarios use them."""
     from gridsim.bundled import bundled_dir
+    from gridsim.cli.inspect import TEMPLATE
     from gridsim.scenario.schema import NOT_AN_ATTACK, load_scenario
     from gridsim.scenario.techniques import ATTACK_VERSION, techniques
 
     used: dict[str, set[str]] = defaultdict(set)
-    for path in sorted(bundled_dir("attacks").glob("*.yaml")):
+    for path in sorted(p for p in bundled_dir("attacks").glob("*.yaml") if p.name != TEMPLATE):
         for step in load_scenario(path).steps:
             if step.technique != NOT_AN_ATTACK:
                 used[step.technique].add(path.stem)
