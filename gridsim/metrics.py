@@ -107,6 +107,7 @@ def summarize(result: SimulationResult) -> dict[str, Any]:
         "targets": result.targets,
         **({"layers": layer_summary(result)} if result.layer_series else {}),
         **({"frequency": frequency_summary(result)} if system.frequency is not None else {}),
+        **({"voltage_collapse": collapse_summary(result)} if result.voltage_collapses else {}),
         "control": control_summary(result, dt_h),
         "generation": generation_summary(result),
     }
@@ -158,6 +159,20 @@ def control_summary(result: SimulationResult, dt_h: np.ndarray) -> dict[str, Any
         out[f"hours_with_sites_without_{name}"] = round(float(np.sum(dt_h[blind])), 3)
     out["without_remote_control_at_end"] = {reason: len(sites) for reason, sites in result.control_lost.items()}
     return out
+
+
+def collapse_summary(result: SimulationResult) -> dict[str, Any]:
+    """When the AC power flow did not converge at full load and the voltage-collapse rule shed load.
+
+    Every such cascade (``events``), and the largest cut: load the rule shed
+    is part of every loss figure, so a user can tell how much of a blackout is
+    this rule (physics beyond the grid's loadability, or a solver that gave
+    up) rather than islanding or protection.
+    """
+    events = result.voltage_collapses
+    largest = max(events, key=lambda e: e["shed_mw"])
+    return {"events": events, "largest_shed_mw": largest["shed_mw"], "largest_at_min": largest["t_min"],
+            "whole_islands": sum(1 for e in events if e["rings"] is None)}
 
 
 def frequency_summary(result: SimulationResult) -> dict[str, Any]:

@@ -142,10 +142,25 @@ def format_summary(s: dict) -> str:
                      f"generator trips {f['generator_trips']}")
         lines.append("  blackout threshold    " + (f"a sudden demand increase of {threshold:.1f} % trips the generators"
                                                     if threshold is not None else "none up to +500 % demand"))
+    if s.get("voltage_collapse"):
+        lines.append(_collapse_line(s["voltage_collapse"]))
     if s.get("reported"):
         lines.append("  compared with what was reported")
         lines += _comparison_table(s["reported"])
     return "\n".join(lines)
+
+
+def _collapse_line(collapse: dict) -> str:
+    """One line saying how much load the voltage-collapse rule shed, so it is not read as islanding or trips."""
+    from gridsim.engine.cascade import AC_SHED_STEP, UVLS_PU
+
+    events = collapse["events"]
+    largest = max(events, key=lambda e: e["shed_mw"])
+    where = ("the whole islands" if largest["rings"] is None
+             else f"{largest['rings']} branch(es) around the buses below {UVLS_PU:g} p.u.")
+    return (f"  voltage collapse      AC flow did not converge at full load {len(events)} time(s); "
+            f"the rule shed up to {largest['shed_mw']:,.1f} MW ({largest['stages']} x {AC_SHED_STEP:.0%} at "
+            f"{largest['loads']} loads, {where}) at t = {_duration(largest['t_min'])}")
 
 
 def _ratings_caveat(ratings: dict | None) -> str | None:

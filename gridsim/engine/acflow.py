@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from gridsim.engine.compiled import CompiledGrid
+from gridsim.engine.powerflow import MIN_VM_PU
 
 __all__ = ["AcNetwork"]
 
@@ -46,7 +47,8 @@ class AcNetwork:
               voltage: np.ndarray) -> bool:
         """Solve one island (its ``rows``; ``ref``, ``pv`` among them), writing its voltages into ``voltage``.
 
-        Tries the DC angles ``theta0`` first, then a flat start. Returns whether it converged.
+        Tries the DC angles ``theta0`` first, then a flat start. Returns whether it converged to an
+        operating point: a solution with a bus below ``MIN_VM_PU`` does not count, as in the reference.
         """
         g = self.g
         is_ref, is_pv = np.isin(rows, ref), np.isin(rows, pv)
@@ -59,7 +61,7 @@ class AcNetwork:
         for angles in (theta0[rows], flat):
             ok, v = _newton(sub, vm * np.exp(1j * angles), s_pu, local_ref, np.flatnonzero(is_pv),
                             np.flatnonzero(~is_ref & ~is_pv))
-            if ok:
+            if ok and not (np.abs(v) < MIN_VM_PU).any():
                 voltage[rows] = v
                 return True
         return False

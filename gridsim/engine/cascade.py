@@ -1,7 +1,7 @@
 """The reference power cascade: plain pandapower, slow and obviously right.
 
-One call takes the outages in force and runs the rules of DESIGN.md to a
-fixed point:
+One call takes the outages in force and runs the propagation rules (the
+README's "How a cascade runs") to a fixed point:
 
 1. outages applied (lines, transformers and bus-bus switches opened,
    generators tripped, loads scaled);
@@ -11,9 +11,13 @@ fixed point:
    its imbalance there; otherwise generators share the island's demand in
    proportion to their headroom, within their limits, and load is shed
    proportionally when they cannot cover it;
-4. a DC or AC power flow; an AC flow that does not converge is taken as
-   voltage collapse and load is shed in 10 % stages, in the islands that do
-   not converge on their own, until it does;
+4. a DC or AC power flow; an AC flow that does not converge (from DC angles
+   and from a flat start) is taken as voltage collapse. The islands that do
+   not converge on their own are shed, load and generation together, in
+   10 % stages until they do; at the first stage that converges, the buses
+   below :data:`UVLS_PU` show where the collapse is, and the smallest area
+   around them (one branch more at a time) whose shedding lets the islands
+   converge is shed instead, at its lightest stage, when that cuts less;
 5. every line or transformer loaded above ``rating x (1 + tolerance)`` trips
    at once (one cascade generation) and the rules run again from 2.
 
@@ -25,17 +29,28 @@ The net given is never modified.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from gridsim.engine.powerflow import branch_flows_mva, run_ac, run_dc
 
-__all__ = ["Outages", "CascadeResult", "Trip", "run_cascade", "LOAD_SERVED", "LOAD_ISLAND", "LOAD_SHED"]
+__all__ = ["Outages", "CascadeResult", "Trip", "VoltageCollapse", "run_cascade", "stage_kept", "lightest_stage",
+           "LOAD_SERVED", "LOAD_ISLAND", "LOAD_SHED", "AC_SHED_STEP", "AC_SHED_STAGES", "UVLS_PU", "MAX_RINGS"]
 
 LOAD_SERVED, LOAD_ISLAND, LOAD_SHED = "served", "island", "shed"
-_AC_SHED_STEP = 0.1
+
+#: The voltage-collapse rule sheds in stages of this share of an area's load and generation ...
+AC_SHED_STEP = 0.1
+#: ... ten of them, the last leaving nothing.
+AC_SHED_STAGES = 10
+#: Where an island collapses: its buses below this voltage (p.u.) once it converges at a uniform stage,
+#: about where under-voltage load-shedding relays pick up (NERC standard PRC-010 governs such schemes).
+UVLS_PU = 0.9
+#: The area shed grows from those buses one branch at a time, this many at most, before the rule falls
+#: back to the whole of the collapsing islands.
+MAX_RINGS = 10
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,16 @@ class Trip:
     loading: float  # flow / rating when it tripped
 
 
+@dataclass(frozen=True)
+class VoltageCollapse:
+    """What the voltage-collapse rule cut where an AC power flow did not converge."""
+
+    stages: int  # 10 % stages of its load and generation the area lost (10: all of it)
+    loads: np.ndarray  # per load (``net.load.index`` order): in the area cut
+    shed_mw: float  # load cut
+    rings: int | None  # the area: buses below UVLS_PU and this many branches around; None: the whole islands
+
+
 @dataclass
 class CascadeResult:
     """Fixed point of one cascade. Per-load arrays follow ``net.load.index`` order."""
@@ -73,12 +98,17 @@ class CascadeResult:
     islands: int
     line_flow_mva: np.ndarray
     trafo_flow_mva: np.ndarray
-    ac_shed_stages: int = 0
+    collapse: VoltageCollapse | None = None  # the last generation's AC flow did not converge at full load
     energised_buses: frozenset[int] | None = None  # buses in islands that hold a source and serve load
 
     @property
     def lost_mw(self) -> float:
         return float(self.demand_mw.sum() - self.served_mw.sum())
+
+    @property
+    def ac_shed_stages(self) -> int:
+        """10 % stages the voltage-collapse rule cut (0: the AC flow converged, or DC)."""
+        return self.collapse.stages if self.collapse is not None else 0
 
 
 def run_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> CascadeResult:
@@ -125,10 +155,12 @@ def run_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> Ca
     limit = 1.0 + system.overload_tolerance
     trips: list[Trip] = []
     generation = 0
+    sgen_scaling = net.sgen.scaling.to_numpy(dtype=float).copy()
     while True:
+        net.sgen["scaling"] = sgen_scaling  # the voltage-collapse rule of the last generation may have cut it
         islands = _islands(net)
         state, shed_factor = _balance(net, islands, base_scaling, gen_p0)
-        stages = _solve(net, mode, base_scaling * shed_factor, state, islands)
+        collapse = _solve(net, mode, base_scaling * shed_factor, state, islands)
         line_flow, trafo_flow = branch_flows_mva(net, mode)
         new = _overloaded(net, system, line_flow, trafo_flow, limit)
         if not new:
@@ -154,7 +186,7 @@ def run_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> Ca
         islands=len(islands),
         line_flow_mva=line_flow,
         trafo_flow_mva=trafo_flow,
-        ac_shed_stages=stages,
+        collapse=collapse,
         energised_buses=energised,
     )
 
@@ -184,12 +216,18 @@ def energised_buses(net, islands: list[set[int]], served: np.ndarray, demand: np
 def _islands(net) -> list[set[int]]:
     """Connected sets of buses over closed, in-service branches and switches."""
     import networkx as nx
+
+    return [set(c) for c in nx.connected_components(_graph(net))]
+
+
+def _graph(net):
+    """pandapower's graph of the buses in service over closed, in-service branches and switches."""
     import pandapower.topology as top
 
     graph = top.create_nxgraph(net, respect_switches=True, include_out_of_service=False)
     in_service = set(net.bus.index[net.bus.in_service.to_numpy(dtype=bool)])
     graph.remove_nodes_from([n for n in list(graph.nodes) if n not in in_service])
-    return [set(c) for c in nx.connected_components(graph)]
+    return graph
 
 
 def _gen_limits(net) -> tuple[np.ndarray, np.ndarray]:
@@ -264,39 +302,110 @@ def _balance(net, islands, base_scaling, gen_p0) -> tuple[np.ndarray, np.ndarray
     return state, keep
 
 
-def _solve(net, mode: str, scaling: np.ndarray, state: np.ndarray, islands: list[set[int]]) -> int:
-    """Run the power flow; in AC shed in stages where it does not converge. Return stages used.
+def _solve(net, mode: str, scaling: np.ndarray, state: np.ndarray, islands: list[set[int]]) -> VoltageCollapse | None:
+    """Run the power flow; in AC, apply the voltage-collapse rule where it does not converge.
 
     Only the islands that fail to converge on their own are shed, so a
-    collapsing fragment does not take the rest of the grid with it.
+    collapsing fragment does not take the rest of the grid with it; within
+    them, the area around the buses below :data:`UVLS_PU` is shed instead of
+    the whole when that converges and cuts less.
     """
     on = state != LOAD_ISLAND
     net.load["scaling"] = np.where(on, scaling, 0.0)
     if not _has_reference(net):
         _zero_results(net)  # nothing energised: no power flow to run
-        return 0
+        return None
     if mode == "dc":
         run_dc(net)
-        return 0
+        return None
     if run_ac(net):
-        return 0
-    failing = _failing_loads(net, islands, on)
-    gen_bus = net.gen.bus.to_numpy()
-    load_bus_failing = set(net.load.bus.to_numpy()[failing])
-    gens = np.array([any(int(b) in island and island & load_bus_failing for island in islands) for b in gen_bus],
-                    dtype=bool)
+        return None
+    area = set().union(*_failing_islands(net, islands, on))
+    loads = np.isin(net.load.bus.to_numpy(), list(area)) & on
+    gens = np.isin(net.gen.bus.to_numpy(), list(area))
+    sgens = np.isin(net.sgen.bus.to_numpy(), list(area))
     gen_p = net.gen.p_mw.to_numpy(dtype=float).copy()
-    stages = 0
-    while True:
-        stages += 1
-        kept = max(0.0, 1.0 - _AC_SHED_STEP * stages)
-        net.load["scaling"] = np.where(on, np.where(failing, scaling * kept, scaling), 0.0)
-        net.gen["p_mw"] = np.where(gens, gen_p * kept, gen_p)
-        if run_ac(net):
+    sgen_scaling = net.sgen.scaling.to_numpy(dtype=float).copy()
+    demand = (np.maximum(net.load.p_mw.to_numpy(dtype=float), 0.0) * np.where(on, scaling, 0.0)
+              * net.load.in_service.to_numpy(dtype=bool))
+
+    def converges(zone: set[int] | None, kept: float) -> bool:
+        """Whether the AC flow converges with the load and generation of ``zone`` (None: area) cut to ``kept``."""
+        load_mask, gen_mask, sgen_mask = (loads, gens, sgens) if zone is None else _at(net, zone, loads, gens, sgens)
+        net.load["scaling"] = np.where(on, np.where(load_mask, scaling * kept, scaling), 0.0)
+        net.gen["p_mw"] = np.where(gen_mask, gen_p * kept, gen_p)
+        net.sgen["scaling"] = np.where(sgen_mask, sgen_scaling * kept, sgen_scaling)
+        return run_ac(net)
+
+    stages = lightest_stage(lambda kept: converges(None, kept))
+    if stages is None:
+        _zero_results(net)  # not even without its load: total collapse, nothing flows or is served
+        return VoltageCollapse(AC_SHED_STAGES, on.copy(), float(demand.sum()), None)
+    uniform = VoltageCollapse(stages, loads, float(demand[loads].sum()) * (1.0 - stage_kept(stages)), None)
+    vm = net.res_bus.vm_pu
+    weak = [int(b) for b in area if vm.get(b, np.nan) < UVLS_PU]
+    if not weak:
+        return uniform
+    distance = _hops_from(net, weak)
+    previous: set[int] = set()
+    for ring in range(MAX_RINGS + 1):
+        zone = {bus for bus, d in distance.items() if d <= ring}
+        if zone >= area or zone == previous:
+            break
+        previous = zone
+        if not converges(zone, 0.0):
+            continue
+        local = lightest_stage(lambda kept, z=zone: converges(z, kept), known=AC_SHED_STAGES)
+        zone_loads = _at(net, zone, loads, gens, sgens)[0]
+        shed_mw = float(demand[zone_loads].sum()) * (1.0 - stage_kept(local))
+        if shed_mw <= uniform.shed_mw:
+            return VoltageCollapse(local, zone_loads, shed_mw, ring)
+        break
+    converges(None, stage_kept(uniform.stages))  # back to the whole islands' stage
+    return uniform
+
+
+def _at(net, buses: set[int], loads: np.ndarray, gens: np.ndarray, sgens: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The loads, generators and static generators of the masks given that sit at ``buses``."""
+    where = list(buses)
+    return (np.isin(net.load.bus.to_numpy(), where) & loads, np.isin(net.gen.bus.to_numpy(), where) & gens,
+            np.isin(net.sgen.bus.to_numpy(), where) & sgens)
+
+
+def stage_kept(stages: int) -> float:
+    """Share of its load (and generation) an area keeps after ``stages`` voltage-collapse stages."""
+    return max(0.0, 1.0 - AC_SHED_STEP * stages)
+
+
+def lightest_stage(converges: Callable[[float], bool], known: int | None = None) -> int | None:
+    """The first of the 10 % stages at which ``converges(kept)`` holds, None if none does.
+
+    ``known`` is a stage known to converge: it is solved again, not tested, so
+    the caller's power flow is left at the stage returned. Both engines search
+    their stages with this one function.
+    """
+    for stages in range(1, AC_SHED_STAGES + 1):
+        if stages == known:
+            converges(stage_kept(stages))  # leave the net solved at it
             return stages
-        if kept == 0.0:
-            _zero_results(net)
+        if converges(stage_kept(stages)):
             return stages
+    return None
+
+
+def _hops_from(net, buses: list[int]) -> dict[int, float]:
+    """Branches to cross from the nearest of ``buses`` to every bus within :data:`MAX_RINGS`.
+
+    Lines, transformers and impedances count one; a closed bus-bus switch
+    none (pandapower fuses the buses it joins); a three-winding transformer
+    one between any two of its sides.
+    """
+    import networkx as nx
+
+    def weight(_u, _v, edges) -> float:
+        return min(0.0 if key[0] == "switch" else 1.0 for key in edges)
+
+    return nx.multi_source_dijkstra_path_length(_graph(net), set(buses), cutoff=MAX_RINGS, weight=weight)
 
 
 def _has_reference(net) -> bool:
@@ -305,19 +414,17 @@ def _has_reference(net) -> bool:
     return bool(ext or gen_slack)
 
 
-def _failing_loads(net, islands: list[set[int]], on: np.ndarray) -> np.ndarray:
-    """Loads in the islands whose AC power flow fails when solved alone (all loads if none does)."""
+def _failing_islands(net, islands: list[set[int]], on: np.ndarray) -> list[set[int]]:
+    """Islands with load whose AC power flow fails when solved alone (all of them if none does)."""
     load_bus = net.load.bus.to_numpy()
-    failing = np.zeros(len(load_bus), dtype=bool)
-    for island in islands:
-        members = np.isin(load_bus, list(island)) & on
-        if not members.any():
-            continue
+    with_load = [island for island in islands if (np.isin(load_bus, list(island)) & on).any()]
+    failing = []
+    for island in with_load:
         alone = copy.deepcopy(net)
         alone.bus["in_service"] = alone.bus.index.isin(list(island))
         if not run_ac(alone):
-            failing |= members
-    return failing if failing.any() else on.copy()
+            failing.append(island)
+    return failing or with_load
 
 
 def _zero_results(net) -> None:

@@ -15,7 +15,8 @@ pandapower's case at every step:
 
 The AC cascade follows the same loop with pandapower's admittance matrices
 and lightsim2grid's Newton-Raphson per island (:mod:`gridsim.engine.acflow`),
-and the reference's voltage-collapse rule (10 % shedding stages). Outages
+and the reference's voltage-collapse rule (10 % shedding stages, in the area
+around the buses whose voltage sags). Outages
 that open bus-bus switches (they change which buses pandapower fuses), and AC
 islands held at two reference buses, are handed to the reference engine.
 """
@@ -28,7 +29,21 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from gridsim.engine.cascade import LOAD_ISLAND, LOAD_SERVED, LOAD_SHED, CascadeResult, Outages, Trip, run_cascade
+from gridsim.engine.cascade import (
+    AC_SHED_STAGES,
+    LOAD_ISLAND,
+    LOAD_SERVED,
+    LOAD_SHED,
+    MAX_RINGS,
+    UVLS_PU,
+    CascadeResult,
+    Outages,
+    Trip,
+    VoltageCollapse,
+    lightest_stage,
+    run_cascade,
+    stage_kept,
+)
 from gridsim.engine.compiled import CompiledGrid, compile_grid
 from gridsim.engine.dcsolver import BaseSolver, fresh_solve
 
@@ -42,7 +57,6 @@ except ImportError:  # pragma: no cover - a scipy that moved it: the public func
 _EPS = 1e-9
 _SERVED, _ISLAND, _SHED = 0, 1, 2
 _NO_LOADS = np.zeros(0, dtype=np.int64)
-_AC_SHED_STEP = 0.1  # the reference's voltage-collapse shedding stage
 
 
 class _NeedsReference(Exception):
@@ -174,10 +188,10 @@ class FastCascade:
                 balanced_for = n_islands
             if mode == "dc":
                 flow = np.abs(self._flows(branch_on, n_islands, labels, island, injection_pu))
-                stage_keep, stages = None, 0
+                stage_keep, collapse = None, None
             else:
-                flow, stage_keep, stages = self._ac(branch_on, n_islands, labels, island, injection_pu, gen_on,
-                                                    load_p)
+                flow, stage_keep, collapse = self._ac(branch_on, n_islands, labels, island, injection_pu, gen_on,
+                                                      load_p)
             watched = flow[self._watched_rows] if len(self._watched_rows) else np.zeros(0)
             new = self._overloaded(branch_on, watched)
             if not len(new):
@@ -199,7 +213,7 @@ class FastCascade:
         return CascadeResult(
             trips=trips, demand_mw=demand, served_mw=served, load_state=state, depth=generation,
             islands=n_islands, line_flow_mva=watched[:n_lines], trafo_flow_mva=watched[n_lines:],
-            ac_shed_stages=stages, energised_buses=energised)
+            collapse=collapse, energised_buses=energised)
 
     # ------------------------------------------------------------ many single outages at once
 
@@ -465,8 +479,10 @@ class FastCascade:
 
         Islands whose power flow does not converge are shed in 10 % stages
         (their loads and generators together) until every island converges;
-        at 0 % everything is dark, as in the reference. Returns the flows, the
-        per-load factor the stages left (or None) and the number of stages.
+        then the area around their buses below ``UVLS_PU`` is tried instead,
+        as in :func:`gridsim.engine.cascade.run_cascade`; at 0 % everything is
+        dark, as in the reference. Returns the flows, the per-load factor the
+        stages left (or None) and the :class:`VoltageCollapse` (or None).
         """
         from gridsim.engine.acflow import AcNetwork
 
@@ -486,34 +502,103 @@ class FastCascade:
         failing = [label for label, rows in rows_of.items()
                    if not network.solve(rows, refs, pv, s_mva, theta, voltage)]
         if not failing:
-            return network.branch_mva(voltage), None, 0
+            return network.branch_mva(voltage), None, None
         load_isl = labels[g.load_row]
         failing_mask = np.zeros(len(island.energised), dtype=bool)
         failing_mask[failing] = True
         loads = failing_mask[load_isl] & (island.state != _ISLAND)
-        gens = np.isin(labels[g.gen_row], np.unique(load_isl[loads]))
-        stages = 0
-        while True:
-            stages += 1
-            kept = max(0.0, 1.0 - _AC_SHED_STEP * stages)
-            stage_keep = np.where(loads, kept, 1.0)
-            s_mva = self._complex_injections(island, gen_on, load_p, stage_keep, np.where(gens, kept, 1.0))
-            if all(network.solve(rows_of[label], refs, pv, s_mva, theta, voltage) for label in failing):
-                return network.branch_mva(voltage), stage_keep, stages
-            if kept == 0.0:  # total collapse: nothing flows, nothing is served
-                return np.zeros(g.n_branch), np.zeros(len(g.load_index)), stages
+        in_area = failing_mask[labels]
+        gens, sgens = in_area[g.gen_row], in_area[g.sgen_row]
+        demand = np.maximum(load_p * island.keep * g.load_on, 0.0)
 
-    def _complex_injections(self, island: _Island, gen_on, load_p, load_scale, gen_scale) -> np.ndarray:
-        """Generation minus load at every row (MVA, complex); shunts are in the admittance matrix."""
+        def converges(zone: np.ndarray | None, kept: float) -> bool:
+            """Whether the failing islands converge with ``zone``'s rows (None: all) cut to ``kept``."""
+            at = np.ones(g.n_bus, dtype=bool) if zone is None else zone
+            s = self._complex_injections(island, gen_on, load_p, np.where(loads & at[g.load_row], kept, 1.0),
+                                         np.where(gens & at[g.gen_row], kept, 1.0),
+                                         np.where(sgens & at[g.sgen_row], kept, 1.0))
+            return all(network.solve(rows_of[label], refs, pv, s, theta, voltage) for label in failing)
+
+        stages = lightest_stage(lambda kept: converges(None, kept))
+        if stages is None:  # total collapse: nothing flows, nothing is served
+            everything = island.state != _ISLAND
+            return (np.zeros(g.n_branch), np.zeros(len(g.load_index)),
+                    VoltageCollapse(AC_SHED_STAGES, everything, float(demand[everything].sum()), None))
+        chosen = VoltageCollapse(stages, loads, float(demand[loads].sum()) * (1.0 - stage_kept(stages)), None)
+        local = self._local_collapse(branch_on, labels, failing_mask, voltage, loads, demand, chosen, converges)
+        if local is None:
+            converges(None, stage_kept(stages))  # back to the whole islands' stage
+        else:
+            chosen = local
+        return (network.branch_mva(voltage), np.where(chosen.loads, stage_kept(chosen.stages), 1.0), chosen)
+
+    def _local_collapse(self, branch_on, labels, failing_mask, voltage, loads, demand, uniform: VoltageCollapse,
+                        converges) -> VoltageCollapse | None:
+        """The reference's smaller area: buses below ``UVLS_PU`` and one branch more at a time.
+
+        Distances count branches as the reference's graph does: pandapower
+        fuses switched buses into one row, and a three-winding transformer's
+        two halves through its star point count half each. Returns None where
+        no area converges while cutting less than ``uniform``; the voltages
+        are then left at some trial and must be solved again.
+        """
+        g = self.grid
+        bus_row = np.zeros(g.n_bus, dtype=bool)
+        bus_row[self._pandapower_rows] = True  # rows that stand for pandapower buses (not star points)
+        area = bus_row & g.row_alive & failing_mask[labels]
+        weak = np.flatnonzero(area & (np.abs(voltage) < UVLS_PU))
+        if not len(weak):
+            return None
+        distance = self._hops_from(branch_on, weak)
+        previous = None
+        for ring in range(MAX_RINGS + 1):
+            zone = distance <= ring
+            if (zone | ~area).all() or (previous is not None and np.array_equal(zone & bus_row, previous)):
+                break
+            previous = zone & bus_row
+            if not converges(zone, 0.0):
+                continue
+            stages = lightest_stage(lambda kept, z=zone: converges(z, kept), known=AC_SHED_STAGES)
+            zone_loads = loads & zone[g.load_row]
+            shed_mw = float(demand[zone_loads].sum()) * (1.0 - stage_kept(stages))
+            return VoltageCollapse(stages, zone_loads, shed_mw, ring) if shed_mw <= uniform.shed_mw else None
+        return None
+
+    def _hops_from(self, branch_on: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Branches to cross from the nearest of ``rows`` to every row (inf beyond ``MAX_RINGS``)."""
+        from scipy.sparse.csgraph import dijkstra
+
+        g = self.grid
+        on = branch_on & g.row_alive[g.from_row] & g.row_alive[g.to_row] & (g.from_row != g.to_row)
+        half = np.zeros(g.n_branch, dtype=bool)
+        star = g.trafo3w_branch.ravel()
+        half[star[star >= 0]] = True
+        a, b = np.minimum(g.from_row, g.to_row)[on], np.maximum(g.from_row, g.to_row)[on]
+        weight = np.where(half[on], 0.5, 1.0)
+        order = np.lexsort((weight, b, a))  # parallel branches: the lightest
+        a, b, weight = a[order], b[order], weight[order]
+        first = np.ones(len(a), dtype=bool)
+        first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+        graph = sp.csr_matrix((weight[first], (a[first], b[first])), shape=(g.n_bus, g.n_bus))
+        return dijkstra(graph, directed=False, indices=rows, min_only=True, limit=MAX_RINGS)
+
+    def _complex_injections(self, island: _Island, gen_on, load_p, load_scale, gen_scale,
+                            sgen_scale=None) -> np.ndarray:
+        """Generation minus load at every row (MVA, complex); shunts are in the admittance matrix.
+
+        ``load_scale``, ``gen_scale`` and ``sgen_scale`` (per element, or None) are the voltage-collapse
+        rule's cuts.
+        """
         g = self.grid
         n = g.n_bus
         keep = island.keep * g.load_on * (load_scale if load_scale is not None else 1.0)
         gen_p = island.gen_p * (gen_scale if gen_scale is not None else 1.0)
+        sgen = sgen_scale if sgen_scale is not None else 1.0
         p = (np.bincount(g.gen_row[gen_on], weights=gen_p[gen_on], minlength=n)
-             + np.bincount(g.sgen_row, weights=g.sgen_p_mw, minlength=n)
+             + np.bincount(g.sgen_row, weights=g.sgen_p_mw * sgen, minlength=n)
              - np.bincount(g.load_row, weights=load_p * keep, minlength=n)
              - (g.fixed_withdrawal_mw - self._gs_mw))
-        q = (np.bincount(g.sgen_row, weights=g.sgen_q_mvar, minlength=n)
+        q = (np.bincount(g.sgen_row, weights=g.sgen_q_mvar * sgen, minlength=n)
              - np.bincount(g.load_row, weights=g.load_q_mvar * self._load_q_factor(load_p) * keep, minlength=n)
              - g.fixed_withdrawal_q_mvar)
         return p + 1j * q

@@ -12,7 +12,7 @@ import numpy as np
 
 from gridsim.model.power import quiet_pandapower
 
-__all__ = ["base_ac_flows", "base_dc_flows", "branch_flows_mva", "run_dc", "run_ac"]
+__all__ = ["base_ac_flows", "base_dc_flows", "branch_flows_mva", "run_dc", "run_ac", "MIN_VM_PU"]
 
 
 def run_dc(net) -> None:
@@ -29,8 +29,14 @@ def run_dc(net) -> None:
 RUNPP_OPTIONS = {"numba": False, "lightsim2grid": False}
 
 
+#: A Newton-Raphson solution with a bus below this voltage (p.u.) is the low-voltage branch of the
+#: nose curve, where loads would have stalled and tripped long before: not an operating point, and
+#: taken as not converged. Both engines use it.
+MIN_VM_PU = 0.5
+
+
 def run_ac(net) -> bool:
-    """AC power flow in place; return whether it converged."""
+    """AC power flow in place; return whether it converged to an operating point (see :data:`MIN_VM_PU`)."""
     import pandapower as pp
 
     quiet_pandapower()
@@ -41,7 +47,8 @@ def run_ac(net) -> bool:
             continue
         except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, FloatingPointError):
             continue
-        if net.converged:
+        vm = net.res_bus.vm_pu.to_numpy(dtype=float)
+        if net.converged and not (vm[np.isfinite(vm)] < MIN_VM_PU).any():
             return True
     return False
 

@@ -38,7 +38,15 @@ from typing import Any
 
 import numpy as np
 
-from gridsim.engine.cascade import LOAD_ISLAND, CascadeResult, Outages, run_cascade
+from gridsim.engine.cascade import (
+    AC_SHED_STEP,
+    LOAD_ISLAND,
+    LOAD_SHED,
+    UVLS_PU,
+    CascadeResult,
+    Outages,
+    run_cascade,
+)
 from gridsim.engine.fast import run_fast_cascade
 from gridsim.engine.infrastructure import LAYER_SERIES, Infrastructure, Wakeup
 from gridsim.errors import InputError, SimulationError
@@ -109,6 +117,8 @@ class SimulationResult:
     hydraulic_runs: int = 0
     engine: str = "fast"
     frequency_events: list[dict[str, Any]] = field(default_factory=list)
+    # Cascades whose AC flow did not converge at full load: when, load shed (MW), stages, loads, area.
+    voltage_collapses: list[dict[str, Any]] = field(default_factory=list)
     sites_without_control: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per instant
     sites_without_view: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # What is still down at the end: element, since when, the cause and caused_by of its latest failure.
@@ -235,6 +245,7 @@ class _Clock:
         self.load_scale: dict[int, list[float]] = defaultdict(list)
         self.ufls: dict[int, tuple[list[int], float, int]] = {}  # frequency event -> (loads, share shed, step)
         self.frequency_events: list[dict[str, Any]] = []
+        self.collapses: list[dict[str, Any]] = []  # every cascade whose AC flow did not converge at full load
         self.sites_without_control: list[int] = []  # per recorded instant
         self.sites_without_view: list[int] = []
         self.control_denied: dict[str, set[str]] = defaultdict(set)
@@ -370,6 +381,8 @@ class _Clock:
             result = replace(self.last_result, trips=[])
         else:
             result = self.cascade(self.system, outages, mode=self.mode)
+            if result.collapse is not None:
+                self._log_collapse(now, result, triggers + restorations)
         self.depth = max(self.depth, result.depth)
         # A first-generation trip is blamed on the nearest change since the last cascade, a later one on the
         # nearest trip of the generation before it (whose flows moved onto it).
@@ -402,6 +415,20 @@ class _Clock:
         # The fixed point is the outages with this cascade's trips added; remember it as such.
         self.last_outages, self.last_result = self._outages(), result
         return result
+
+    def _log_collapse(self, now: float, result: CascadeResult, why: list[str]) -> None:
+        """One line and one record when the voltage-collapse rule cut load: how much, where, and why."""
+        collapse = result.collapse
+        loads = int(np.count_nonzero(collapse.loads))
+        where = ("the whole of the islands that do not converge" if collapse.rings is None
+                 else f"the area within {collapse.rings} branch(es) of the buses below {UVLS_PU:g} p.u.")
+        self.collapses.append({"t_min": now, "shed_mw": round(collapse.shed_mw, 3), "stages": collapse.stages,
+                               "loads": loads, "rings": collapse.rings, "generation": result.depth})
+        self._log(now, "grid", "info", "voltage-collapse", generation=result.depth,
+                  detail=f"the AC power flow did not converge at full load (from DC angles or a flat start) after "
+                         f"{'; '.join(why) or 'base case'}{' and overload trips' if result.trips else ''}: "
+                         f"{collapse.shed_mw:,.1f} MW shed at {loads} load(s), {collapse.stages} stage(s) of "
+                         f"{AC_SHED_STEP:.0%} in {where}")
 
     def _update_layers(self, now: float, result: CascadeResult, why: str) -> bool:
         """Run the layers at this instant; apply what they do to the grid. True if the grid changed."""
@@ -490,6 +517,8 @@ class _Clock:
             ref = Ref("load", int(self.system.net.load.index[pos]))
             if fraction[pos] > previous[pos]:
                 cause = str(result.load_state[pos])
+                if cause == LOAD_SHED and result.collapse is not None and result.collapse.loads[pos]:
+                    cause = "voltage-collapse"
                 detail = (f"{self.load_site[pos]}: {fraction[pos]:.0%} of customers off after {why}"
                           + (" and overload trips" if result.trips else ""))
                 bus = int(self.system.net.load.bus.iat[pos])
@@ -936,6 +965,7 @@ class _Clock:
             layer_series={name: np.array(values) for name, values in self.layer_series.items()},
             hydraulic_runs=self.infra.water_runs if self.infra else 0,
             frequency_events=self.frequency_events,
+            voltage_collapses=self.collapses,
             sites_without_control=np.array(self.sites_without_control, dtype=float),
             sites_without_view=np.array(self.sites_without_view, dtype=float),
             still_down=self._still_down(),

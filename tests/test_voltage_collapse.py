@@ -1,0 +1,138 @@
+"""The voltage-collapse rule: an AC flow that does not converge sheds the area that collapses, and says so.
+
+The grid: a strong core (ext_grid - b1 - b2, 30 MW each) and a weak end b3
+(60 MW) behind two 200 km lines from b2. With both lines b3 is served;
+with one, the line cannot carry 60 MW (its nose is near 50 MW): no AC
+solution. The rule must cut b3 alone, not the core, in both engines, and
+the run must report how much the rule shed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pandapower as pp
+import pytest
+from click.testing import CliRunner
+
+from gridsim.cli.main import cli
+from gridsim.engine.cascade import LOAD_SERVED, LOAD_SHED, UVLS_PU, Outages, run_cascade, stage_kept
+from gridsim.engine.fast import run_fast_cascade
+from gridsim.engine.powerflow import run_ac
+from gridsim.engine.simulation import simulate
+from gridsim.metrics import summarize
+from gridsim.scenario.schema import parse_scenario
+
+WEAK_LINE = 3  # one of the two long lines
+
+
+def core_and_weak_end(sgen_mw: float = 0.0):
+    net = pp.create_empty_network()
+    b = [pp.create_bus(net, 110, name=f"b{i}") for i in range(4)]
+    pp.create_ext_grid(net, b[0])
+    for a, c, km in ((0, 1, 10), (1, 2, 10), (2, 3, 200), (2, 3, 200)):
+        pp.create_line_from_parameters(net, b[a], b[c], km, 0.05, 0.4, 0.0, 1.0)
+    pp.create_load(net, b[1], p_mw=30, q_mvar=6)
+    pp.create_load(net, b[2], p_mw=30, q_mvar=6)
+    pp.create_load(net, b[3], p_mw=60, q_mvar=12)
+    if sgen_mw:
+        pp.create_sgen(net, b[3], p_mw=sgen_mw)
+    return net
+
+
+def test_the_grid_collapses_only_without_the_second_line():
+    net = core_and_weak_end()
+    assert run_ac(copy.deepcopy(net))
+    net.line.at[WEAK_LINE, "in_service"] = False
+    assert not run_ac(net)
+
+
+@pytest.mark.parametrize("engine", [run_cascade, run_fast_cascade])
+def test_only_the_weak_end_is_shed(make_system, engine):
+    result = engine(make_system(core_and_weak_end()), Outages(lines=frozenset({WEAK_LINE})), mode="ac")
+    collapse = result.collapse
+    assert collapse is not None and collapse.rings == 0  # the weak bus alone
+    assert list(collapse.loads) == [False, False, True]
+    assert result.served_mw[:2] == pytest.approx([30.0, 30.0])  # the core keeps all its load
+    kept = stage_kept(collapse.stages)
+    assert 0.0 < kept < 1.0
+    assert result.served_mw[2] == pytest.approx(60.0 * kept, rel=1e-6)
+    assert collapse.shed_mw == pytest.approx(60.0 * (1.0 - kept), rel=1e-9)
+    assert list(result.load_state) == [LOAD_SERVED, LOAD_SERVED, LOAD_SHED]
+    # The lightest stage: one stage less does not converge.
+    net = core_and_weak_end()
+    net.line.at[WEAK_LINE, "in_service"] = False
+    net.load.at[2, "scaling"] = stage_kept(collapse.stages - 1)
+    assert not run_ac(net)
+
+
+def test_the_whole_island_cut_would_shed_more(make_system):
+    """What the old rule did (every load of the island by the same stage) cuts the core for nothing."""
+    net = core_and_weak_end()
+    net.line.at[WEAK_LINE, "in_service"] = False
+    stages = next(s for s in range(1, 11) if run_ac(_scaled(net, stage_kept(s))))
+    uniform_mw = 120.0 * (1.0 - stage_kept(stages))
+    local = run_cascade(make_system(core_and_weak_end()), Outages(lines=frozenset({WEAK_LINE})), mode="ac")
+    assert local.collapse.shed_mw < uniform_mw
+    # The weak bus was below the under-voltage threshold at the uniform stage: that is how it was found.
+    work = _scaled(net, stage_kept(stages))
+    assert run_ac(work)
+    assert work.res_bus.vm_pu.at[3] < UVLS_PU < work.res_bus.vm_pu.loc[[0, 1, 2]].min()
+
+
+def _scaled(net, kept: float):
+    work = copy.deepcopy(net)
+    work.load["scaling"] = kept
+    return work
+
+
+@pytest.mark.parametrize("engine", [run_cascade, run_fast_cascade])
+def test_static_generation_of_the_area_is_cut_with_it(make_system, engine):
+    system = make_system(core_and_weak_end(sgen_mw=10.0))
+    result = engine(system, Outages(lines=frozenset({WEAK_LINE})), mode="ac")
+    reference = run_cascade(system, Outages(lines=frozenset({WEAK_LINE})), mode="ac")
+    assert result.collapse is not None
+    assert result.collapse.stages == reference.collapse.stages
+    np.testing.assert_allclose(result.served_mw, reference.served_mw, atol=1e-6)
+    np.testing.assert_allclose(result.line_flow_mva, reference.line_flow_mva, atol=1e-3)
+
+
+def test_a_run_reports_what_the_rule_shed(make_system):
+    system = make_system(core_and_weak_end())
+    plan = parse_scenario("name: t\nhorizon_h: 2\nsteps:\n"
+                          "  - {at_min: 10, action: trip_branches, technique: T0855, duration_min: 30,"
+                          f" targets: {{kind: line, ids: [{WEAK_LINE}]}}}}\n")
+    result = simulate(system, plan, mode="ac")
+    [record] = result.voltage_collapses
+    assert record["t_min"] == 10 and record["loads"] == 1 and record["rings"] == 0
+    assert record["shed_mw"] == pytest.approx(60.0 * (1.0 - stage_kept(record["stages"])), abs=1e-3)
+    info = [e for e in result.events if e.cause == "voltage-collapse" and e.state == "info"]
+    assert len(info) == 1 and "did not converge" in info[0].detail
+    [load_out] = [e for e in result.events if e.element == "load:2" and e.state == "out"]
+    assert load_out.cause == "voltage-collapse"
+    summary = summarize(result)
+    assert summary["voltage_collapse"]["largest_shed_mw"] == record["shed_mw"]
+    assert summary["elements_failed_by_cause"].get("voltage-collapse") == 1
+    # A DC run of the same attack has nothing of the kind.
+    assert "voltage_collapse" not in summarize(simulate(system, plan, mode="dc"))
+
+
+def test_gridsim_run_prints_the_voltage_collapse_line(tmp_path):
+    net = core_and_weak_end()
+    pp.to_json(net, str(tmp_path / "grid.json"))
+    (tmp_path / "system.toml").write_text('name = "weak-end"\n[power]\nsource = "grid.json"\n')
+    (tmp_path / "s.yaml").write_text(
+        "name: t\nhorizon_h: 2\nsteps:\n"
+        "  - {at_min: 10, action: trip_branches, technique: T0855, duration_min: 30,"
+        f" targets: {{kind: line, ids: [{WEAK_LINE}]}}}}\n")
+    runner = CliRunner()
+    out = runner.invoke(cli, ["run", str(tmp_path / "s.yaml"), "--system", str(tmp_path),
+                              "--flow", "ac", "--no-bundle"])
+    assert out.exit_code == 0, out.output
+    [line] = [x for x in out.output.splitlines() if x.strip().startswith("voltage collapse")]
+    assert "1 time(s)" in line and "at 1 loads" in line
+    as_json = runner.invoke(cli, ["run", str(tmp_path / "s.yaml"), "--system", str(tmp_path),
+                                  "--flow", "ac", "--no-bundle", "--json"])
+    assert json.loads(as_json.output)["voltage_collapse"]["events"][0]["loads"] == 1
