@@ -93,16 +93,17 @@ def test_load_factor_scales_demand(make_system):
 
 
 def test_ac_non_convergence_sheds_in_stages_until_it_converges(make_system):
-    # A 200 km line carrying 400 MW at 110 kV cannot be solved in AC: voltage collapse.
+    # A 200 km line carrying 100 MW at 110 kV cannot be solved in AC (its DC angle, 0.66 rad, is within the
+    # steady-state limit): voltage collapse.
     net = pp.create_empty_network()
     b0, b1 = pp.create_bus(net, 110), pp.create_bus(net, 110)
     pp.create_ext_grid(net, b0)
     pp.create_line_from_parameters(net, b0, b1, 200, 0.1, 0.4, 0, 100.0)
-    pp.create_load(net, b1, p_mw=400, q_mvar=100)
+    pp.create_load(net, b1, p_mw=100, q_mvar=25)
     result = run_cascade(make_system(net), mode="ac")
-    assert result.ac_shed_stages > 0
-    assert 0 < result.served_mw[0] < 400
-    assert result.served_mw[0] == pytest.approx(400 * (1 - 0.1 * result.ac_shed_stages), rel=1e-6)
+    assert result.ac_shed_stages > 0 and not result.trips
+    assert 0 < result.served_mw[0] < 100
+    assert result.served_mw[0] == pytest.approx(100 * (1 - 0.1 * result.ac_shed_stages), rel=1e-6)
     assert list(result.load_state) == [LOAD_SHED]
 
 
@@ -153,8 +154,8 @@ def test_ac_shedding_stays_in_the_island_that_collapses(make_system):
     pp.create_line_from_parameters(net, a0, a1, 10, 0.1, 0.4, 0, 100.0)
     pp.create_line_from_parameters(net, b0, b1, 200, 0.1, 0.4, 0, 100.0)
     pp.create_load(net, a1, p_mw=10, q_mvar=2)
-    pp.create_load(net, b1, p_mw=400, q_mvar=100)
+    pp.create_load(net, b1, p_mw=100, q_mvar=25)
     result = run_cascade(make_system(net), mode="ac")
     assert result.ac_shed_stages > 0
     assert result.served_mw[0] == pytest.approx(10.0)
-    assert result.served_mw[1] < 400
+    assert result.served_mw[1] < 100

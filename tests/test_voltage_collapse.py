@@ -136,3 +136,46 @@ def test_gridsim_run_prints_the_voltage_collapse_line(tmp_path):
     as_json = runner.invoke(cli, ["run", str(tmp_path / "s.yaml"), "--system", str(tmp_path),
                                   "--flow", "ac", "--no-bundle", "--json"])
     assert json.loads(as_json.output)["voltage_collapse"]["events"][0]["loads"] == 1
+
+
+# ---------------------------------------------------------------- out of step
+
+def far_transfer(load_mw: float):
+    """ext_grid - 200 km line - load: the line's steady-state limit V^2/X is 100 MVA x 121/80 = 151 MW."""
+    net = pp.create_empty_network()
+    b0, b1 = pp.create_bus(net, 110), pp.create_bus(net, 110)
+    pp.create_ext_grid(net, b0)
+    pp.create_line_from_parameters(net, b0, b1, 200, 0.1, 0.4, 0, 100.0)
+    pp.create_load(net, b1, p_mw=load_mw, q_mvar=load_mw / 4)
+    return net
+
+
+@pytest.mark.parametrize("engine", [run_cascade, run_fast_cascade])
+def test_a_transfer_beyond_the_stability_limit_trips_out_of_step(make_system, engine):
+    result = engine(make_system(far_transfer(400.0)), mode="ac")
+    [trip] = result.trips
+    assert (trip.table, trip.index, trip.generation, trip.cause) == ("line", 0, 1, "out-of-step")
+    assert trip.loading == pytest.approx(400.0 / (100.0 * 121.0 / 80.0), rel=1e-9)  # DC angle / 1 rad
+    assert list(result.load_state) == ["island"] and result.collapse is None
+
+
+@pytest.mark.parametrize("load_mw", [100.0, 150.0])
+def test_within_the_stability_limit_it_is_voltage_collapse_instead(make_system, load_mw):
+    result = run_cascade(make_system(far_transfer(load_mw)), mode="ac")
+    assert not result.trips and result.collapse is not None
+    fast = run_fast_cascade(make_system(far_transfer(load_mw)), mode="ac")
+    assert not fast.trips and fast.collapse.stages == result.collapse.stages
+
+
+def test_a_dc_cascade_has_no_stability_limit(make_system):
+    assert run_cascade(make_system(far_transfer(400.0)), mode="dc").trips == []
+
+
+def test_a_run_logs_the_out_of_step_trip(make_system):
+    plan = parse_scenario("name: t\nhorizon_h: 1\nsteps:\n"
+                          "  - {at_min: 5, action: scale_loads, technique: T0831, factor: 4, duration_min: 30,"
+                          " targets: {kind: load, ids: [0]}}\n")
+    result = simulate(make_system(far_transfer(100.0)), plan, mode="ac")
+    [trip] = [e for e in result.events if e.element == "line:0" and e.state == "out"]
+    assert trip.cause == "out-of-step" and trip.caused_by == "step:0"
+    assert "steady-state stability limit" in trip.detail

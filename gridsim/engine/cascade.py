@@ -11,14 +11,18 @@ README's "How a cascade runs") to a fixed point:
    its imbalance there; otherwise generators share the island's demand in
    proportion to their headroom, within their limits, and load is shed
    proportionally when they cannot cover it;
-4. a DC or AC power flow; an AC flow that does not converge (from DC angles
+4. in AC, every line or transformer whose DC angle passes
+   :data:`STABILITY_LIMIT_RAD` (a transfer above its steady-state limit
+   ``V^2 / X``) trips out of step (one cascade generation), and the rules run
+   again from 2;
+5. a DC or AC power flow; an AC flow that does not converge (from DC angles
    and from a flat start) is taken as voltage collapse. The islands that do
    not converge on their own are shed, load and generation together, in
    10 % stages until they do; at the first stage that converges, the buses
    below :data:`UVLS_PU` show where the collapse is, and the smallest area
    around them (one branch more at a time) whose shedding lets the islands
    converge is shed instead, at its lightest stage, when that cuts less;
-5. every line or transformer loaded above ``rating x (1 + tolerance)`` trips
+6. every line or transformer loaded above ``rating x (1 + tolerance)`` trips
    at once (one cascade generation) and the rules run again from 2.
 
 Static generators (PV, wind) follow the grid: they inject in energised
@@ -37,7 +41,8 @@ import numpy as np
 from gridsim.engine.powerflow import branch_flows_mva, run_ac, run_dc
 
 __all__ = ["Outages", "CascadeResult", "Trip", "VoltageCollapse", "run_cascade", "stage_kept", "lightest_stage",
-           "LOAD_SERVED", "LOAD_ISLAND", "LOAD_SHED", "AC_SHED_STEP", "AC_SHED_STAGES", "UVLS_PU", "MAX_RINGS"]
+           "LOAD_SERVED", "LOAD_ISLAND", "LOAD_SHED", "AC_SHED_STEP", "AC_SHED_STAGES", "UVLS_PU", "MAX_RINGS",
+           "STABILITY_LIMIT_RAD"]
 
 LOAD_SERVED, LOAD_ISLAND, LOAD_SHED = "served", "island", "shed"
 
@@ -48,6 +53,9 @@ AC_SHED_STAGES = 10
 #: Where an island collapses: its buses below this voltage (p.u.) once it converges at a uniform stage,
 #: about where under-voltage load-shedding relays pick up (NERC standard PRC-010 governs such schemes).
 UVLS_PU = 0.9
+#: In AC, a branch whose DC angle (theta_f - theta_t - shift) passes this (radians) carries more than its
+#: steady-state stability limit V^2 / X: out-of-step protection opens it before any AC flow is tried.
+STABILITY_LIMIT_RAD = 1.0
 #: The area shed grows from those buses one branch at a time, this many at most, before the rule falls
 #: back to the whole of the collapsing islands.
 MAX_RINGS = 10
@@ -73,7 +81,8 @@ class Trip:
     table: str  # "line" or "trafo"
     index: int
     generation: int
-    loading: float  # flow / rating when it tripped
+    loading: float  # flow / rating when it tripped; out-of-step: DC flow / steady-state limit
+    cause: str = "overload"  # or "out-of-step" (AC only: beyond the branch's steady-state stability limit)
 
 
 @dataclass(frozen=True)
@@ -160,15 +169,19 @@ def run_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> Ca
         net.sgen["scaling"] = sgen_scaling  # the voltage-collapse rule of the last generation may have cut it
         islands = _islands(net)
         state, shed_factor = _balance(net, islands, base_scaling, gen_p0)
-        collapse = _solve(net, mode, base_scaling * shed_factor, state, islands)
-        line_flow, trafo_flow = branch_flows_mva(net, mode)
-        new = _overloaded(net, system, line_flow, trafo_flow, limit)
+        unstable = _out_of_step(net, base_scaling * shed_factor, state) if mode == "ac" else []
+        if unstable:
+            new, cause = unstable, "out-of-step"
+        else:
+            collapse = _solve(net, mode, base_scaling * shed_factor, state, islands)
+            line_flow, trafo_flow = branch_flows_mva(net, mode)
+            new, cause = _overloaded(net, system, line_flow, trafo_flow, limit), "overload"
         if not new:
             break
         generation += 1
         for table, idx, loading in new:
             net[table].at[idx, "in_service"] = False
-            trips.append(Trip(table, idx, generation, loading))
+            trips.append(Trip(table, idx, generation, loading, cause))
 
     served = (np.nan_to_num(net.res_load.p_mw.to_numpy(dtype=float), nan=0.0) if len(net.res_load)
               else np.zeros(len(load_idx)))
@@ -434,6 +447,43 @@ def _zero_results(net) -> None:
         for col in cols:
             if col in net[table]:
                 net[table][col] = 0.0
+
+
+def _out_of_step(net, scaling: np.ndarray, state: np.ndarray) -> list[tuple[str, int, float]]:
+    """Lines and transformers whose DC flow exceeds their steady-state stability limit (AC cascades).
+
+    A branch of reactance X carries at most ``V_f V_t / X`` in AC, at an angle
+    of 90 degrees across it; its DC flow ``delta / X`` is above that (with
+    ``V = 1`` p.u.) when the angle driving it, ``theta_f - theta_t - shift``,
+    exceeds :data:`STABILITY_LIMIT_RAD`. No AC flow carries that transfer: the
+    two sides pull out of step and out-of-step protection separates them. The
+    angles are pandapower's own DC solution. Returns (table, index, DC flow /
+    limit) as :func:`_overloaded` does.
+    """
+    from pandapower.pypower.idx_brch import F_BUS, SHIFT, T_BUS
+    from pandapower.pypower.idx_bus import VA
+
+    if not _has_reference(net):
+        return []
+    work = copy.deepcopy(net)
+    work.load["scaling"] = np.where(state != LOAD_ISLAND, scaling, 0.0)
+    run_dc(work)
+    ppc, lookup = work._ppc, work._pd2ppc_lookups["branch"]
+    theta = np.radians(ppc["bus"][:, VA].real)
+    branch = ppc["branch"]
+    out = []
+    for table in ("line", "trafo"):
+        if table not in lookup or not len(net[table]):
+            continue
+        start, end = lookup[table]
+        rows = branch[start:end]
+        delta = (theta[rows[:, F_BUS].real.astype(np.int64)] - theta[rows[:, T_BUS].real.astype(np.int64)]
+                 - np.radians(rows[:, SHIFT].real))
+        on = net[table].in_service.to_numpy(dtype=bool)
+        ratio = np.nan_to_num(np.abs(delta) / STABILITY_LIMIT_RAD, nan=0.0)
+        for pos in np.flatnonzero(on & (ratio > 1.0)):
+            out.append((table, int(net[table].index[pos]), float(ratio[pos])))
+    return out
 
 
 def _overloaded(net, system, line_flow, trafo_flow, limit) -> list[tuple[str, int, float]]:

@@ -15,8 +15,9 @@ pandapower's case at every step:
 
 The AC cascade follows the same loop with pandapower's admittance matrices
 and lightsim2grid's Newton-Raphson per island (:mod:`gridsim.engine.acflow`),
-and the reference's voltage-collapse rule (10 % shedding stages, in the area
-around the buses whose voltage sags). Outages
+the reference's out-of-step screen on the DC angles, and its voltage-collapse
+rule (10 % shedding stages, in the area around the buses whose voltage
+sags). Outages
 that open bus-bus switches (they change which buses pandapower fuses), and AC
 islands held at two reference buses, are handed to the reference engine.
 """
@@ -35,6 +36,7 @@ from gridsim.engine.cascade import (
     LOAD_SERVED,
     LOAD_SHED,
     MAX_RINGS,
+    STABILITY_LIMIT_RAD,
     UVLS_PU,
     CascadeResult,
     Outages,
@@ -186,21 +188,27 @@ class FastCascade:
                 island = self._balance(labels, gen_on, load_p)
                 injection_pu = self._injections(island, gen_on, load_p)
                 balanced_for = n_islands
-            if mode == "dc":
-                flow = np.abs(self._flows(branch_on, n_islands, labels, island, injection_pu))
-                stage_keep, collapse = None, None
+            unstable = self._out_of_step(branch_on, labels, island, injection_pu) if mode == "ac" else None
+            if unstable is not None:
+                new, ratio, cause = unstable[0], unstable[1], "out-of-step"
             else:
-                flow, stage_keep, collapse = self._ac(branch_on, n_islands, labels, island, injection_pu, gen_on,
-                                                      load_p)
-            watched = flow[self._watched_rows] if len(self._watched_rows) else np.zeros(0)
-            new = self._overloaded(branch_on, watched)
+                if mode == "dc":
+                    flow = np.abs(self._flows(branch_on, n_islands, labels, island, injection_pu))
+                    stage_keep, collapse = None, None
+                else:
+                    flow, stage_keep, collapse = self._ac(branch_on, n_islands, labels, island, injection_pu,
+                                                          gen_on, load_p)
+                watched = flow[self._watched_rows] if len(self._watched_rows) else np.zeros(0)
+                new, cause = self._overloaded(branch_on, watched), "overload"
+                ratio = np.divide(watched, self._watched_rating, out=np.zeros_like(watched),
+                                  where=np.isfinite(self._watched_rating))
             if not len(new):
                 break
             generation += 1
             for k in new:
                 branch_on[self._watched_rows[k]] = False
                 trips.append(Trip(str(self._watched_table[k]), int(self._watched_index[k]), generation,
-                                  float(watched[k] / self._watched_rating[k])))
+                                  float(ratio[k]), cause))
 
         state, keep = island.state, island.keep
         if stage_keep is not None:
@@ -473,6 +481,23 @@ class FastCascade:
             theta[refs] = g.va_rad[refs]
             theta = fresh_solve(g, b, on, np.flatnonzero(solve), refs, theta, p_pu)
         return theta, on, b, shift_inj
+
+    def _out_of_step(self, branch_on, labels, island: _Island, injection_pu) -> tuple[np.ndarray, np.ndarray] | None:
+        """Watched branches whose DC angle passes ``STABILITY_LIMIT_RAD`` (positions, DC flow / limit), or None.
+
+        The reference's rule (:func:`gridsim.engine.cascade.run_cascade`): such a
+        branch carries more than ``V^2 / X``, which no AC flow does; out-of-step
+        protection opens it before an AC flow is tried.
+        """
+        g = self.grid
+        rows = self._watched_rows
+        if not len(rows):
+            return None
+        theta, on, _, _ = self._angles(branch_on, labels, island, injection_pu)
+        delta = theta[g.from_row[rows]] - theta[g.to_row[rows]] - g.shift_rad[rows]
+        ratio = np.where(on[rows] & (rows >= 0), np.abs(delta) / STABILITY_LIMIT_RAD, 0.0)
+        beyond = np.flatnonzero(ratio > 1.0)
+        return (beyond, ratio) if len(beyond) else None
 
     def _ac(self, branch_on, n_islands, labels, island: _Island, injection_pu, gen_on, load_p):
         """AC flows (MVA) with the reference's voltage-collapse rule.

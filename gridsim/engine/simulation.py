@@ -398,9 +398,10 @@ class _Clock:
             where = self._buses_of(str(ref))
             self.holders[ref].add("overload")
             self.trip_count[ref] += 1
-            self._log(now, ref, "out", "overload", generation=trip.generation, caused_by=self._nearest(where, previous),
-                      detail=f"loading {trip.loading:.0%} of rating after "
-                             f"{'; '.join(triggers + restorations) or 'base case'}")
+            what = (f"loading {trip.loading:.0%} of rating" if trip.cause == "overload" else
+                    f"DC flow {trip.loading:.0%} of its steady-state stability limit V\u00b2/X: out of step")
+            self._log(now, ref, "out", trip.cause, generation=trip.generation, caused_by=self._nearest(where, previous),
+                      detail=f"{what} after {'; '.join(triggers + restorations) or 'base case'}")
             current.append((str(ref), where))
             pool.append((str(ref), where))
             sites = self._branch_sites(ref)
