@@ -179,3 +179,46 @@ def test_a_run_logs_the_out_of_step_trip(make_system):
     [trip] = [e for e in result.events if e.element == "line:0" and e.state == "out"]
     assert trip.cause == "out-of-step" and trip.caused_by == "step:0"
     assert "steady-state stability limit" in trip.detail
+
+
+# ---------------------------------------------------------------- the Texas synthetic grids in AC
+
+def test_activsg200_fast_equals_reference_in_ac_on_seeded_attacks():
+    from test_fast_engine import assert_same_ac
+    from test_grid_values import activsg, seeded_substation_attack
+
+    system = activsg("case_ACTIVSg200")
+    for seed in range(6):
+        assert_same_ac(system, seeded_substation_attack(system, seed))
+
+
+def test_activsg2000_seed_2_separates_out_of_step_instead_of_collapsing_whole():
+    """The attack that once blacked out 90 % of Texas in AC (the whole island cut in 10 % stages)."""
+    from pathlib import Path
+
+    from test_grid_values import activsg
+
+    from gridsim.scenario.schema import load_scenario
+
+    system = activsg("case_ACTIVSg2000")
+    plan = load_scenario(str(Path(__file__).parents[1] / "attacks" / "random-substations.yaml"))
+    seen = []
+
+    class _Stop(Exception):
+        pass
+
+    def capture(system, outages, mode):
+        if outages.lines:
+            seen.append(outages)
+            raise _Stop
+        return run_fast_cascade(system, outages, mode=mode)
+
+    with pytest.raises(_Stop):
+        simulate(system, plan, mode="ac", seed=2, cascade=capture)
+    reference = run_cascade(system, seen[0], mode="ac")
+    fast = run_fast_cascade(system, seen[0], mode="ac")
+    assert [(t.table, t.index, t.generation, t.cause) for t in fast.trips] == \
+        [(t.table, t.index, t.generation, t.cause) for t in reference.trips]
+    np.testing.assert_allclose(fast.served_mw, reference.served_mw, atol=1e-6)
+    assert any(t.cause == "out-of-step" for t in reference.trips)
+    assert reference.lost_mw < 0.2 * reference.demand_mw.sum()
