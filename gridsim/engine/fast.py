@@ -188,7 +188,12 @@ class FastCascade:
                 island = self._balance(labels, gen_on, load_p)
                 injection_pu = self._injections(island, gen_on, load_p)
                 balanced_for = n_islands
-            unstable = self._out_of_step(branch_on, labels, island, injection_pu) if mode == "ac" else None
+            angles, unstable = None, None
+            if mode == "ac":
+                if (np.bincount(labels[island.refs], minlength=len(island.energised)) > 1).any():
+                    raise _NeedsReference  # an island pinned at two references: pandapower fixes both
+                angles = self._angles(branch_on, labels, island, injection_pu)
+                unstable = self._out_of_step(*angles[:2])
             if unstable is not None:
                 new, ratio, cause = unstable[0], unstable[1], "out-of-step"
             else:
@@ -196,8 +201,7 @@ class FastCascade:
                     flow = np.abs(self._flows(branch_on, n_islands, labels, island, injection_pu))
                     stage_keep, collapse = None, None
                 else:
-                    flow, stage_keep, collapse = self._ac(branch_on, n_islands, labels, island, injection_pu,
-                                                          gen_on, load_p)
+                    flow, stage_keep, collapse = self._ac(branch_on, labels, island, angles, gen_on, load_p)
                 watched = flow[self._watched_rows] if len(self._watched_rows) else np.zeros(0)
                 new, cause = self._overloaded(branch_on, watched), "overload"
                 ratio = np.divide(watched, self._watched_rating, out=np.zeros_like(watched),
@@ -482,24 +486,24 @@ class FastCascade:
             theta = fresh_solve(g, b, on, np.flatnonzero(solve), refs, theta, p_pu)
         return theta, on, b, shift_inj
 
-    def _out_of_step(self, branch_on, labels, island: _Island, injection_pu) -> tuple[np.ndarray, np.ndarray] | None:
+    def _out_of_step(self, theta: np.ndarray, on: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Watched branches whose DC angle passes ``STABILITY_LIMIT_RAD`` (positions, DC flow / limit), or None.
 
         The reference's rule (:func:`gridsim.engine.cascade.run_cascade`): such a
         branch carries more than ``V^2 / X``, which no AC flow does; out-of-step
-        protection opens it before an AC flow is tried.
+        protection opens it before an AC flow is tried. ``theta`` and ``on`` are :meth:`_angles`' DC angles
+        and branches in service.
         """
         g = self.grid
         rows = self._watched_rows
         if not len(rows):
             return None
-        theta, on, _, _ = self._angles(branch_on, labels, island, injection_pu)
         delta = theta[g.from_row[rows]] - theta[g.to_row[rows]] - g.shift_rad[rows]
         ratio = np.where(on[rows] & (rows >= 0), np.abs(delta) / STABILITY_LIMIT_RAD, 0.0)
         beyond = np.flatnonzero(ratio > 1.0)
         return (beyond, ratio) if len(beyond) else None
 
-    def _ac(self, branch_on, n_islands, labels, island: _Island, injection_pu, gen_on, load_p):
+    def _ac(self, branch_on, labels, island: _Island, angles, gen_on, load_p):
         """AC flows (MVA) with the reference's voltage-collapse rule.
 
         Islands whose power flow does not converge are shed in 10 % stages
@@ -513,10 +517,7 @@ class FastCascade:
 
         g = self.grid
         live_row, refs = island.live_row, island.refs
-        per_island = np.bincount(labels[refs], minlength=len(island.energised))
-        if (per_island > 1).any():
-            raise _NeedsReference  # an island pinned at two references: pandapower fixes both
-        theta, on, _, _ = self._angles(branch_on, labels, island, injection_pu)
+        theta, on, _, _ = angles  # the DC solution of this generation, the AC flow's first start
         network = AcNetwork(g, on)
         energised = np.flatnonzero(island.energised & (np.bincount(labels[live_row], minlength=len(
             island.energised)) > 0))
