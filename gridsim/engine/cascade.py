@@ -15,13 +15,16 @@ README's "How a cascade runs") to a fixed point:
    :data:`STABILITY_LIMIT_RAD` (a transfer above its steady-state limit
    ``V^2 / X``) trips out of step (one cascade generation), and the rules run
    again from 2;
-5. a DC or AC power flow; an AC flow that does not converge (from DC angles
-   and from a flat start) is taken as voltage collapse. The islands that do
-   not converge on their own are shed, load and generation together, in
+5. a DC or AC power flow, each island on its own: in AC an external grid
+   takes its island's slack, and in an island without one the generators
+   share it (:func:`slack_weights`). An AC flow that does not converge
+   (from DC angles and from a flat start) is taken as voltage collapse. The
+   islands that do not converge on their own are shed, load and generation together, in
    10 % stages until they do; at the first stage that converges, the buses
    below :data:`UVLS_PU` show where the collapse is, and the smallest area
    around them (one branch more at a time) whose shedding lets the islands
-   converge is shed instead, at its lightest stage, when that cuts less;
+   converge is shed instead, at its lightest stage, when that cuts no more;
+   an island that fails with everything in it cut goes dark alone;
 6. every line or transformer loaded above ``rating x (1 + tolerance)`` trips
    at once (one cascade generation) and the rules run again from 2.
 
@@ -37,12 +40,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from gridsim.engine.powerflow import branch_flows_mva, run_ac, run_dc
 
 __all__ = ["Outages", "CascadeResult", "Trip", "VoltageCollapse", "run_cascade", "stage_kept", "lightest_stage",
            "LOAD_SERVED", "LOAD_ISLAND", "LOAD_SHED", "AC_SHED_STEP", "AC_SHED_STAGES", "UVLS_PU", "MAX_RINGS",
-           "STABILITY_LIMIT_RAD"]
+           "STABILITY_LIMIT_RAD", "slack_weights"]
 
 LOAD_SERVED, LOAD_ISLAND, LOAD_SHED = "served", "island", "shed"
 
@@ -331,9 +335,10 @@ def _solve(net, mode: str, scaling: np.ndarray, state: np.ndarray, islands: list
     if mode == "dc":
         run_dc(net)
         return None
-    if run_ac(net):
+    failing = _run_ac(net, islands)
+    if not failing:
         return None
-    area = set().union(*_failing_islands(net, islands, on))
+    area = set().union(*failing)
     loads = np.isin(net.load.bus.to_numpy(), list(area)) & on
     gens = np.isin(net.gen.bus.to_numpy(), list(area))
     sgens = np.isin(net.sgen.bus.to_numpy(), list(area))
@@ -348,12 +353,11 @@ def _solve(net, mode: str, scaling: np.ndarray, state: np.ndarray, islands: list
         net.load["scaling"] = np.where(on, np.where(load_mask, scaling * kept, scaling), 0.0)
         net.gen["p_mw"] = np.where(gen_mask, gen_p * kept, gen_p)
         net.sgen["scaling"] = np.where(sgen_mask, sgen_scaling * kept, sgen_scaling)
-        return run_ac(net)
+        return not _run_ac(net, islands)
 
     stages = lightest_stage(lambda kept: converges(None, kept))
-    if stages is None:
-        _zero_results(net)  # not even without its load: total collapse, nothing flows or is served
-        return VoltageCollapse(AC_SHED_STAGES, on.copy(), float(demand.sum()), None)
+    if stages is None:  # not even without their load: the failing islands go dark (the last trial zeroed them)
+        return VoltageCollapse(AC_SHED_STAGES, loads, float(demand[loads].sum()), None)
     uniform = VoltageCollapse(stages, loads, float(demand[loads].sum()) * (1.0 - stage_kept(stages)), None)
     vm = net.res_bus.vm_pu
     weak = [int(b) for b in area if vm.get(b, np.nan) < UVLS_PU]
@@ -410,34 +414,97 @@ def _hops_from(net, buses: list[int]) -> dict[int, float]:
     """Branches to cross from the nearest of ``buses`` to every bus within :data:`MAX_RINGS`.
 
     Lines, transformers and impedances count one; a closed bus-bus switch
-    none (pandapower fuses the buses it joins); a three-winding transformer
-    one between any two of its sides.
+    none where pandapower fuses the buses it joins (``z_ohm`` zero), one
+    where it makes the switch a branch of its own; a three-winding
+    transformer one between any two of its sides.
     """
     import networkx as nx
 
+    z_ohm = net.switch.z_ohm if "z_ohm" in net.switch else None
+
+    def hop(key) -> float:
+        if key[0] != "switch":
+            return 1.0
+        return 1.0 if z_ohm is not None and float(z_ohm.at[key[1]]) > 0.0 else 0.0
+
     def weight(_u, _v, edges) -> float:
-        return min(0.0 if key[0] == "switch" else 1.0 for key in edges)
+        return min(hop(key) for key in edges)
 
     return nx.multi_source_dijkstra_path_length(_graph(net), set(buses), cutoff=MAX_RINGS, weight=weight)
+
+
+def _run_ac(net, islands: list[set[int]]) -> list[set[int]]:
+    """AC power flow in place, island by island as the fast engine solves them; return the islands that fail.
+
+    Every island holding a source is solved on its own, from DC angles and
+    then from a flat start; an island whose generators share its slack
+    (:func:`slack_weights`) with pandapower's distributed slack, which takes
+    one island at a time. Where no island shares its slack and all converge
+    from DC angles, one ``runpp`` solves them at once. ``net`` gets the
+    results of the islands that converge (``res_bus``, ``res_line``,
+    ``res_trafo``, ``res_load``: what the cascade reads); those of the
+    islands that fail are zero.
+    """
+    live = [island for island in islands if _has_source(net, island)]
+    shared = [_shares_its_slack(net, island) for island in live]
+    if not any(shared) and run_ac(net, inits=("dc",)):
+        return []
+    work = copy.deepcopy(net)
+    in_service = net.bus.in_service.to_numpy(dtype=bool)
+    pieces: dict[str, list] = {res: [] for res, _, _ in _RESULTS}
+    failing = []
+    for island, shares in zip(live, shared):
+        members = list(island)
+        work.bus["in_service"] = in_service & net.bus.index.isin(members)
+        work.gen["slack_weight"] = slack_weights(work, island) if shares else 0.0
+        if not run_ac(work, distributed=shares):
+            failing.append(island)
+            continue
+        for res, table, bus in _RESULTS:
+            at = net[table].index if bus is None else net[table][bus]
+            pieces[res].append(work[res].loc[net[table].index[np.isin(np.asarray(at), members)]])
+    for res, table, _ in _RESULTS:
+        columns = work[res].columns
+        merged = (pd.concat(pieces[res]) if pieces[res] else pd.DataFrame(columns=columns)).reindex(net[table].index)
+        net[res] = merged if table == "bus" else merged.fillna(0.0)  # buses not solved: NaN, as pandapower says
+    return failing
+
+
+#: The result tables an island-by-island solve assembles, with the column that places a row in an island.
+_RESULTS = (("res_bus", "bus", None), ("res_line", "line", "from_bus"), ("res_trafo", "trafo", "hv_bus"),
+            ("res_load", "load", "bus"))
+
+
+def slack_weights(net, island: set[int]) -> np.ndarray:
+    """Per generator, its share of the AC slack of ``island`` (one without an external grid).
+
+    In proportion to its dispatch range (max_p - min_p), as the balance
+    shares the island's demand; equal shares where every range is zero;
+    zero outside the island or out of service.
+    """
+    low, cap = _gen_limits(net)
+    inside = net.gen.bus.isin(list(island)).to_numpy() & net.gen.in_service.to_numpy(dtype=bool)
+    weight = np.where(inside, np.maximum(cap - low, 0.0), 0.0)
+    return weight if weight.sum() > 0 else inside.astype(float)
+
+
+def _shares_its_slack(net, island: set[int]) -> bool:
+    """An island without an external grid and with two generators or more in service: they share its slack."""
+    ext = net.ext_grid.bus[net.ext_grid.in_service.to_numpy(dtype=bool)]
+    gens = net.gen.bus[net.gen.in_service.to_numpy(dtype=bool)]
+    return not np.isin(ext, list(island)).any() and int(np.isin(gens, list(island)).sum()) >= 2
+
+
+def _has_source(net, island: set[int]) -> bool:
+    ext = net.ext_grid.bus[net.ext_grid.in_service.to_numpy(dtype=bool)]
+    gens = net.gen.bus[net.gen.in_service.to_numpy(dtype=bool)]
+    return bool(np.isin(ext, list(island)).any() or np.isin(gens, list(island)).any())
 
 
 def _has_reference(net) -> bool:
     ext = net.ext_grid.in_service.to_numpy(dtype=bool).any()
     gen_slack = (net.gen.slack & net.gen.in_service).to_numpy(dtype=bool).any() if len(net.gen) else False
     return bool(ext or gen_slack)
-
-
-def _failing_islands(net, islands: list[set[int]], on: np.ndarray) -> list[set[int]]:
-    """Islands with load whose AC power flow fails when solved alone (all of them if none does)."""
-    load_bus = net.load.bus.to_numpy()
-    with_load = [island for island in islands if (np.isin(load_bus, list(island)) & on).any()]
-    failing = []
-    for island in with_load:
-        alone = copy.deepcopy(net)
-        alone.bus["in_service"] = alone.bus.index.isin(list(island))
-        if not run_ac(alone):
-            failing.append(island)
-    return failing or with_load
 
 
 def _zero_results(net) -> None:

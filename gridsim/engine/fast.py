@@ -509,8 +509,8 @@ class FastCascade:
         Islands whose power flow does not converge are shed in 10 % stages
         (their loads and generators together) until every island converges;
         then the area around their buses below ``UVLS_PU`` is tried instead,
-        as in :func:`gridsim.engine.cascade.run_cascade`; at 0 % everything is
-        dark, as in the reference. Returns the flows, the per-load factor the
+        as in :func:`gridsim.engine.cascade.run_cascade`; at 0 % the failing
+        islands are dark, as in the reference. Returns the flows, the per-load factor the
         stages left (or None) and the :class:`VoltageCollapse` (or None).
         """
         from gridsim.engine.acflow import AcNetwork
@@ -524,9 +524,10 @@ class FastCascade:
         rows_of = {int(label): np.flatnonzero(live_row & (labels == label)) for label in energised}
         pv = g.gen_row[gen_on & live_row[g.gen_row]]
         voltage = np.zeros(g.n_bus, dtype=complex)
+        share = self._slack_share(labels, island, gen_on)
         s_mva = self._complex_injections(island, gen_on, load_p, None, None)
         failing = [label for label, rows in rows_of.items()
-                   if not network.solve(rows, refs, pv, s_mva, theta, voltage)]
+                   if not network.solve(rows, refs, pv, s_mva, theta, voltage, share)]
         if not failing:
             return network.branch_mva(voltage), None, None
         load_isl = labels[g.load_row]
@@ -543,13 +544,15 @@ class FastCascade:
             s = self._complex_injections(island, gen_on, load_p, np.where(loads & at[g.load_row], kept, 1.0),
                                          np.where(gens & at[g.gen_row], kept, 1.0),
                                          np.where(sgens & at[g.sgen_row], kept, 1.0))
-            return all(network.solve(rows_of[label], refs, pv, s, theta, voltage) for label in failing)
+            # pandapower's init="dc": the DC angles of the injections being tried, not of the full load.
+            start = self._angles(branch_on, labels, island, (s.real - self._gs_mw) / g.base_mva)[0]
+            return all(network.solve(rows_of[label], refs, pv, s, start, voltage, share) for label in failing)
 
         stages = lightest_stage(lambda kept: converges(None, kept))
-        if stages is None:  # total collapse: nothing flows, nothing is served
-            everything = island.state != _ISLAND
-            return (np.zeros(g.n_branch), np.zeros(len(g.load_index)),
-                    VoltageCollapse(AC_SHED_STAGES, everything, float(demand[everything].sum()), None))
+        if stages is None:  # not even without their load: the failing islands go dark, the others stand
+            voltage[in_area] = 0.0
+            return (network.branch_mva(voltage), np.where(loads, 0.0, 1.0),
+                    VoltageCollapse(AC_SHED_STAGES, loads, float(demand[loads].sum()), None))
         chosen = VoltageCollapse(stages, loads, float(demand[loads].sum()) * (1.0 - stage_kept(stages)), None)
         local = self._local_collapse(branch_on, labels, failing_mask, voltage, loads, demand, chosen, converges)
         if local is None:
@@ -557,6 +560,21 @@ class FastCascade:
         else:
             chosen = local
         return (network.branch_mva(voltage), np.where(chosen.loads, stage_kept(chosen.stages), 1.0), chosen)
+
+    def _slack_share(self, labels: np.ndarray, island: _Island, gen_on: np.ndarray) -> np.ndarray:
+        """Per row, its generators' share of the AC slack in islands without an external grid.
+
+        The reference's rule (:func:`gridsim.engine.cascade.slack_weights`): in
+        proportion to their dispatch range (max_p - min_p), equal shares where
+        every range is zero; zero in islands an external grid holds.
+        """
+        g = self.grid
+        gen_isl = labels[g.gen_row]
+        own = gen_on & island.energised[gen_isl] & ~island.has_ext[gen_isl]
+        weight = np.where(own, np.maximum(g.gen_cap_mw - g.gen_low_mw, 0.0), 0.0)
+        total = np.bincount(gen_isl[own], weights=weight[own], minlength=len(island.energised))
+        weight = np.where(own & (total[gen_isl] <= 0.0), 1.0, weight)
+        return np.bincount(g.gen_row[own], weights=weight[own], minlength=g.n_bus)
 
     def _local_collapse(self, branch_on, labels, failing_mask, voltage, loads, demand, uniform: VoltageCollapse,
                         converges) -> VoltageCollapse | None:

@@ -35,14 +35,19 @@ RUNPP_OPTIONS = {"numba": False, "lightsim2grid": False}
 MIN_VM_PU = 0.5
 
 
-def run_ac(net) -> bool:
-    """AC power flow in place; return whether it converged to an operating point (see :data:`MIN_VM_PU`)."""
+def run_ac(net, *, distributed: bool = False, inits: tuple[str, ...] = ("dc", "flat")) -> bool:
+    """AC power flow in place; return whether it converged to an operating point (see :data:`MIN_VM_PU`).
+
+    ``distributed``: the slack is shared by the generators in proportion to
+    their ``slack_weight`` (pandapower's distributed slack, one island only).
+    ``inits``: the starts tried in turn, DC angles then a flat start.
+    """
     import pandapower as pp
 
     quiet_pandapower()
-    for init in ("dc", "flat"):  # a numerical failure from one start is not yet a voltage collapse
+    for init in inits:  # a numerical failure from one start is not yet a voltage collapse
         try:
-            pp.runpp(net, max_iteration=30, init=init, **RUNPP_OPTIONS)
+            pp.runpp(net, max_iteration=30, init=init, distributed_slack=distributed, **RUNPP_OPTIONS)
         except pp.LoadflowNotConverged:
             continue
         except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, FloatingPointError):

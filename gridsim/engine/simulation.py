@@ -421,12 +421,15 @@ class _Clock:
         """One line and one record when the voltage-collapse rule cut load: how much, where, and why."""
         collapse = result.collapse
         loads = int(np.count_nonzero(collapse.loads))
+        if not loads:
+            return  # the rule cut generation only (an island without load): no load was lost to it
         where = ("the whole of the islands that do not converge" if collapse.rings is None
                  else f"the area within {collapse.rings} branch(es) of the buses below {UVLS_PU:g} p.u.")
         self.collapses.append({"t_min": now, "shed_mw": round(collapse.shed_mw, 3), "stages": collapse.stages,
                                "loads": loads, "rings": collapse.rings, "generation": result.depth})
         self._log(now, "grid", "info", "voltage-collapse", generation=result.depth,
-                  detail=f"the AC power flow did not converge at full load (from DC angles or a flat start) after "
+                  detail=f"the AC power flow did not converge to an operating point at full load (from DC angles "
+                         f"or a flat start) after "
                          f"{'; '.join(why) or 'base case'}{' and overload trips' if result.trips else ''}: "
                          f"{collapse.shed_mw:,.1f} MW shed at {loads} load(s), {collapse.stages} stage(s) of "
                          f"{AC_SHED_STEP:.0%} in {where}")

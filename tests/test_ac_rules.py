@@ -1,4 +1,6 @@
-"""The voltage-collapse rule: an AC flow that does not converge sheds the area that collapses, and says so.
+"""The AC cascade's own rules: voltage collapse, out of step, the shared slack of islands without a grid.
+
+Voltage collapse: an AC flow that does not converge sheds the area that collapses, and says so.
 
 The grid: a strong core (ext_grid - b1 - b2, 30 MW each) and a weak end b3
 (60 MW) behind two 200 km lines from b2. With both lines b3 is served;
@@ -222,3 +224,121 @@ def test_activsg2000_seed_2_separates_out_of_step_instead_of_collapsing_whole():
     np.testing.assert_allclose(fast.served_mw, reference.served_mw, atol=1e-6)
     assert any(t.cause == "out-of-step" for t in reference.trips)
     assert reference.lost_mw < 0.2 * reference.demand_mw.sum()
+
+
+# ---------------------------------------------------------------- islands: each on its own
+
+def _both(system, outages=Outages()):
+    reference, fast = run_cascade(system, outages, mode="ac"), run_fast_cascade(system, outages, mode="ac")
+    assert [(t.table, t.index, t.generation, t.cause) for t in fast.trips] == \
+        [(t.table, t.index, t.generation, t.cause) for t in reference.trips]
+    np.testing.assert_allclose(fast.served_mw, reference.served_mw, atol=1e-6)
+    np.testing.assert_allclose(fast.line_flow_mva, reference.line_flow_mva, atol=1e-3)
+    assert fast.energised_buses == reference.energised_buses
+    for result in (reference, fast):
+        assert (result.collapse is None) == (fast.collapse is None)
+    if fast.collapse is not None:
+        assert fast.collapse.stages == reference.collapse.stages and fast.collapse.rings == reference.collapse.rings
+        assert list(fast.collapse.loads) == list(reference.collapse.loads)
+    return reference
+
+
+def test_a_failing_island_without_load_is_cut_alone(make_system):
+    """A generator, 200 km and a static generator drawing 60 Mvar: that island fails; the grid's load is not cut."""
+    net = pp.create_empty_network()
+    b = [pp.create_bus(net, 110) for _ in range(4)]
+    pp.create_ext_grid(net, b[0])
+    pp.create_line_from_parameters(net, b[0], b[1], 10, 0.05, 0.4, 0, 1.0)
+    pp.create_load(net, b[1], p_mw=20, q_mvar=4)
+    pp.create_gen(net, b[2], p_mw=0, max_p_mw=50, min_p_mw=0, vm_pu=1.0)
+    pp.create_line_from_parameters(net, b[2], b[3], 200, 0.05, 0.4, 0, 1.0)
+    pp.create_sgen(net, b[3], p_mw=5, q_mvar=-60)
+    result = _both(make_system(net))
+    assert result.collapse is not None and not result.collapse.loads.any() and result.collapse.shed_mw == 0.0
+    assert result.served_mw == pytest.approx([20.0])
+
+
+def test_a_total_collapse_darkens_only_the_islands_that_fail(make_system):
+    """An island that fails even with its load and generation cut (a ward the rule does not cut) goes dark alone."""
+    net = pp.create_empty_network()
+    b = [pp.create_bus(net, 110) for _ in range(4)]
+    pp.create_ext_grid(net, b[0])
+    pp.create_line_from_parameters(net, b[0], b[1], 10, 0.05, 0.4, 0, 1.0)
+    pp.create_load(net, b[1], p_mw=50, q_mvar=10)
+    pp.create_gen(net, b[2], p_mw=0, max_p_mw=100, min_p_mw=0)
+    pp.create_line_from_parameters(net, b[2], b[3], 200, 0.05, 0.4, 0, 1.0)
+    pp.create_load(net, b[3], p_mw=5, q_mvar=1)
+    pp.create_ward(net, b[3], ps_mw=40, qs_mvar=60, pz_mw=0, qz_mvar=0)
+    result = _both(make_system(net, overload_tolerance=5.0))
+    assert result.collapse.stages == 10 and list(result.collapse.loads) == [False, True]
+    assert result.served_mw == pytest.approx([50.0, 0.0])
+    assert result.energised_buses == frozenset({0, 1})
+
+
+@pytest.mark.parametrize("z_ohm", [0.0, 40.0])
+def test_a_switch_with_impedance_is_one_branch_away(make_system, z_ohm):
+    """pandapower fuses the buses of a closed bus-bus switch only without impedance; the area grows to match."""
+    net = pp.create_empty_network()
+    b = [pp.create_bus(net, 110) for _ in range(5)]
+    pp.create_ext_grid(net, b[0])
+    for a, c, km in ((0, 1, 10), (1, 2, 10), (2, 3, 20)):
+        pp.create_line_from_parameters(net, b[a], b[c], km, 0.05, 0.4, 0, 1.0)
+    pp.create_gen(net, b[3], p_mw=0, vm_pu=1.0)
+    pp.create_switch(net, b[3], b[4], et="b", closed=True, z_ohm=z_ohm)
+    pp.create_load(net, b[1], p_mw=30, q_mvar=6)
+    pp.create_load(net, b[3], p_mw=30, q_mvar=6)
+    pp.create_load(net, b[4], p_mw=400 if z_ohm == 0 else 80, q_mvar=80 if z_ohm == 0 else 16)
+    result = _both(make_system(net, overload_tolerance=5.0))
+    if z_ohm:
+        assert list(result.collapse.loads) == [False, False, True]  # b4 alone: b3 is a branch away
+
+
+# ---------------------------------------------------------------- the slack of an island without a grid
+
+def two_generator_island():
+    """A grid feeding an island through one tie; the island holds two generators (ranges 100 and 300 MW)."""
+    net = pp.create_empty_network()
+    b = [pp.create_bus(net, 110) for _ in range(5)]
+    pp.create_ext_grid(net, b[0])
+    for a, c, km in ((0, 1, 10), (1, 2, 30), (2, 3, 60), (3, 4, 60)):
+        pp.create_line_from_parameters(net, b[a], b[c], km, 0.05, 0.4, 0, 1.0)
+    pp.create_load(net, b[1], p_mw=10, q_mvar=2)
+    pp.create_gen(net, b[2], p_mw=20, max_p_mw=100, min_p_mw=0, vm_pu=1.02)
+    pp.create_gen(net, b[4], p_mw=20, max_p_mw=300, min_p_mw=0, vm_pu=1.0)
+    pp.create_load(net, b[3], p_mw=120, q_mvar=30)
+    return net
+
+
+def test_the_generators_of_an_island_share_its_slack(make_system):
+    system = make_system(two_generator_island(), overload_tolerance=5.0)
+    tie = Outages(lines=frozenset({1}))
+    result = _both(system, tie)
+    # pandapower's distributed slack on the island alone, dispatched as the balance does (by range: 30 and 90 MW).
+    island = two_generator_island()
+    island.line.at[1, "in_service"] = False
+    island.bus["in_service"] = island.bus.index.isin([2, 3, 4])
+    island.gen["p_mw"] = [30.0, 90.0]
+    island.gen["slack"] = [False, True]
+    island.gen["slack_weight"] = [100.0, 300.0]
+    pp.runpp(island, distributed_slack=True, numba=False, lightsim2grid=False)
+    np.testing.assert_allclose(result.line_flow_mva[2:], np.maximum(
+        np.hypot(island.res_line.p_from_mw, island.res_line.q_from_mvar),
+        np.hypot(island.res_line.p_to_mw, island.res_line.q_to_mvar))[2:], atol=1e-6)
+    losses = island.res_gen.p_mw.sum() - 120.0
+    assert losses > 0.5
+    np.testing.assert_allclose(island.res_gen.p_mw, [30.0 + losses / 4, 90.0 + 3 * losses / 4], atol=1e-6)
+
+
+def test_a_generator_without_range_takes_no_slack_even_as_the_reference(make_system):
+    """The largest generator (the island's reference) is must-run (min = max): the other one takes all the slack."""
+    net = two_generator_island()
+    net.gen.at[1, "min_p_mw"] = 300.0
+    net.gen.at[1, "p_mw"] = 300.0
+    result = _both(make_system(net, overload_tolerance=5.0), Outages(lines=frozenset({1})))
+    single = copy.deepcopy(net)  # one slack at the reference would give other flows: the rule is seen
+    single.line.at[1, "in_service"] = False
+    single.bus["in_service"] = single.bus.index.isin([2, 3, 4])
+    single.gen["slack"] = [False, True]
+    assert run_ac(single)
+    single_flow = np.hypot(single.res_line.p_from_mw, single.res_line.q_from_mvar).to_numpy()[2:]
+    assert np.abs(result.line_flow_mva[2:] - single_flow).max() > 0.1
