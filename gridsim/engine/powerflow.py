@@ -52,6 +52,10 @@ def run_ac(net, *, distributed: bool = False, inits: tuple[str, ...] = ("dc", "f
             continue
         except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, FloatingPointError):
             continue
+        except RuntimeError as error:  # SuperLU could not factorise a singular Jacobian: no solution from here
+            if "factorize" not in str(error):
+                raise
+            continue
         vm = net.res_bus.vm_pu.to_numpy(dtype=float)
         if net.converged and not (vm[np.isfinite(vm)] < MIN_VM_PU).any():
             return True
