@@ -342,3 +342,20 @@ def test_a_generator_without_range_takes_no_slack_even_as_the_reference(make_sys
     assert run_ac(single)
     single_flow = np.hypot(single.res_line.p_from_mw, single.res_line.q_from_mvar).to_numpy()[2:]
     assert np.abs(result.line_flow_mva[2:] - single_flow).max() > 0.1
+
+
+def test_a_jacobian_superlu_cannot_factorise_is_no_solution(monkeypatch):
+    import pandapower
+
+    def singular(net, **kw):
+        raise RuntimeError("failed to factorize matrix at line 110 in file dsnode_bmod.c")
+
+    monkeypatch.setattr(pandapower, "runpp", singular)
+    assert run_ac(core_and_weak_end()) is False
+
+    def other(net, **kw):
+        raise RuntimeError("something else")
+
+    monkeypatch.setattr(pandapower, "runpp", other)
+    with pytest.raises(RuntimeError, match="something else"):
+        run_ac(core_and_weak_end())
