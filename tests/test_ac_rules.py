@@ -235,24 +235,29 @@ def _both(system, outages=Outages()):
     np.testing.assert_allclose(fast.served_mw, reference.served_mw, atol=1e-6)
     np.testing.assert_allclose(fast.line_flow_mva, reference.line_flow_mva, atol=1e-3)
     assert fast.energised_buses == reference.energised_buses
-    for result in (reference, fast):
-        assert (result.collapse is None) == (fast.collapse is None)
+    assert (reference.collapse is None) == (fast.collapse is None)
     if fast.collapse is not None:
         assert fast.collapse.stages == reference.collapse.stages and fast.collapse.rings == reference.collapse.rings
         assert list(fast.collapse.loads) == list(reference.collapse.loads)
     return reference
 
 
-def test_a_failing_island_without_load_is_cut_alone(make_system):
-    """A generator, 200 km and a static generator drawing 60 Mvar: that island fails; the grid's load is not cut."""
+def grid_and_far_island(load_mw: float, gen_max_mw: float):
+    """ext_grid b0 - b1 (a load), and apart an island: a generator at b2, 200 km of line, b3 (nothing yet)."""
     net = pp.create_empty_network()
     b = [pp.create_bus(net, 110) for _ in range(4)]
     pp.create_ext_grid(net, b[0])
     pp.create_line_from_parameters(net, b[0], b[1], 10, 0.05, 0.4, 0, 1.0)
-    pp.create_load(net, b[1], p_mw=20, q_mvar=4)
-    pp.create_gen(net, b[2], p_mw=0, max_p_mw=50, min_p_mw=0, vm_pu=1.0)
+    pp.create_load(net, b[1], p_mw=load_mw, q_mvar=load_mw / 5)
+    pp.create_gen(net, b[2], p_mw=0, max_p_mw=gen_max_mw, min_p_mw=0, vm_pu=1.0)
     pp.create_line_from_parameters(net, b[2], b[3], 200, 0.05, 0.4, 0, 1.0)
-    pp.create_sgen(net, b[3], p_mw=5, q_mvar=-60)
+    return net
+
+
+def test_a_failing_island_without_load_is_cut_alone(make_system):
+    """A generator, 200 km and a static generator drawing 60 Mvar: that island fails; the grid's load is not cut."""
+    net = grid_and_far_island(20.0, gen_max_mw=50.0)
+    pp.create_sgen(net, 3, p_mw=5, q_mvar=-60)
     result = _both(make_system(net))
     assert result.collapse is not None and not result.collapse.loads.any() and result.collapse.shed_mw == 0.0
     assert result.served_mw == pytest.approx([20.0])
@@ -260,15 +265,9 @@ def test_a_failing_island_without_load_is_cut_alone(make_system):
 
 def test_a_total_collapse_darkens_only_the_islands_that_fail(make_system):
     """An island that fails even with its load and generation cut (a ward the rule does not cut) goes dark alone."""
-    net = pp.create_empty_network()
-    b = [pp.create_bus(net, 110) for _ in range(4)]
-    pp.create_ext_grid(net, b[0])
-    pp.create_line_from_parameters(net, b[0], b[1], 10, 0.05, 0.4, 0, 1.0)
-    pp.create_load(net, b[1], p_mw=50, q_mvar=10)
-    pp.create_gen(net, b[2], p_mw=0, max_p_mw=100, min_p_mw=0)
-    pp.create_line_from_parameters(net, b[2], b[3], 200, 0.05, 0.4, 0, 1.0)
-    pp.create_load(net, b[3], p_mw=5, q_mvar=1)
-    pp.create_ward(net, b[3], ps_mw=40, qs_mvar=60, pz_mw=0, qz_mvar=0)
+    net = grid_and_far_island(50.0, gen_max_mw=100.0)
+    pp.create_load(net, 3, p_mw=5, q_mvar=1)
+    pp.create_ward(net, 3, ps_mw=40, qs_mvar=60, pz_mw=0, qz_mvar=0)
     result = _both(make_system(net, overload_tolerance=5.0))
     assert result.collapse.stages == 10 and list(result.collapse.loads) == [False, True]
     assert result.served_mw == pytest.approx([50.0, 0.0])
