@@ -183,6 +183,8 @@ def test_durations_and_progress_lines_read_well():
     assert plan.estimate_s == pytest.approx(0.5 / 256 * (10_518_936 - 256) / 2)
     assert format_estimate(plan) == ("  estimate: about 2 h 51 min more with 2 workers "
                                      "(the first 256 scenarios ran at 512/s in this process)")
+    quick = SweepPlan(total=3206, timed=256, seconds=0.03, workers=1)
+    assert format_estimate(quick).startswith("  estimate: under a second more with 1 worker (")
 
 
 def test_progress_off_a_terminal_is_plain_lines_every_5_percent_or_minute_not_within_10_s():

@@ -261,7 +261,8 @@ def format_start(system: str, settings, total: int) -> str:
 def format_estimate(plan: SweepPlan) -> str:
     """The line printed once the first chunk is timed: how long the rest should take."""
     workers = f"{plan.workers} worker{'s' if plan.workers != 1 else ''}"
-    return (f"  estimate: about {format_duration(plan.estimate_s)} more with {workers} (the first "
+    left = format_duration(plan.estimate_s)
+    return (f"  estimate: {'' if left.startswith('under') else 'about '}{left} more with {workers} (the first "
             f"{plan.timed:,} scenarios ran at {plan.rate:,.0f}/s in this process)")
 
 
