@@ -411,7 +411,8 @@ class _Clock:
                                          failed=str(ref)))
             else:
                 self._log(now, ref, "info", "locked-out",
-                          detail=f"tripped {self.trip_count[ref]} times by overload; left open")
+                          detail=f"tripped {self.trip_count[ref]} times by protection (overload or out of step); "
+                                 "left open")
         self.blame_pool = pool
         # The fixed point is the outages with this cascade's trips added; remember it as such.
         self.last_outages, self.last_result = self._outages(), result
@@ -913,7 +914,8 @@ class _Clock:
                     self._restore(now, other, restorations)
             elif len(group) == 1 or self._would_retrip([job]):
                 self._log(now, job.holds[0][0], "info", "reclose-deferred",
-                          detail="reclosing now would overload again; waiting for conditions to change")
+                          detail="reclosing now would trip it again (overload or out of step); waiting for "
+                                 "conditions to change")
                 self.deferred.append(job)
                 self._free_crew(now, job)
                 return
