@@ -19,8 +19,8 @@ README's "How a cascade runs") to a fixed point:
    takes its island's slack, and in an island without one the generators
    share it (:func:`slack_weights`). An AC flow that does not converge
    (from DC angles and from a flat start) is taken as voltage collapse. The
-   islands that do not converge on their own are shed, load and generation together, in
-   10 % stages until they do; at the first stage that converges, the buses
+   islands that do not converge on their own are shed, load and generation
+   together, in 10 % stages until they do; at the first stage that converges, the buses
    below :data:`UVLS_PU` show where the collapse is, and the smallest area
    around them (one branch more at a time) whose shedding lets the islands
    converge is shed instead, at its lightest stage, when that cuts no more;
@@ -490,15 +490,20 @@ def slack_weights(net, island: set[int]) -> np.ndarray:
 
 def _shares_its_slack(net, island: set[int]) -> bool:
     """An island without an external grid and with two generators or more in service: they share its slack."""
-    ext = net.ext_grid.bus[net.ext_grid.in_service.to_numpy(dtype=bool)]
-    gens = net.gen.bus[net.gen.in_service.to_numpy(dtype=bool)]
-    return not np.isin(ext, list(island)).any() and int(np.isin(gens, list(island)).sum()) >= 2
+    ext, gens = _sources_in(net, island)
+    return ext == 0 and gens >= 2
 
 
 def _has_source(net, island: set[int]) -> bool:
+    return sum(_sources_in(net, island)) > 0
+
+
+def _sources_in(net, island: set[int]) -> tuple[int, int]:
+    """External grids and generators in service in ``island``."""
+    members = list(island)
     ext = net.ext_grid.bus[net.ext_grid.in_service.to_numpy(dtype=bool)]
     gens = net.gen.bus[net.gen.in_service.to_numpy(dtype=bool)]
-    return bool(np.isin(ext, list(island)).any() or np.isin(gens, list(island)).any())
+    return int(np.isin(ext, members).sum()), int(np.isin(gens, members).sum())
 
 
 def _has_reference(net) -> bool:
