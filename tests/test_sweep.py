@@ -232,7 +232,7 @@ def test_cli_says_the_count_before_the_work_and_an_estimate_after_the_first_chun
     assert done.exit_code == 0, done.output
     first, second = done.stderr.splitlines()[:2]
     assert first == "sweeping pandapower:case14: 190 scenarios, every set of 2 branches; estimate after the first chunk"
-    assert second.startswith("  estimate: about ") and "the first 64 scenarios ran at" in second
+    assert second.startswith("  estimate: ") and " more with 1 worker (the first 64 scenarios ran at" in second
     summary = json.loads(done.stdout)  # the lines go to stderr: --json stays parseable
     assert summary["scenarios"] == 190
 
