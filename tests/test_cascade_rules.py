@@ -1,4 +1,4 @@
-"""Each cascade rule of DESIGN.md on a grid small enough to solve by hand."""
+"""Each cascade rule (the README's "How a cascade runs") on a grid small enough to solve by hand."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Dependency propagation between the grid and the infrastructure layers.
 
-The rules of DESIGN.md ("Time, dependencies, restoration"), as a state
+The README's dependency rules ("How a cascade runs", 7 and after), as a state
 machine the simulation clock drives:
 
 - every row of the dependency table is a *requirement* of a dependent on a

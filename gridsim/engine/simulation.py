@@ -3,7 +3,7 @@
 The clock is a heap of ``(time_min, priority, sequence, event)`` as in SimPy:
 the sequence number makes runs repeatable. Every event at one instant is
 handled, then one power cascade runs on the resulting outages, then the
-state is recorded. Restoration follows DESIGN.md: a site whose control is
+state is recorded. Restoration follows the README's rule 6: a site whose control is
 available is reclosed remotely in minutes; otherwise a crew of the site's
 operator drives there and switches by hand. Crews are finite; waiting jobs
 are served highest voltage first, then most customers.
