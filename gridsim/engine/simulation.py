@@ -180,6 +180,20 @@ def simulate(system: System, scenario: Scenario, *, mode: str = "dc", engine: st
         A power cascade of one's own, ``cascade(system, outages, mode=...)``; overrides ``engine``.
     progress : callable, optional
         Called with the simulated time (minutes) after every instant, for progress bars.
+
+    Returns
+    -------
+    SimulationResult
+        The state at every instant, the event log with every failure's cause, what stays down.
+
+    Examples
+    --------
+    >>> from gridsim import load_scenario, load_system
+    >>> result = simulate(load_system("ukraine-2015"), load_scenario("ukraine-2015"))
+    >>> result.engine_label, float(result.lost_mw.max())
+    ('fast-dc', 180.0)
+    >>> [(e.element, e.cause) for e in result.events if e.state == "out"][:2]
+    [('substation:KY-110-01', 'attack'), ('substation:KY-110-02', 'attack')]
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")

@@ -164,6 +164,14 @@ def load_system(spec: str | Path, **overrides: Any) -> System:
     ------
     InputError
         Missing or malformed manifest, unknown key, unknown bus or load.
+
+    Examples
+    --------
+    >>> system = load_system("pandapower:case9")
+    >>> len(system.net.bus), len(system.net.line)
+    (9, 9)
+    >>> load_system("pandapower:case9", overload_tolerance=0.2).overload_tolerance
+    0.2
     """
     text = str(spec)
     if is_stock(text):

@@ -348,6 +348,12 @@ def load_scenario(spec: str | Path) -> Scenario:
     ------
     InputError
         Missing file, malformed YAML, unknown key, action or technique.
+
+    Examples
+    --------
+    >>> plan = load_scenario("ukraine-2015")
+    >>> plan.name, [step.technique for step in plan.steps][:3]
+    ('ukraine-2015', ['T0865', 'T0859', 'T0822'])
     """
     path = _find_scenario(Path(spec))
     data = path.read_bytes()

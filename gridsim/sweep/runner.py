@@ -90,6 +90,13 @@ def run_sweep(system, settings: SweepSettings, *, sink: Callable[[dict], None] |
     scenarios just finished; ``plan(SweepPlan)``, once, before any row is
     handed on, the timing of the first chunk and the number of workers
     (so that an estimate can be printed before the progress starts).
+
+    Examples
+    --------
+    >>> from gridsim import load_system
+    >>> sweep = run_sweep(load_system("pandapower:case30"), SweepSettings(targets="branches", k=2))
+    >>> sweep.summary()["scenarios"], sweep.summary()["candidates"]
+    (820, 41)
     """
     power_only = dataclasses.replace(system, layers=Layers())  # sweeps are power cascades; pickles small
     engine = copy.copy(fast_engine(system))  # compiled once per system: the layers play no part in it
