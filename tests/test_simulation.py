@@ -318,3 +318,23 @@ def test_a_horizon_shorter_than_the_scenario_is_refused():
     steps = "  - {at_min: 90, action: open_breakers, technique: T0855, targets: {kind: substation, ids: [S1]}}\n"
     with pytest.raises(InputError, match="at 90 min is not before the horizon of 1 h"):
         simulate(three_sites(), scenario(steps), horizon_h=1.0)
+
+
+def test_a_cascade_of_ones_own_is_labelled_as_such(make_system):
+    from conftest import radial_feeder
+
+    from gridsim.engine.cascade import run_cascade
+    from gridsim.engine.fast import run_fast_cascade
+
+    system = make_system(radial_feeder())
+    plan = scenario("  - {at_min: 0, action: trip_branches, technique: T0855, targets: {kind: line, ids: [1]}}\n",
+                    horizon_h=1)
+
+    def mine(system, outages, mode="dc"):
+        return run_cascade(system, outages, mode=mode)
+
+    assert simulate(system, plan, cascade=mine).engine_label == "custom-dc"
+    mine.label = "checked"
+    assert simulate(system, plan, cascade=mine).engine_label == "checked-dc"
+    assert simulate(system, plan, cascade=run_fast_cascade).engine_label == "fast-dc"
+    assert simulate(system, plan, engine="reference").engine_label == "reference-dc"

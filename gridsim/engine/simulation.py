@@ -177,7 +177,8 @@ def simulate(system: System, scenario: Scenario, *, mode: str = "dc", engine: st
     horizon_h : float, optional
         Stop here; default the scenario's ``horizon_h``.
     cascade : callable, optional
-        A power cascade of one's own, ``cascade(system, outages, mode=...)``; overrides ``engine``.
+        A power cascade of one's own, ``cascade(system, outages, mode=...)``; overrides ``engine``. The
+        result's engine is its ``label`` attribute if it has one, else ``custom``.
     progress : callable, optional
         Called with the simulated time (minutes) after every instant, for progress bars.
 
@@ -201,8 +202,11 @@ def simulate(system: System, scenario: Scenario, *, mode: str = "dc", engine: st
     horizon = 60.0 * (horizon_h if horizon_h is not None else scenario.horizon_h)
     if cascade is None:
         cascade = run_fast_cascade if engine == "fast" else run_cascade
+    # A cascade of one's own says what it is (its ``label``), or is "custom".
+    known = {run_fast_cascade: "fast", run_cascade: "reference"}
+    label = known.get(cascade) or str(getattr(cascade, "label", "custom"))
     result = _Clock(system, scenario, mode, run_seed, horizon, cascade, progress).run()
-    result.engine = engine
+    result.engine = label
     return result
 
 
