@@ -203,9 +203,7 @@ class FastCascade:
                 else:
                     flow, stage_keep, collapse = self._ac(branch_on, labels, island, angles, gen_on, load_p)
                 watched = flow[self._watched_rows] if len(self._watched_rows) else np.zeros(0)
-                new, cause = self._overloaded(branch_on, watched), "overload"
-                ratio = np.divide(watched, self._watched_rating, out=np.zeros_like(watched),
-                                  where=np.isfinite(self._watched_rating))
+                (new, ratio), cause = self._overloaded(branch_on, watched), "overload"
             if not len(new):
                 break
             generation += 1
@@ -372,7 +370,7 @@ class FastCascade:
             island = self._balance(labels, g.gen_on, g.load_p_mw)
             flow = self._flows(g.branch_on, n_islands, labels, island, self._injections(island, g.gen_on, g.load_p_mw))
             watched = np.abs(flow[self._watched_rows])
-            tripping = len(self._overloaded(g.branch_on, watched))
+            tripping = len(self._overloaded(g.branch_on, watched)[0])
             self._untouched_cache = None if tripping else (flow, labels, island)
         return self._untouched_cache
 
@@ -661,11 +659,12 @@ class FastCascade:
             self._base = BaseSolver.build(g, n_islands, labels, island)
         return self._base
 
-    def _overloaded(self, branch_on: np.ndarray, watched: np.ndarray) -> np.ndarray:
+    def _overloaded(self, branch_on: np.ndarray, watched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of the watched branches in service above their limit, and every one's flow / rating."""
         rating = self._watched_rating
         loading = np.divide(watched, rating, out=np.zeros_like(watched), where=np.isfinite(rating))
         in_service = branch_on[self._watched_rows] & (self._watched_rows >= 0)
-        return np.flatnonzero(in_service & (loading > self.grid.limit))
+        return np.flatnonzero(in_service & (loading > self.grid.limit)), loading
 
     def _energised(self, labels, energised_island, served, demand) -> frozenset[int]:
         """Buses of islands with a source, less islands whose whole demand went unserved."""
