@@ -57,11 +57,11 @@ def main() -> None:
     import pandapower as pp
     import wntr
 
-    from gridsim.engine import fast as fast_module
-    from gridsim.engine.simulation import simulate
     from gridsim.layers import transport, water
     from gridsim.model.system import load_system
+    from gridsim.power import fast as fast_module
     from gridsim.scenario.schema import load_scenario
+    from gridsim.sim.simulation import simulate
 
     plan = load_scenario(REPO / "attacks" / "ieee118-city.yaml")
     load = median_time(lambda: load_system(plan.system), args.repeat)

@@ -38,7 +38,7 @@ RESULTS: list[tuple[str, str, float, float, str]] = []
 
 
 def attacks(system, n: int, seed: int = 0):
-    from gridsim.engine.cascade import Outages
+    from gridsim.power.cascade import Outages
 
     rng = np.random.default_rng(seed)
     lines = system.net.line.index.to_numpy()
@@ -47,9 +47,9 @@ def attacks(system, n: int, seed: int = 0):
 
 
 def one_cascade(case: str, n_fast: int, n_ref: int, repeat: int, mode: str = "dc") -> None:
-    from gridsim.engine.cascade import run_cascade
-    from gridsim.engine.fast import fast_engine
     from gridsim.model.system import load_system
+    from gridsim.power.cascade import run_cascade
+    from gridsim.power.fast import fast_engine
 
     system = load_system(f"pandapower:{case}")
     engine = fast_engine(system)
@@ -64,10 +64,10 @@ def one_cascade(case: str, n_fast: int, n_ref: int, repeat: int, mode: str = "dc
 
 
 def n1_sweep(case: str, sample: float, repeat: int) -> None:
-    from gridsim.engine.cascade import run_cascade
-    from gridsim.engine.fast import fast_engine
+    from gridsim.analysis.sweep import SweepSettings, candidates, run_sweep
     from gridsim.model.system import load_system
-    from gridsim.sweep import SweepSettings, candidates, run_sweep
+    from gridsim.power.cascade import run_cascade
+    from gridsim.power.fast import fast_engine
 
     system = load_system(f"pandapower:{case}")
     cands = candidates(system, fast_engine(system).grid, "branches")
@@ -89,8 +89,8 @@ def n1_sweep(case: str, sample: float, repeat: int) -> None:
 
 def parallel_sweep(case: str, n: int, repeat: int) -> None:
     """A Monte Carlo sweep in one process and in one worker per core (workers forced on)."""
+    from gridsim.analysis.sweep import SweepSettings, run_sweep, runner
     from gridsim.model.system import load_system
-    from gridsim.sweep import SweepSettings, run_sweep, runner
 
     system = load_system(f"pandapower:{case}")
     settings = SweepSettings(k=2, random=n, seed=1)
@@ -126,7 +126,8 @@ def lightsim_n1(case: str, repeat: int) -> float:
 
 
 def peak_memory_gib(case: str) -> float:
-    code = ("from gridsim.model.system import load_system; from gridsim.sweep import SweepSettings, run_sweep; "
+    code = ("from gridsim.model.system import load_system; "
+            "from gridsim.analysis.sweep import SweepSettings, run_sweep; "
             f"run_sweep(load_system('pandapower:{case}'), SweepSettings(k=1, workers=1))")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # kB -> GiB
@@ -141,7 +142,7 @@ def main() -> None:
     import lightsim2grid
     import pandapower as pp
 
-    from gridsim.model.power import quiet_pandapower
+    from gridsim.model.grid import quiet_pandapower
 
     quiet_pandapower()
     one_cascade("case118", 500, 100, args.repeat)
@@ -149,7 +150,7 @@ def main() -> None:
     n1_sweep("case118", 1.0, args.repeat)
     n1_sweep("case2869pegase", args.sample, args.repeat)
     one_cascade("case2869pegase", 20, 10, max(1, args.repeat // 2), mode="ac")
-    from gridsim.engine import powerflow
+    from gridsim.power import powerflow
 
     powerflow.RUNPP_OPTIONS["lightsim2grid"] = "auto"  # pandapower picks lightsim2grid where it can
     one_cascade("case2869pegase", 20, 10, max(1, args.repeat // 2), mode="ac")

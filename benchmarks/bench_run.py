@@ -37,17 +37,17 @@ def main() -> None:
 
     import pandapower as pp
 
-    from gridsim.engine import cascade as cascade_module
-    from gridsim.engine.simulation import simulate
     from gridsim.model.system import load_system
-    from gridsim.results import write_bundle
+    from gridsim.power import cascade as cascade_module
+    from gridsim.results.bundle import write_bundle
     from gridsim.scenario.schema import load_scenario
+    from gridsim.sim.simulation import simulate
 
     plan = load_scenario(REPO / "attacks" / "ukraine-2015.yaml")
     load = median_time(lambda: load_system(plan.system), args.repeat)
     system = load_system(plan.system)
 
-    from gridsim.engine.fast import fast_engine
+    from gridsim.power.fast import fast_engine
 
     fast_engine(system)  # compiled once per system, as gridsim run does while loading
 
@@ -63,7 +63,7 @@ def main() -> None:
         seconds = median_time(lambda: simulate(system, plan, cascade=counted), args.repeat)
         return seconds, len(calls) // args.repeat, statistics.median(calls)
 
-    from gridsim.engine.fast import run_fast_cascade
+    from gridsim.power.fast import run_fast_cascade
 
     sim_fast, n_fast, each_fast = timed(run_fast_cascade)
     sim_ref, cascades_per_run, cascade_each = timed(cascade_module.run_cascade)

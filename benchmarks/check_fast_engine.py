@@ -23,7 +23,7 @@ CASES = ("case9", "case30", "case118", "case300", "case1354pegase", "case2869peg
 
 
 def attack(net, rng: np.random.Generator):
-    from gridsim.engine.cascade import Outages
+    from gridsim.power.cascade import Outages
 
     k = int(rng.integers(1, 6))
     if rng.random() < 0.5:
@@ -38,9 +38,9 @@ def attack(net, rng: np.random.Generator):
 
 
 def check_case(case: str, attacks: int, seed: int) -> bool:
-    from gridsim.engine.cascade import Outages, run_cascade
-    from gridsim.engine.fast import fast_engine
     from gridsim.model.system import load_system
+    from gridsim.power.cascade import Outages, run_cascade
+    from gridsim.power.fast import fast_engine
 
     system = load_system(f"pandapower:{case}")
     engine = fast_engine(system)
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    from gridsim.model.power import quiet_pandapower
+    from gridsim.model.grid import quiet_pandapower
 
     quiet_pandapower()
     ok = all([check_case(case, args.attacks, args.seed) for case in args.cases.split(",")])

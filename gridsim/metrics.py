@@ -1,6 +1,6 @@
 """Measures of blackout extent, computed from a simulation's timeline.
 
-Pure functions: a :class:`~gridsim.engine.simulation.SimulationResult` in,
+Pure functions: a :class:`~gridsim.sim.simulation.SimulationResult` in,
 numbers out. The timeline is a step function: each recorded state holds
 until the next instant, and the last one until ``end_min``.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from gridsim.engine.simulation import SimulationResult
+from gridsim.sim.simulation import SimulationResult
 
 __all__ = ["compare_reported", "durations_h", "figure_at", "layer_summary", "load_outage_hours", "summarize",
            "timeline_rows"]
@@ -145,7 +145,7 @@ def generation_summary(result: SimulationResult) -> dict[str, Any]:
 
 
 def _capacity_mw(net) -> np.ndarray:
-    from gridsim.engine.cascade import _gen_limits
+    from gridsim.power.cascade import _gen_limits
 
     return _gen_limits(net)[1]
 
@@ -190,7 +190,7 @@ def frequency_summary(result: SimulationResult) -> dict[str, Any]:
     in per cent of the untouched demand, that trips the generators of the
     untouched system (None if no increase up to 500 % does).
     """
-    from gridsim.engine.frequency import base_blackout_threshold
+    from gridsim.sim.frequency import base_blackout_threshold
 
     events = result.frequency_events
     nominal = result.system.frequency.nominal_hz

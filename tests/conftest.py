@@ -7,7 +7,7 @@ import functools
 import pandapower as pp
 import pytest
 
-from gridsim.model.power import quiet_pandapower
+from gridsim.model.grid import quiet_pandapower
 from gridsim.model.system import RestorationParams, load_system, system_from_net
 
 quiet_pandapower()

@@ -20,12 +20,12 @@ import pytest
 from click.testing import CliRunner
 
 from gridsim.cli.main import cli
-from gridsim.engine.cascade import LOAD_SERVED, LOAD_SHED, UVLS_PU, Outages, run_cascade, stage_kept
-from gridsim.engine.fast import run_fast_cascade
-from gridsim.engine.powerflow import run_ac
-from gridsim.engine.simulation import simulate
 from gridsim.metrics import summarize
+from gridsim.power.cascade import LOAD_SERVED, LOAD_SHED, UVLS_PU, Outages, run_cascade, stage_kept
+from gridsim.power.fast import run_fast_cascade
+from gridsim.power.powerflow import run_ac
 from gridsim.scenario.schema import parse_scenario
+from gridsim.sim.simulation import simulate
 
 WEAK_LINE = 3  # one of the two long lines
 

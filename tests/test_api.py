@@ -31,7 +31,7 @@ def test_importing_gridsim_imports_no_power_flow_library():
 
 
 @pytest.mark.parametrize("module", ["gridsim", "gridsim.model.system", "gridsim.scenario.schema",
-                                    "gridsim.engine.simulation", "gridsim.metrics", "gridsim.sweep.runner"])
+                                    "gridsim.sim.simulation", "gridsim.metrics", "gridsim.analysis.sweep.runner"])
 def test_the_examples_of_the_main_entry_points_run(module):
     failures, tried = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert tried >= 2 and failures == 0

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gridsim.casestudy import case_studies, run_case_study
+from gridsim.analysis.casestudy import case_studies, run_case_study
 from gridsim.cli.main import cli
 from gridsim.errors import InputError
 from gridsim.model.system import load_system
@@ -99,8 +99,8 @@ def test_backup_generators_at_pumps_keep_the_city_in_water():
     assert what == "4 pump/plant supplies get 48 h of standby generation"
     pumps = [d for d in changed.layers.dependencies if d.dependent.startswith("pump:")]
     assert all(d.backup_h == 48.0 for d in pumps)
-    from gridsim.engine.simulation import simulate
     from gridsim.metrics import summarize
+    from gridsim.sim.simulation import simulate
 
     without = summarize(simulate(system, plan))["layers"]["peak_people_without_water"]
     with_generators = summarize(simulate(changed, plan))["layers"]["peak_people_without_water"]
@@ -114,8 +114,8 @@ def gridsim(*args: str) -> subprocess.CompletedProcess:
 def test_spare_converters_give_remote_control_back_once_installed():
     from conftest import three_sites
 
-    from gridsim.engine.simulation import simulate
     from gridsim.metrics import summarize
+    from gridsim.sim.simulation import simulate
 
     # One crew, 3 h a site, the firmware of all three sites destroyed: by hand S3, S2, S1 at 3, 6 and 9 h.
     plan = parse_scenario("""name: t

@@ -10,12 +10,12 @@ import pandapower as pp
 import pytest
 from conftest import _line, three_sites
 
-from gridsim.engine.coupling import Coupling
-from gridsim.engine.simulation import simulate
 from gridsim.metrics import summarize
 from gridsim.model.layers import Dependency, LayerElement, Layers, TelecomSite
 from gridsim.model.system import RestorationParams, system_from_net
 from gridsim.scenario.schema import parse_scenario
+from gridsim.sim.coupling import Coupling
+from gridsim.sim.simulation import simulate
 
 
 def scenario(steps_yaml: str, horizon_h: float = 12):

@@ -1,6 +1,6 @@
 """The fast cascade engine against the reference: the same branches trip, the same load is served.
 
-The reference (:func:`gridsim.engine.cascade.run_cascade`) is plain
+The reference (:func:`gridsim.power.cascade.run_cascade`) is plain
 pandapower, slow and obviously right. Hypothesis draws attacks on small stock
 cases and on grids with what the arrays must get right: phase shifters,
 three-winding transformers, several external grids, generator-only islands.
@@ -20,10 +20,10 @@ from conftest import _line, stock_system
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gridsim.engine.cascade import Outages, run_cascade
-from gridsim.engine.compiled import compile_grid
-from gridsim.engine.fast import FastCascade, fast_engine, run_fast_cascade
 from gridsim.model.system import load_system, system_from_net
+from gridsim.power.cascade import Outages, run_cascade
+from gridsim.power.compiled import compile_grid
+from gridsim.power.fast import FastCascade, fast_engine, run_fast_cascade
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from gridsim.engine.frequency import blackout_threshold, frequency_response
-from gridsim.engine.simulation import simulate
 from gridsim.errors import InputError
 from gridsim.metrics import summarize
 from gridsim.model.dynamics import FrequencySettings, Machine
 from gridsim.model.system import load_system
 from gridsim.scenario.schema import load_scenario
+from gridsim.sim.frequency import blackout_threshold, frequency_response
+from gridsim.sim.simulation import simulate
 
 REPO = Path(__file__).resolve().parents[1]
 ONE = [Machine(rating_mva=500.0, inertia_s=5.0, p_mw=300.0, max_mw=500.0)]

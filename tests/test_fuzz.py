@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 
 from gridsim.cli.main import cli
 from gridsim.errors import InputError
-from gridsim.model.power import stock_cases
+from gridsim.model.grid import stock_cases
 from gridsim.scenario.schema import ACTIONS, KINDS, LAYER_TARGET_KINDS, MEASURES, parse_scenario, split_indexed_id
 from gridsim.scenario.techniques import techniques
 

@@ -17,7 +17,7 @@ from pandapower.converter.matpower import from_mpc
 
 from gridsim.cli.main import cli
 from gridsim.errors import InputError
-from gridsim.model.power import load_power_net, matpower_cases, read_grid, stock_cases
+from gridsim.model.grid import load_power_net, matpower_cases, read_grid, stock_cases
 from gridsim.model.system import load_system
 
 #: A 345 kV bus, two 138 kV buses: branch 1-2 is a transformer with TAP = 1 (MATPOWER's "no tap"), 2-3 a line.
@@ -78,8 +78,8 @@ def test_substation_attack_opens_the_matpower_transformer(tmp_path):
     write_case(tmp_path, TAP1_CASE.format(tap="1"))
     (tmp_path / "system.toml").write_text('name = "tap1"\n[power]\nsource = "case.m"\n')
     system = load_system(tmp_path)
-    from gridsim.engine.simulation import simulate
     from gridsim.scenario.schema import parse_scenario
+    from gridsim.sim.simulation import simulate
 
     plan = parse_scenario("name: t\nsteps:\n  - {at_min: 0, action: open_breakers, technique: T0831,\n"
                           "     targets: {kind: bus, ids: [0]}}\n")
@@ -94,7 +94,7 @@ def test_asymmetric_impedance_and_hvdc_lines_are_refused():
     net = pn.example_multivoltage()
     net.impedance["rtf_pu"] = net.impedance.rft_pu * 2
     with pytest.raises(InputError, match="impedance 0 is asymmetric"):
-        from gridsim.model.power import normalise_net
+        from gridsim.model.grid import normalise_net
 
         normalise_net(net, "x")
     net = pn.case9()
@@ -143,14 +143,14 @@ def test_a_load_dark_before_the_attack_is_not_charged_to_it(tmp_path):
     pp.create_load(net, island, p_mw=40.0)
     system = load_system(json_system(tmp_path, net))
     assert any("1 loads (40.0 MW) are dark in the base case" in note for note in system.load_notes)
-    from gridsim.engine.simulation import simulate
     from gridsim.scenario.schema import parse_scenario
+    from gridsim.sim.simulation import simulate
 
     plan = parse_scenario("name: t\nsteps:\n  - {at_min: 0, action: access, technique: T0822}\n")
     result = simulate(system, plan, mode="dc", seed=0)
     assert float(result.lost_mw.max()) == 0.0
     from gridsim.cli.run import format_summary
-    from gridsim.results import run_summary
+    from gridsim.results.bundle import run_summary
 
     summary = run_summary(result)
     assert any("dark in the base case" in note for note in summary["grid_notes"])
@@ -189,9 +189,9 @@ def test_matpower_cases_by_name():
 
 def test_large_grids_never_get_a_dense_bus_by_bus_inverse():
     # A dense inverse spans every bus: on 200,000 buses it asked for 298 GiB.
-    from gridsim.engine import dcsolver
-    from gridsim.engine.fast import fast_engine
     from gridsim.model.system import system_from_net
+    from gridsim.power import dcsolver
+    from gridsim.power.fast import fast_engine
 
     net = pn.case118()  # a small energised island on a large bus table: the old rule inverted n_bus x n_bus
     pp.create_buses(net, dcsolver._DENSE_ROWS, vn_kv=138.0)
@@ -222,7 +222,7 @@ def activsg(name: str):
 
 def seeded_substation_attack(system, seed: int, k: int = 5):
     """Every branch at ``k`` substations drawn with ``seed``, as ``open_breakers`` on random substations does."""
-    from gridsim.engine.cascade import Outages
+    from gridsim.power.cascade import Outages
 
     net = system.net
     rng = np.random.default_rng(seed)
@@ -270,8 +270,8 @@ def test_manifests_the_fuzzer_broke_are_one_line_exit_2(tmp_path, manifest, mess
 
 
 def test_scale_loads_to_zero_for_a_while_comes_back(tmp_path):
-    from gridsim.engine.simulation import simulate
     from gridsim.scenario.schema import parse_scenario
+    from gridsim.sim.simulation import simulate
 
     plan = parse_scenario("name: x\nsteps:\n  - {at_min: 0, action: scale_loads, technique: none, "
                           "targets: {kind: load, ids: [0]}, factor: 0, duration_min: 30}\n")

@@ -2,7 +2,7 @@
 
 pandapower's own decoder imports the module a ``_module`` key names, passes
 reader options to ``pandas.read_json`` and decodes text cells again. gridsim
-reads the file itself (:mod:`gridsim.model.ppjson`); these files are the ways
+reads the file itself (:mod:`gridsim.io.ppjson`); these files are the ways
 in that a scan of the file would miss.
 """
 
@@ -22,8 +22,8 @@ from click.testing import CliRunner
 
 from gridsim.cli.main import cli
 from gridsim.errors import InputError
-from gridsim.model.power import load_power_net
-from gridsim.model.ppjson import read_pandapower_json
+from gridsim.io.ppjson import read_pandapower_json
+from gridsim.model.grid import load_power_net
 
 PLANTED = "planted_gridsim_probe"
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridsim.engine.simulation import simulate
 from gridsim.metrics import summarize
 from gridsim.model.system import load_system
 from gridsim.scenario.schema import load_scenario
+from gridsim.sim.simulation import simulate
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = REPO / "attacks" / "ieee118-city.yaml"

@@ -10,10 +10,10 @@ import pandapower as pp
 import pandapower.networks as pn
 import pytest
 
-from gridsim.engine.cascade import run_cascade
 from gridsim.errors import InputError
-from gridsim.model.power import load_power_net
+from gridsim.model.grid import load_power_net
 from gridsim.model.system import load_system
+from gridsim.power.cascade import run_cascade
 
 DATA = Path(__file__).parent / "data"
 

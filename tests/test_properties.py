@@ -7,10 +7,10 @@ from conftest import stock_system
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gridsim.engine.cascade import LOAD_ISLAND, Outages, run_cascade
-from gridsim.engine.simulation import simulate
 from gridsim.metrics import summarize
+from gridsim.power.cascade import LOAD_ISLAND, Outages, run_cascade
 from gridsim.scenario.schema import parse_scenario
+from gridsim.sim.simulation import simulate
 
 CAUSES = {"attack", "island", "shed", "overload", "restored-remote", "restored-manual", "restored",
           "locked-out", "dispatched", "reclose-deferred"}

@@ -15,10 +15,10 @@ from importlib import metadata
 import pytest
 from conftest import three_sites
 
-from gridsim.engine.simulation import simulate
 from gridsim.errors import InputError
-from gridsim.results import remove_stale_stages, run_id, run_manifest, safe_name, staged_folder, write_bundle
+from gridsim.results.bundle import remove_stale_stages, run_id, run_manifest, safe_name, staged_folder, write_bundle
 from gridsim.scenario.schema import parse_scenario
+from gridsim.sim.simulation import simulate
 
 STEPS = "  - {at_min: 0, action: open_breakers, technique: T0855, targets: {kind: substation, ids: [S1]}}\n"
 
@@ -29,12 +29,12 @@ def result_named(name: str = "t"):
 
 @pytest.mark.parametrize("interruption", [KeyboardInterrupt, SystemExit, RuntimeError])
 def test_an_interrupted_write_leaves_nothing(tmp_path, monkeypatch, interruption):
-    import gridsim.report
+    import gridsim.report.plots
 
     def fail(*_a, **_k):
         raise interruption()
 
-    monkeypatch.setattr(gridsim.report, "plot_timeline", fail)
+    monkeypatch.setattr(gridsim.report.plots, "plot_timeline", fail)
     with pytest.raises(interruption):
         write_bundle(result_named(), tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -105,7 +105,7 @@ def _dead_pid() -> int:
 
 
 def test_partial_folders_of_killed_runs_are_removed_and_no_others(tmp_path):
-    from gridsim.results import STALE_AFTER_S, _host_tag
+    from gridsim.results.bundle import STALE_AFTER_S, _host_tag
 
     host = _host_tag()
     dead = tmp_path / f".t_three-sites_dc_seed0.{host}-{_dead_pid()}-0123abcd.partial"
@@ -132,7 +132,7 @@ def test_partial_folders_of_killed_runs_are_removed_and_no_others(tmp_path):
 
 
 def test_remove_stale_stages_spares_a_symlink_and_a_running_write(tmp_path):
-    from gridsim.results import _host_tag
+    from gridsim.results.bundle import _host_tag
 
     target = tmp_path / "precious"
     target.mkdir()
@@ -177,7 +177,7 @@ def test_an_empty_out_name_is_refused():
 
 
 def test_step_labels_that_would_meet_are_stacked(monkeypatch):
-    from gridsim.report import _stack_labels, _step_labels
+    from gridsim.report.plots import _stack_labels, _step_labels
 
     labels = _step_labels([(0, "step 0 access (T0865)"), (0, "step 1 access (T0859)"), (5, "step 2 x (T0814)"),
                            (12, "step 3 y (T0857)"), (360, "step 4 z (T0855)"), (30, "step 5 trip (none)")])

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from conftest import parallel_pair, three_sites
 
-from gridsim.engine.simulation import BASE_CASE, cause_of, simulate
 from gridsim.metrics import load_outage_hours, summarize
 from gridsim.model.system import RestorationParams, system_from_net
 from gridsim.scenario.schema import parse_scenario
+from gridsim.sim.simulation import BASE_CASE, cause_of, simulate
 
 
 def scenario(steps_yaml: str, horizon_h: float = 24):
@@ -323,8 +323,8 @@ def test_a_horizon_shorter_than_the_scenario_is_refused():
 def test_a_cascade_of_ones_own_is_labelled_as_such(make_system):
     from conftest import radial_feeder
 
-    from gridsim.engine.cascade import run_cascade
-    from gridsim.engine.fast import run_fast_cascade
+    from gridsim.power.cascade import run_cascade
+    from gridsim.power.fast import run_fast_cascade
 
     system = make_system(radial_feeder())
     plan = scenario("  - {at_min: 0, action: trip_branches, technique: T0855, targets: {kind: line, ids: [1]}}\n",

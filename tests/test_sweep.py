@@ -13,11 +13,11 @@ import pytest
 from conftest import stock_system, three_sites
 from test_fast_engine import shifter_grid
 
-from gridsim.engine.cascade import LOAD_ISLAND, Outages, run_cascade
+from gridsim.analysis.sweep import SweepSettings, run_sweep, scenarios
+from gridsim.analysis.sweep import runner as runner_module
+from gridsim.analysis.sweep.runner import SweepPlan
 from gridsim.errors import InputError
-from gridsim.sweep import SweepSettings, run_sweep, scenarios
-from gridsim.sweep import runner as runner_module
-from gridsim.sweep.runner import SweepPlan
+from gridsim.power.cascade import LOAD_ISLAND, Outages, run_cascade
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,10 +7,10 @@ import functools
 import numpy as np
 import pytest
 
-from gridsim.engine.simulation import simulate
 from gridsim.metrics import load_outage_hours, summarize
 from gridsim.model.system import load_system
 from gridsim.scenario.schema import load_scenario
+from gridsim.sim.simulation import simulate
 
 REPORTED_CUSTOMERS = 225_000  # ICS-CERT IR-ALERT-H-16-056-01
 REPORTED_ENS_MWH = 73.0  # widely quoted, uncertain: reported beside, not matched

@@ -16,7 +16,6 @@ import wntr
 from conftest import three_sites
 from wntr.network import LinkStatus
 
-from gridsim.engine.simulation import simulate
 from gridsim.errors import InputError
 from gridsim.layers.water import (
     ServiceResult,
@@ -29,6 +28,7 @@ from gridsim.layers.water import (
 from gridsim.metrics import summarize
 from gridsim.model.layers import Dependency, LayerElement, Layers, WaterLayer
 from gridsim.scenario.schema import parse_scenario
+from gridsim.sim.simulation import simulate
 
 HERE = Path(".")
 SETTINGS = WaterSettings()

@@ -35,7 +35,7 @@ def case_study_command(name: str | None, run_all: bool, mitigations: tuple[str, 
     source, and whether they agree. Figures that were inputs of the topology are marked
     "calibrated input" and not counted.
     """
-    from gridsim.casestudy import case_studies, run_case_study
+    from gridsim.analysis.casestudy import case_studies, run_case_study
     from gridsim.scenario.mitigations import MITIGATIONS
 
     if list_mitigations:
@@ -58,7 +58,7 @@ def case_study_command(name: str | None, run_all: bool, mitigations: tuple[str, 
 
 def format_case_study(study) -> str:
     """The printed comparison of one case study (and its mitigations)."""
-    from gridsim.casestudy import HEADLINE
+    from gridsim.analysis.casestudy import HEADLINE
 
     lines = [f"{study.name}: {_first(study.description)}",
              f"  {'measure':<46} {'simulated':>12}  {'reported':<22} {'verdict':<17} source"]

@@ -37,7 +37,7 @@ def list_command() -> None:
         except tomllib.TOMLDecodeError:
             manifest = {}
         click.echo(f"  {folder.name:<26} {_first_line(manifest.get('description', ''))}")
-    from gridsim.model.power import matpower_cases, stock_cases
+    from gridsim.model.grid import matpower_cases, stock_cases
 
     click.echo("  pandapower:<network>       any network of pandapower.networks:")
     click.echo(textwrap.fill(", ".join(stock_cases()), width=100, initial_indent="    ", subsequent_indent="    "))

@@ -38,10 +38,10 @@ def run_command(scenario: str, system_spec: str | None, flow: str, engine: str, 
                 horizon_h: float | None,
                 out_dir: Path, no_bundle: bool, no_plot: bool, as_json: bool) -> None:
     """Run SCENARIO (a file in attacks/ or a bundled name) and measure the blackout."""
-    from gridsim.engine.simulation import simulate
     from gridsim.model.system import load_system
-    from gridsim.results import check_writable, run_summary, write_bundle
+    from gridsim.results.bundle import check_writable, run_summary, write_bundle
     from gridsim.scenario.schema import load_scenario
+    from gridsim.sim.simulation import simulate
 
     started = time.perf_counter()
     signal.signal(signal.SIGTERM, exit_on_sigterm)  # so a killed run cleans up after itself
@@ -152,7 +152,7 @@ def format_summary(s: dict) -> str:
 
 def _collapse_line(collapse: dict) -> str:
     """One line saying how much load the voltage-collapse rule shed, so it is not read as islanding or trips."""
-    from gridsim.engine.cascade import AC_SHED_STEP, UVLS_PU
+    from gridsim.power.cascade import AC_SHED_STEP, UVLS_PU
 
     events = collapse["events"]
     largest = max(events, key=lambda e: e["shed_mw"])

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import click
 
+from gridsim.analysis.sweep.runner import SweepPlan
+from gridsim.analysis.sweep.scenarios import TARGETS
 from gridsim.cli.common import UserError, exit_on_sigterm, reports_errors
-from gridsim.sweep.runner import SweepPlan
-from gridsim.sweep.scenarios import TARGETS
 
 _SINGULAR = {"branches": "branch", "lines": "line", "trafos": "transformer", "substations": "substation",
              "gens": "generator"}
@@ -60,10 +60,10 @@ def sweep_command(system_spec: str, targets: str, k: int, random: int | None, se
     ccdf.png under --out, and prints the blackout-size distribution and the elements
     whose loss does the most harm.
     """
-    from gridsim.engine.fast import fast_engine
+    from gridsim.analysis.sweep import SweepSettings, candidates, count_scenarios, run_sweep
     from gridsim.model.system import load_system
-    from gridsim.results import check_writable, staged_folder
-    from gridsim.sweep import SweepSettings, candidates, count_scenarios, run_sweep
+    from gridsim.power.fast import fast_engine
+    from gridsim.results.bundle import check_writable, staged_folder
 
     started = time.perf_counter()
     signal.signal(signal.SIGTERM, exit_on_sigterm)
@@ -92,7 +92,7 @@ def sweep_command(system_spec: str, targets: str, k: int, random: int | None, se
         _write_json(stage.path / "summary.json", summary)
         _write_json(stage.path / "manifest.json", _manifest(system, settings))
         if not no_plot:
-            from gridsim.report import plot_ccdf
+            from gridsim.report.plots import plot_ccdf
 
             plot_ccdf(accumulator, stage.path / "ccdf.png")
     if as_json:
@@ -114,7 +114,7 @@ def _folder_name(system: str, settings) -> str:
 def _manifest(system, settings) -> dict:
     from datetime import UTC, datetime
 
-    from gridsim.results import versions
+    from gridsim.results.bundle import versions
 
     return {
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -252,7 +252,7 @@ def format_duration(seconds: float) -> str:
 
 def format_start(system: str, settings, total: int) -> str:
     """The line printed before a sweep starts: what it runs and how many scenarios."""
-    from gridsim.sweep import runner
+    from gridsim.analysis.sweep import runner
 
     what = _describe(settings.targets, settings.k, settings.random is not None, settings.seed, total)
     return f"sweeping {system}: {what}" + ("; estimate after the first chunk" if total > runner.CHUNK else "")

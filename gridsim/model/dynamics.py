@@ -1,6 +1,6 @@
 """Frequency-model parameters of a system: the ``[power.frequency]`` table of a manifest.
 
-Read here, used by :mod:`gridsim.engine.frequency`. Defaults and their
+Read here, used by :mod:`gridsim.sim.frequency`. Defaults and their
 sources are in docs/FORMATS.md ("Frequency").
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gridsim.errors import InputError
-from gridsim.model.numbers import finite_number, shown
+from gridsim.io.numbers import finite_number, shown
 
 __all__ = ["WECC_UFLS", "FrequencySettings", "Machine", "read_frequency_settings"]
 

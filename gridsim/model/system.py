@@ -23,11 +23,11 @@ import numpy as np
 
 from gridsim.bundled import bundled_dir
 from gridsim.errors import InputError
+from gridsim.io.numbers import finite_number, shown
 from gridsim.model.dynamics import FrequencySettings, read_frequency_settings
+from gridsim.model.grid import is_stock, normalise_net, read_grid
 from gridsim.model.layers import Layers, load_layers
 from gridsim.model.netcheck import check_net, dark_loads, net_notes
-from gridsim.model.numbers import finite_number, shown
-from gridsim.model.power import is_stock, normalise_net, read_grid
 
 __all__ = [
     "BUNDLED_TOPOLOGIES",
@@ -567,7 +567,7 @@ def branch_ratings(net, *, unrated: str = "base-flow", margin: float = 0.5, tole
         unrated == "base-flow" and (np.isinf(line_rating).any() or np.isinf(trafo_rating).any()))
     if not needs_flows:
         return line_rating, trafo_rating, notes
-    from gridsim.engine.powerflow import base_ac_flows, base_dc_flows
+    from gridsim.power.powerflow import base_ac_flows, base_dc_flows
 
     flows = [np.abs(f) for f in base_dc_flows(net)]
     ac = base_ac_flows(net)
@@ -598,7 +598,7 @@ def base_flows(system: System) -> tuple[np.ndarray, np.ndarray]:
     """Signed base-case DC flows (MW) of lines and transformers, computed once per system."""
     cached = getattr(system, "_base_flows", None)
     if cached is None:
-        from gridsim.engine.powerflow import base_dc_flows
+        from gridsim.power.powerflow import base_dc_flows
 
         cached = base_dc_flows(system.net)
         system._base_flows = cached

@@ -22,8 +22,8 @@ import yaml
 
 from gridsim.bundled import bundled_dir
 from gridsim.errors import InputError
-from gridsim.model.numbers import finite_number
-from gridsim.model.power import STOCK_PREFIXES
+from gridsim.io.numbers import finite_number
+from gridsim.model.grid import STOCK_PREFIXES
 from gridsim.scenario.techniques import ATTACK_VERSION, techniques
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Load a power grid: stock pandapower networks and MATPOWER cases by name, pandapower JSON, MATPOWER files.
 
 A grid file is untrusted input: pandapower JSON is read by gridsim's own
-data-only reader (:mod:`gridsim.model.ppjson`), never by pandapower's decoder,
+data-only reader (:mod:`gridsim.io.ppjson`), never by pandapower's decoder,
 which imports the modules a file names. Nothing from an input file is ever
 executed.
 """
@@ -148,7 +148,7 @@ def read_grid(source: str, base_dir: Path | None = None, *, frequency_hz: float 
         label = path
         suffix = path.suffix.lower()
         if suffix == ".json":
-            from gridsim.model.ppjson import read_pandapower_json
+            from gridsim.io.ppjson import read_pandapower_json
 
             net = read_pandapower_json(path)
         elif suffix in (".m", ".mat"):

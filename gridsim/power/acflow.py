@@ -1,6 +1,6 @@
 """AC power flow of the fast engine: pandapower's admittance matrices, lightsim2grid's Newton-Raphson.
 
-The fast engine's AC cascade needs what :func:`gridsim.engine.cascade.run_cascade`
+The fast engine's AC cascade needs what :func:`gridsim.power.cascade.run_cascade`
 gets from ``pandapower.runpp``: the flows at both ends of every branch, and
 which islands converge. The bus admittance matrix is pandapower's own
 (``makeYbus`` on the compiled tables, with the branches out set out); each
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gridsim.engine.compiled import CompiledGrid
-from gridsim.engine.powerflow import MIN_VM_PU
+from gridsim.power.compiled import CompiledGrid
+from gridsim.power.powerflow import MIN_VM_PU
 
 __all__ = ["AcNetwork"]
 

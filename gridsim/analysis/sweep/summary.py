@@ -1,6 +1,6 @@
 """What a sweep found: the distribution of blackout sizes and the elements whose loss does the most harm.
 
-Pure bookkeeping over the rows of :mod:`gridsim.sweep.runner`: the MW and
+Pure bookkeeping over the rows of :mod:`gridsim.analysis.sweep.runner`: the MW and
 customers lost by every scenario (kept, a float each, for percentiles and
 the complementary cumulative distribution), and per candidate the sum, count
 and worst of the MW lost by the scenarios that take it out.

@@ -1,6 +1,6 @@
 """The fast power cascade: the reference engine's rules on compiled arrays.
 
-Same rules, same results as :func:`gridsim.engine.cascade.run_cascade` (the
+Same rules, same results as :func:`gridsim.power.cascade.run_cascade` (the
 test suite and ``benchmarks/check_fast_engine.py`` hold the two equal: the
 same branches trip, served load within 1e-6 MW), without rebuilding
 pandapower's case at every step:
@@ -10,11 +10,11 @@ pandapower's case at every step:
 - balancing per island with the reference's rule, vectorised over islands;
 - the DC power flow ``B θ = P`` on the rows of energised islands, with
   pandapower's own susceptances and phase-shift injections, solved by
-  :mod:`gridsim.engine.dcsolver` (a factorised base grid with Woodbury
+  :mod:`gridsim.power.dcsolver` (a factorised base grid with Woodbury
   updates, or a fresh factorisation of a grid that split).
 
 The AC cascade follows the same loop with pandapower's admittance matrices
-and lightsim2grid's Newton-Raphson per island (:mod:`gridsim.engine.acflow`),
+and lightsim2grid's Newton-Raphson per island (:mod:`gridsim.power.acflow`),
 the reference's out-of-step screen on the DC angles, and its voltage-collapse
 rule (10 % shedding stages, in the area around the buses whose voltage
 sags). Outages
@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from gridsim.engine.cascade import (
+from gridsim.power.cascade import (
     AC_SHED_STAGES,
     LOAD_ISLAND,
     LOAD_SERVED,
@@ -46,8 +46,8 @@ from gridsim.engine.cascade import (
     run_cascade,
     stage_kept,
 )
-from gridsim.engine.compiled import CompiledGrid, compile_grid
-from gridsim.engine.dcsolver import BaseSolver, fresh_solve
+from gridsim.power.compiled import CompiledGrid, compile_grid
+from gridsim.power.dcsolver import BaseSolver, fresh_solve
 
 __all__ = ["FastCascade", "fast_engine", "run_fast_cascade"]
 
@@ -67,7 +67,7 @@ _STATE_NAMES = np.array([LOAD_SERVED, LOAD_ISLAND, LOAD_SHED], dtype=object)
 
 
 def run_fast_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> CascadeResult:
-    """Drop-in replacement for :func:`gridsim.engine.cascade.run_cascade`, compiled once per system."""
+    """Drop-in replacement for :func:`gridsim.power.cascade.run_cascade`, compiled once per system."""
     return fast_engine(system).run(outages, mode=mode)
 
 
@@ -86,7 +86,7 @@ class FastCascade:
     Parameters
     ----------
     grid : CompiledGrid
-        From :func:`gridsim.engine.compiled.compile_grid`.
+        From :func:`gridsim.power.compiled.compile_grid`.
     system : System, optional
         Needed only to hand outages the arrays cannot express to the reference engine.
     """
@@ -130,7 +130,7 @@ class FastCascade:
     # ------------------------------------------------------------ one cascade
 
     def run(self, outages: Outages = Outages(), mode: str = "dc") -> CascadeResult:
-        """Run the cascade rules to a fixed point. See :func:`gridsim.engine.cascade.run_cascade`."""
+        """Run the cascade rules to a fixed point. See :func:`gridsim.power.cascade.run_cascade`."""
         g = self.grid
         if outages.switches:
             return self._reference(outages, mode)
@@ -487,7 +487,7 @@ class FastCascade:
     def _out_of_step(self, theta: np.ndarray, on: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Watched branches whose DC angle passes ``STABILITY_LIMIT_RAD`` (positions, DC flow / limit), or None.
 
-        The reference's rule (:func:`gridsim.engine.cascade.run_cascade`): such a
+        The reference's rule (:func:`gridsim.power.cascade.run_cascade`): such a
         branch carries more than ``V^2 / X``, which no AC flow does; out-of-step
         protection opens it before an AC flow is tried. ``theta`` and ``on`` are :meth:`_angles`' DC angles
         and branches in service.
@@ -507,11 +507,11 @@ class FastCascade:
         Islands whose power flow does not converge are shed in 10 % stages
         (their loads and generators together) until every island converges;
         then the area around their buses below ``UVLS_PU`` is tried instead,
-        as in :func:`gridsim.engine.cascade.run_cascade`; at 0 % the failing
+        as in :func:`gridsim.power.cascade.run_cascade`; at 0 % the failing
         islands are dark, as in the reference. Returns the flows, the per-load factor the
         stages left (or None) and the :class:`VoltageCollapse` (or None).
         """
-        from gridsim.engine.acflow import AcNetwork
+        from gridsim.power.acflow import AcNetwork
 
         g = self.grid
         live_row, refs = island.live_row, island.refs
@@ -562,7 +562,7 @@ class FastCascade:
     def _slack_share(self, labels: np.ndarray, island: _Island, gen_on: np.ndarray) -> np.ndarray:
         """Per row, its generators' share of the AC slack in islands without an external grid.
 
-        The reference's rule (:func:`gridsim.engine.cascade.slack_weights`): in
+        The reference's rule (:func:`gridsim.power.cascade.slack_weights`): in
         proportion to their dispatch range (max_p - min_p), equal shares where
         every range is zero; zero in islands an external grid holds.
         """

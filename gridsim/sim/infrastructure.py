@@ -1,7 +1,7 @@
 """The infrastructure layers over time: what the clock asks of them at every instant.
 
 The clock owns the power grid and restoration; this module owns the rest:
-the dependency state machine (:mod:`gridsim.engine.coupling`), the water
+the dependency state machine (:mod:`gridsim.sim.coupling`), the water
 hydraulics (re-run whenever the set of pumps and treatment plants out of
 service changes, with the outage history so far and states held into the
 future), the traffic assignment (once per set of dark signals), and the
@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gridsim.engine.coupling import Coupling, format_time
 from gridsim.model.layers import CONTROL_CENTRE, CONTROL_KINDS
 from gridsim.model.system import System
+from gridsim.sim.coupling import Coupling, format_time
 
 __all__ = ["Infrastructure", "LAYER_SERIES", "Wakeup"]
 

@@ -121,7 +121,7 @@ def island_machines(system, result, running: list[int], lost: list[int] = ()):
     output before the event is ``lost_mw``). Empty when an external grid is
     energised: an infinite bus holds the frequency.
     """
-    from gridsim.engine.cascade import _gen_limits
+    from gridsim.power.cascade import _gen_limits
 
     net, settings = system.net, system.frequency
     energised = result.energised_buses or frozenset()
@@ -167,7 +167,7 @@ def _share(net_demand: float, low: np.ndarray, cap: np.ndarray) -> np.ndarray:
 
 def base_blackout_threshold(system) -> float | None:
     """:func:`blackout_threshold` of the untouched system (every generator running, the base dispatch)."""
-    from gridsim.engine.fast import run_fast_cascade
+    from gridsim.power.fast import run_fast_cascade
 
     base = run_fast_cascade(system)
     machines, _, load_mw, _ = island_machines(system, base, [int(i) for i in system.net.gen.index])

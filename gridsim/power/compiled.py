@@ -87,8 +87,8 @@ def compile_grid(system) -> CompiledGrid:
     from pandapower.pypower.idx_brch import BR_STATUS, BR_X, F_BUS, SHIFT, T_BUS, TAP
     from pandapower.pypower.idx_bus import BUS_TYPE, GS, NONE, PD, QD, VA, VM
 
-    from gridsim.engine.cascade import _gen_limits
-    from gridsim.model.power import quiet_pandapower
+    from gridsim.model.grid import quiet_pandapower
+    from gridsim.power.cascade import _gen_limits
 
     quiet_pandapower()
     net = copy.deepcopy(system.net)

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from gridsim.engine.compiled import CompiledGrid
+from gridsim.power.compiled import CompiledGrid
 
 __all__ = ["BaseSolver", "fresh_solve"]
 

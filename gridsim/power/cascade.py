@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from gridsim.engine.powerflow import branch_flows_mva, run_ac, run_dc
+from gridsim.power.powerflow import branch_flows_mva, run_ac, run_dc
 
 __all__ = ["Outages", "CascadeResult", "Trip", "VoltageCollapse", "run_cascade", "stage_kept", "lightest_stage",
            "LOAD_SERVED", "LOAD_ISLAND", "LOAD_SHED", "AC_SHED_STEP", "AC_SHED_STAGES", "UVLS_PU", "MAX_RINGS",

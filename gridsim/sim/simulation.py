@@ -38,7 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from gridsim.engine.cascade import (
+from gridsim.errors import InputError, SimulationError
+from gridsim.model.elements import Ref, breakers_at
+from gridsim.model.system import System
+from gridsim.power.cascade import (
     AC_SHED_STEP,
     LOAD_ISLAND,
     LOAD_SHED,
@@ -47,13 +50,10 @@ from gridsim.engine.cascade import (
     Outages,
     run_cascade,
 )
-from gridsim.engine.fast import run_fast_cascade
-from gridsim.engine.infrastructure import LAYER_SERIES, Infrastructure, Wakeup
-from gridsim.errors import InputError, SimulationError
-from gridsim.model.elements import Ref, breakers_at
-from gridsim.model.system import System
+from gridsim.power.fast import run_fast_cascade
 from gridsim.scenario.schema import Scenario, Step
 from gridsim.scenario.selectors import resolve_targets, step_rng
+from gridsim.sim.infrastructure import LAYER_SERIES, Infrastructure, Wakeup
 
 __all__ = ["BASE_CASE", "ENGINES", "Event", "SimulationResult", "cause_of", "simulate"]
 
@@ -170,8 +170,8 @@ def simulate(system: System, scenario: Scenario, *, mode: str = "dc", engine: st
     mode : {"dc", "ac"}
         Power flow of the cascade.
     engine : {"fast", "reference"}
-        The compiled engine (:mod:`gridsim.engine.fast`) or plain pandapower
-        (:mod:`gridsim.engine.cascade`); both honour the same rules.
+        The compiled engine (:mod:`gridsim.power.fast`) or plain pandapower
+        (:mod:`gridsim.power.cascade`); both honour the same rules.
     seed : int, optional
         Seed of random target selection; default the scenario's seed, else 0.
     horizon_h : float, optional
@@ -800,7 +800,7 @@ class _Clock:
 
     def _frequency_event(self, now: float, step: Step, change_mw: float, lost_gens: list[int] = ()) -> None:
         """A sudden imbalance at a step: the frequency model decides under-frequency shedding and trips."""
-        from gridsim.engine.frequency import frequency_response, island_machines
+        from gridsim.sim.frequency import frequency_response, island_machines
 
         settings = self.system.frequency
         if settings is None or self.last_result is None or (change_mw == 0.0 and not lost_gens):

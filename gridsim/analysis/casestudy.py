@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gridsim.bundled import bundled_dir
-from gridsim.engine.simulation import simulate
 from gridsim.errors import InputError
 from gridsim.metrics import summarize
 from gridsim.model.system import load_system
 from gridsim.scenario.mitigations import MITIGATIONS, apply_mitigation
 from gridsim.scenario.schema import load_scenario
+from gridsim.sim.simulation import simulate
 
 __all__ = ["HEADLINE", "CaseStudy", "MitigationRun", "case_studies", "figures_moved", "run_case_study",
            "why_unchanged"]

@@ -7,7 +7,7 @@ seed give the same file. Memory stays flat: a chunk's rows go to the sink
 (the Parquet writer) and only the figures the summary needs are kept.
 
 Single-branch scenarios on the fast engine are first decided all together
-by :meth:`gridsim.engine.fast.FastCascade.single_outages` (outage factors on
+by :meth:`gridsim.power.fast.FastCascade.single_outages` (outage factors on
 the base factorisation); only those it cannot decide exactly run a cascade.
 """
 
@@ -24,11 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gridsim.engine.cascade import LOAD_ISLAND, CascadeResult, Outages, run_cascade
-from gridsim.engine.fast import fast_engine
+from gridsim.analysis.sweep.scenarios import Candidate, candidates, count_scenarios, scenarios
+from gridsim.analysis.sweep.summary import Accumulator
 from gridsim.model.layers import Layers
-from gridsim.sweep.scenarios import Candidate, candidates, count_scenarios, scenarios
-from gridsim.sweep.summary import Accumulator
+from gridsim.power.cascade import LOAD_ISLAND, CascadeResult, Outages, run_cascade
+from gridsim.power.fast import fast_engine
 
 __all__ = ["COLUMNS", "SweepPlan", "SweepSettings", "run_sweep"]
 
@@ -250,7 +250,7 @@ class _Evaluator:
         if self.fast is not None:
             return self.fast.run(outages)
         if self.settings.engine == "fast":
-            from gridsim.engine.fast import run_fast_cascade
+            from gridsim.power.fast import run_fast_cascade
 
             return run_fast_cascade(self.system, outages, mode=self.settings.flow)
         return run_cascade(self.system, outages, mode=self.settings.flow)

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gridsim.engine.cascade import Outages
-from gridsim.engine.compiled import CompiledGrid
 from gridsim.errors import InputError
 from gridsim.model.elements import breakers_at
+from gridsim.power.cascade import Outages
+from gridsim.power.compiled import CompiledGrid
 
 __all__ = ["TARGETS", "Candidate", "candidates", "count_scenarios", "scenarios"]
 

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from gridsim import __version__
-from gridsim.engine.simulation import SimulationResult
 from gridsim.errors import InputError
 from gridsim.metrics import summarize, timeline_rows
+from gridsim.sim.simulation import SimulationResult
 
 __all__ = ["STALE_AFTER_S", "check_writable", "ratings_note", "remove_stale_stages", "run_id", "run_manifest",
            "run_summary", "Stage", "safe_name", "staged_folder", "versions", "write_bundle"]
@@ -192,7 +192,7 @@ def write_bundle(result: SimulationResult, out_dir: str | Path, *, command: list
             for event in result.events:
                 handle.write(json.dumps(event.as_dict()) + "\n")
         if plot:
-            from gridsim.report import plot_timeline
+            from gridsim.report.plots import plot_timeline
 
             plot_timeline(result, tmp / "timeline.png")
     return stage.final

@@ -1,6 +1,6 @@
 """Thin, quiet wrappers over pandapower's power flows.
 
-Only this module and :mod:`gridsim.engine.cascade` call pandapower's solvers,
+Only this module and :mod:`gridsim.power.cascade` call pandapower's solvers,
 so the reference engine's numerical choices live in one place.
 """
 
@@ -10,7 +10,7 @@ import copy
 
 import numpy as np
 
-from gridsim.model.power import quiet_pandapower
+from gridsim.model.grid import quiet_pandapower
 
 __all__ = ["base_ac_flows", "base_dc_flows", "branch_flows_mva", "run_dc", "run_ac", "MIN_VM_PU"]
 
