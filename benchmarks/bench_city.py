@@ -58,7 +58,7 @@ def main() -> None:
     import wntr
 
     from gridsim.layers import transport, water
-    from gridsim.model.system import load_system
+    from gridsim.loading import load_system
     from gridsim.power import fast as fast_module
     from gridsim.scenario.schema import load_scenario
     from gridsim.sim.simulation import simulate

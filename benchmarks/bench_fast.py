@@ -47,7 +47,7 @@ def attacks(system, n: int, seed: int = 0):
 
 
 def one_cascade(case: str, n_fast: int, n_ref: int, repeat: int, mode: str = "dc") -> None:
-    from gridsim.model.system import load_system
+    from gridsim.loading import load_system
     from gridsim.power.cascade import run_cascade
     from gridsim.power.fast import fast_engine
 
@@ -65,7 +65,7 @@ def one_cascade(case: str, n_fast: int, n_ref: int, repeat: int, mode: str = "dc
 
 def n1_sweep(case: str, sample: float, repeat: int) -> None:
     from gridsim.analysis.sweep import SweepSettings, candidates, run_sweep
-    from gridsim.model.system import load_system
+    from gridsim.loading import load_system
     from gridsim.power.cascade import run_cascade
     from gridsim.power.fast import fast_engine
 
@@ -90,7 +90,7 @@ def n1_sweep(case: str, sample: float, repeat: int) -> None:
 def parallel_sweep(case: str, n: int, repeat: int) -> None:
     """A Monte Carlo sweep in one process and in one worker per core (workers forced on)."""
     from gridsim.analysis.sweep import SweepSettings, run_sweep, runner
-    from gridsim.model.system import load_system
+    from gridsim.loading import load_system
 
     system = load_system(f"pandapower:{case}")
     settings = SweepSettings(k=2, random=n, seed=1)
@@ -126,7 +126,7 @@ def lightsim_n1(case: str, repeat: int) -> float:
 
 
 def peak_memory_gib(case: str) -> float:
-    code = ("from gridsim.model.system import load_system; "
+    code = ("from gridsim.loading import load_system; "
             "from gridsim.analysis.sweep import SweepSettings, run_sweep; "
             f"run_sweep(load_system('pandapower:{case}'), SweepSettings(k=1, workers=1))")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -37,7 +37,7 @@ def main() -> None:
 
     import pandapower as pp
 
-    from gridsim.model.system import load_system
+    from gridsim.loading import load_system
     from gridsim.power import cascade as cascade_module
     from gridsim.results.bundle import write_bundle
     from gridsim.scenario.schema import load_scenario

@@ -38,7 +38,7 @@ def attack(net, rng: np.random.Generator):
 
 
 def check_case(case: str, attacks: int, seed: int) -> bool:
-    from gridsim.model.system import load_system
+    from gridsim.loading import load_system
     from gridsim.power.cascade import Outages, run_cascade
     from gridsim.power.fast import fast_engine
 

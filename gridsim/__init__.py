@@ -27,12 +27,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from gridsim.version import __version__
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
-    "load_system": "gridsim.model.system",
-    "system_from_net": "gridsim.model.system",
+    "load_system": "gridsim.loading",
+    "system_from_net": "gridsim.loading",
     "System": "gridsim.model.system",
     "load_scenario": "gridsim.scenario.schema",
     "parse_scenario": "gridsim.scenario.schema",

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from gridsim.model.grid import dispatch_range
 from gridsim.sim.simulation import SimulationResult
 
 __all__ = ["compare_reported", "durations_h", "figure_at", "layer_summary", "load_outage_hours", "summarize",
@@ -145,9 +146,8 @@ def generation_summary(result: SimulationResult) -> dict[str, Any]:
 
 
 def _capacity_mw(net) -> np.ndarray:
-    from gridsim.power.cascade import _gen_limits
 
-    return _gen_limits(net)[1]
+    return dispatch_range(net)[1]
 
 
 def control_summary(result: SimulationResult, dt_h: np.ndarray) -> dict[str, Any]:

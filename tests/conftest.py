@@ -7,8 +7,9 @@ import functools
 import pandapower as pp
 import pytest
 
+from gridsim.loading import load_system, system_from_net
 from gridsim.model.grid import quiet_pandapower
-from gridsim.model.system import RestorationParams, load_system, system_from_net
+from gridsim.model.system import RestorationParams
 
 quiet_pandapower()
 

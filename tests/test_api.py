@@ -30,7 +30,7 @@ def test_importing_gridsim_imports_no_power_flow_library():
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("module", ["gridsim", "gridsim.model.system", "gridsim.scenario.schema",
+@pytest.mark.parametrize("module", ["gridsim", "gridsim.loading", "gridsim.scenario.schema",
                                     "gridsim.sim.simulation", "gridsim.metrics", "gridsim.analysis.sweep.runner"])
 def test_the_examples_of_the_main_entry_points_run(module):
     failures, tried = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)

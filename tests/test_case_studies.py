@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from gridsim.analysis.casestudy import case_studies, run_case_study
 from gridsim.cli.main import cli
 from gridsim.errors import InputError
-from gridsim.model.system import load_system
+from gridsim.loading import load_system
 from gridsim.scenario.mitigations import MITIGATIONS, SPARE_INSTALL_H, apply_mitigation
 from gridsim.scenario.schema import NOT_AN_ATTACK, Reported, load_scenario, parse_scenario
 

@@ -10,9 +10,10 @@ import pandapower as pp
 import pytest
 from conftest import _line, three_sites
 
+from gridsim.loading import system_from_net
 from gridsim.metrics import summarize
 from gridsim.model.layers import Dependency, LayerElement, Layers, TelecomSite
-from gridsim.model.system import RestorationParams, system_from_net
+from gridsim.model.system import RestorationParams
 from gridsim.scenario.schema import parse_scenario
 from gridsim.sim.coupling import Coupling
 from gridsim.sim.simulation import simulate

@@ -20,7 +20,7 @@ from conftest import _line, stock_system
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gridsim.model.system import load_system, system_from_net
+from gridsim.loading import load_system, system_from_net
 from gridsim.power.cascade import Outages, run_cascade
 from gridsim.power.compiled import compile_grid
 from gridsim.power.fast import FastCascade, fast_engine, run_fast_cascade

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from gridsim.errors import InputError
+from gridsim.loading import load_system
 from gridsim.metrics import summarize
 from gridsim.model.dynamics import FrequencySettings, Machine
-from gridsim.model.system import load_system
 from gridsim.scenario.schema import load_scenario
 from gridsim.sim.frequency import blackout_threshold, frequency_response
 from gridsim.sim.simulation import simulate

@@ -17,8 +17,8 @@ from pandapower.converter.matpower import from_mpc
 
 from gridsim.cli.main import cli
 from gridsim.errors import InputError
+from gridsim.loading import load_system
 from gridsim.model.grid import load_power_net, matpower_cases, read_grid, stock_cases
-from gridsim.model.system import load_system
 
 #: A 345 kV bus, two 138 kV buses: branch 1-2 is a transformer with TAP = 1 (MATPOWER's "no tap"), 2-3 a line.
 TAP1_CASE = """function mpc = tap1
@@ -189,7 +189,7 @@ def test_matpower_cases_by_name():
 
 def test_large_grids_never_get_a_dense_bus_by_bus_inverse():
     # A dense inverse spans every bus: on 200,000 buses it asked for 298 GiB.
-    from gridsim.model.system import system_from_net
+    from gridsim.loading import system_from_net
     from gridsim.power import dcsolver
     from gridsim.power.fast import fast_engine
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gridsim.loading import load_system
 from gridsim.metrics import summarize
-from gridsim.model.system import load_system
 from gridsim.scenario.schema import load_scenario
 from gridsim.sim.simulation import simulate
 

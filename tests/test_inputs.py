@@ -11,8 +11,8 @@ import pandapower.networks as pn
 import pytest
 
 from gridsim.errors import InputError
+from gridsim.loading import load_system
 from gridsim.model.grid import load_power_net
-from gridsim.model.system import load_system
 from gridsim.power.cascade import run_cascade
 
 DATA = Path(__file__).parent / "data"
@@ -204,7 +204,7 @@ def test_structurally_broken_grids_are_refused_at_load_time(tmp_path, breakage, 
 def test_base_case_overloads_get_raised_ratings_unless_asked_to_trip(tmp_path):
     from conftest import parallel_pair
 
-    from gridsim.model.system import system_from_net
+    from gridsim.loading import system_from_net
 
     net = parallel_pair(load_mw=120.0, rating_mva=50.0)  # 60 MW on each 50 MVA line in the base case
     tripping = system_from_net(net, overload_tolerance=0.0, base_overloads="trip")
@@ -238,7 +238,7 @@ def test_a_grid_of_generators_only_loads_and_rates(tmp_path):
 def test_negative_loads_are_injections_not_demand():
     from conftest import radial_feeder
 
-    from gridsim.model.system import system_from_net
+    from gridsim.loading import system_from_net
 
     net = radial_feeder()
     pp.create_load(net, 2, p_mw=-5.0)

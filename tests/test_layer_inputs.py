@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gridsim.errors import InputError
-from gridsim.model.system import load_system
+from gridsim.loading import load_system
 
 MANIFEST = """\
 name = "t"

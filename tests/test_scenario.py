@@ -115,7 +115,7 @@ def test_top_by_flow_on_case118_matches_the_base_flows():
     sel = parse_scenario("name: x\nsteps:\n  - {at_min: 0, action: trip_branches, technique: T0855, "
                          "targets: {kind: line, strategy: top, by: flow, k: 3}}\n").steps[0].targets
     picked = resolve_targets(sel, system, step_rng(0, 0))
-    from gridsim.model.system import base_flows
+    from gridsim.power.ratings import base_flows
 
     expected = np.argsort(-np.abs(base_flows(system)[0]), kind="stable")[:3]
     assert [r.key for r in picked] == [int(system.net.line.index[i]) for i in expected]

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from conftest import parallel_pair, three_sites
 
+from gridsim.loading import system_from_net
 from gridsim.metrics import load_outage_hours, summarize
-from gridsim.model.system import RestorationParams, system_from_net
+from gridsim.model.system import RestorationParams
 from gridsim.scenario.schema import parse_scenario
 from gridsim.sim.simulation import BASE_CASE, cause_of, simulate
 

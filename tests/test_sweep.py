@@ -263,7 +263,7 @@ def test_format_ratings_names_raised_ratings_too():
 
 
 def test_a_huge_random_is_refused_before_loading_with_the_limit_and_what_to_do(in_process, tmp_path, monkeypatch):
-    import gridsim.model.system as system_module
+    import gridsim.loading as system_module
 
     def no_loading(*args, **kwargs):
         raise AssertionError("the system was loaded before --random was checked")

@@ -762,7 +762,7 @@ def test_missing_graphml_file(tmp_path):
 
 
 def test_a_system_with_roads_loads_and_dark_signals_slow_traffic(tmp_path):
-    from gridsim.model.system import load_system
+    from gridsim.loading import load_system
 
     write(tmp_path)
     (tmp_path / "signals.csv").write_text("id,node\nS-A,A\n")

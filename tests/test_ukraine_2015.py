@@ -7,8 +7,8 @@ import functools
 import numpy as np
 import pytest
 
+from gridsim.loading import load_system
 from gridsim.metrics import load_outage_hours, summarize
-from gridsim.model.system import load_system
 from gridsim.scenario.schema import load_scenario
 from gridsim.sim.simulation import simulate
 

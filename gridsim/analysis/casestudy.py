@@ -17,8 +17,8 @@ from typing import Any
 
 from gridsim.bundled import bundled_dir
 from gridsim.errors import InputError
+from gridsim.loading import load_system
 from gridsim.metrics import summarize
-from gridsim.model.system import load_system
 from gridsim.scenario.mitigations import MITIGATIONS, apply_mitigation
 from gridsim.scenario.schema import load_scenario
 from gridsim.sim.simulation import simulate

@@ -87,7 +87,7 @@ def new_scenario_command(path: Path) -> None:
 @reports_errors
 def show_command(system_spec: str) -> None:
     """Describe SYSTEM: grid size, substations by tag, customers, restoration, layers and dependencies."""
-    from gridsim.model.system import load_system
+    from gridsim.loading import load_system
 
     system = load_system(system_spec)
     net = system.net

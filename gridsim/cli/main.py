@@ -6,12 +6,12 @@ import sys
 
 import click
 
-from gridsim import __version__
 from gridsim.cli.casestudy import case_study_command, techniques_command
 from gridsim.cli.inspect import list_command, new_scenario_command, show_command
 from gridsim.cli.run import run_command
 from gridsim.cli.sweep import sweep_command
 from gridsim.cli.validate import validate_command
+from gridsim.version import __version__
 
 
 class _OneLineErrors(click.Group):

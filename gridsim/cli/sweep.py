@@ -61,7 +61,7 @@ def sweep_command(system_spec: str, targets: str, k: int, random: int | None, se
     whose loss does the most harm.
     """
     from gridsim.analysis.sweep import SweepSettings, candidates, count_scenarios, run_sweep
-    from gridsim.model.system import load_system
+    from gridsim.loading import load_system
     from gridsim.power.fast import fast_engine
     from gridsim.results.bundle import check_writable, staged_folder
 

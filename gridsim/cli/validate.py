@@ -14,7 +14,7 @@ from gridsim.cli.common import reports_errors, system_option
 @reports_errors
 def validate_command(scenario: str, system_spec: str | None, seed: int | None) -> None:
     """Check SCENARIO's schema and ATT&CK ids; resolve its targets if it has a system."""
-    from gridsim.model.system import load_system
+    from gridsim.loading import load_system
     from gridsim.scenario.schema import load_scenario
     from gridsim.scenario.selectors import resolve_targets, step_rng
 

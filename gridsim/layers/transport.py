@@ -53,6 +53,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order, connected_components, dijkstra
 
 from gridsim.errors import InputError
+from gridsim.io.tables import read_csv
 
 __all__ = [
     "BPR_ALPHA",
@@ -253,12 +254,11 @@ def read_road_csv(nodes: Path, links: Path) -> RoadNetwork:
         number > 0, a BPR coefficient or exponent that is not a number >= 0,
         a coordinate that is not a number; with file and line.
     """
-    from gridsim.model.system import _read_csv  # here: gridsim.model.system loads pandapower
 
     node_ids: list[str] = []
     coords: list[tuple[float, float]] = []
     first_line: dict[str, int] = {}
-    for line, row in _read_csv(nodes, ["id"]):
+    for line, row in read_csv(nodes, ["id"]):
         node = _new_id(row["id"], first_line, line, nodes, "road node")
         node_ids.append(node)
         coords.append(tuple(_coordinate(row.get(axis, ""), axis, node, nodes, line) for axis in ("x", "y")))
@@ -269,7 +269,7 @@ def read_road_csv(nodes: Path, links: Path) -> RoadNetwork:
     link_ids: list[str] = []
     columns: list[tuple[int, int, float, float, float, float]] = []
     first_line = {}
-    for line, row in _read_csv(links, ["id", "from", "to", "capacity_veh_h", "free_flow_min"]):
+    for line, row in read_csv(links, ["id", "from", "to", "capacity_veh_h", "free_flow_min"]):
         link = _new_id(row["id"], first_line, line, links, "link")
         ends = [_node_of(row[column], column, f"link {link!r}", position, links, line) for column in ("from", "to")]
         if ends[0] == ends[1]:
@@ -351,13 +351,12 @@ def read_demand_csv(path: Path, network: RoadNetwork) -> Demand:
         listed twice, trips that are not a number >= 0, a destination that
         no chain of links reaches from its origin; with file and line.
     """
-    from gridsim.model.system import _read_csv
 
     position = {node: pos for pos, node in enumerate(network.node_ids)}
     pairs: list[tuple[int, int, float]] = []
     first_line: dict[tuple[int, int], int] = {}
     lines: list[int] = []
-    for line, row in _read_csv(path, ["origin", "destination", "trips_per_h"]):
+    for line, row in read_csv(path, ["origin", "destination", "trips_per_h"]):
         origin, destination = (_node_of(row[c], c, "", position, path, line) for c in ("origin", "destination"))
         where = f"line {line}"
         if origin == destination:

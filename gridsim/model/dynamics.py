@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gridsim.errors import InputError
+from gridsim.io.ids import name_index, resolve_id
+from gridsim.io.manifest import check_keys, line_of
 from gridsim.io.numbers import finite_number, shown
+from gridsim.io.tables import read_csv, sha256
 
 __all__ = ["WECC_UFLS", "FrequencySettings", "Machine", "read_frequency_settings"]
 
@@ -69,9 +72,8 @@ def read_frequency_settings(cfg: dict, nominal_hz: float, net, base_dir: Path, w
     index or name); generators it leaves out get ``default_inertia_s`` on their
     ``sn_mva`` (or ``max_p_mw``).
     """
-    from gridsim.model.system import _check_keys, _line_of, _name_index, _read_csv, _resolve_id, _sha256
 
-    cfg = _check_keys(cfg, _KEYS, "power.frequency", where, raw)
+    cfg = check_keys(cfg, _KEYS, "power.frequency", where, raw)
     defaults = FrequencySettings().scaled_to(nominal_hz)
 
     def number(key: str, default: float, low: float, high: float) -> float:
@@ -79,32 +81,32 @@ def read_frequency_settings(cfg: dict, nominal_hz: float, net, base_dir: Path, w
         number = finite_number(value)
         if number is None or not low <= number <= high:
             raise InputError(where, f"power.frequency.{key} must be a number in [{low:g}, {high:g}], "
-                                    f"got {shown(value)}", _line_of(raw, key))
+                                    f"got {shown(value)}", line_of(raw, key))
         return number
 
     ufls = cfg.get("ufls", [list(stage) for stage in defaults.ufls])
     if (not isinstance(ufls, list) or not all(isinstance(st, list) and len(st) == 2 for st in ufls)
             or not all(finite_number(v) is not None for st in ufls for v in st)):
         raise InputError(where, "power.frequency.ufls must be a list of [hz, share of load] pairs",
-                         _line_of(raw, "ufls"))
+                         line_of(raw, "ufls"))
     stages = tuple((float(hz), float(share)) for hz, share in ufls)
     if any(not 0 < share <= 1 for _, share in stages) or sum(share for _, share in stages) > 1 \
             or [hz for hz, _ in stages] != sorted((hz for hz, _ in stages), reverse=True):
         raise InputError(where, "power.frequency.ufls: stages in falling frequency, shares in (0, 1] adding up "
-                                "to at most 1", _line_of(raw, "ufls"))
+                                "to at most 1", line_of(raw, "ufls"))
     inertia: dict[int, float] = {}
     rating: dict[int, float] = {}
     machines = cfg.get("machines")
     if machines is not None:
         if not isinstance(machines, str):
-            raise InputError(where, "power.frequency.machines must be a file name", _line_of(raw, "machines"))
+            raise InputError(where, "power.frequency.machines must be a file name", line_of(raw, "machines"))
         path = base_dir / machines
         if not path.is_file():
             raise InputError(path, "file not found (power.frequency.machines)")
-        input_files[str(path)] = _sha256(path)
-        names, valid = _name_index(net.gen), {int(i) for i in net.gen.index}
-        for line, row in _read_csv(path, ["gen", "rating_mva", "inertia_s"]):
-            index = _resolve_id(row["gen"], names, valid)
+        input_files[str(path)] = sha256(path)
+        names, valid = name_index(net.gen), {int(i) for i in net.gen.index}
+        for line, row in read_csv(path, ["gen", "rating_mva", "inertia_s"]):
+            index = resolve_id(row["gen"], names, valid)
             if index is None:
                 raise InputError(path, f"no generator {row['gen']!r} in the grid", f"line {line}")
             for column, table in (("rating_mva", rating), ("inertia_s", inertia)):

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gridsim.errors import InputError
 
-__all__ = ["STOCK_PREFIXES", "Grid", "is_stock", "load_power_net", "matpower_cases", "net_digest", "normalise_net",
-           "quiet_pandapower", "read_grid", "stock_cases"]
+__all__ = ["STOCK_PREFIXES", "Grid", "dispatch_range", "is_stock", "load_power_net", "matpower_cases", "net_digest",
+           "normalise_net", "quiet_pandapower", "read_grid", "stock_cases"]
 
 
 def quiet_pandapower() -> None:
@@ -246,3 +248,22 @@ def _check_mpc(ppc: dict, path: Path) -> None:
                 row = int(np.flatnonzero(bad)[0])
                 raise InputError(path, f"mpc.{matrix} row {row + 1}: {label} is {table[row, column]} "
                                        f"({int(bad.sum())} rows like it); every {label} must be a finite number")
+
+
+def dispatch_range(net: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest output (MW) of every generator, in ``net.gen`` order.
+
+    The highest is ``max_p_mw``, else the rating ``sn_mva``, else the set
+    point; the lowest is ``min_p_mw`` (0 when absent), within [0, highest].
+    Every rule that moves a generator's output (the engines' re-dispatch, the
+    frequency model's governors, the capacity-out figures) reads it here.
+    """
+    gen = net.gen
+    p = gen.p_mw.to_numpy(dtype=float)
+    cap = gen.max_p_mw.to_numpy(dtype=float) if "max_p_mw" in gen else np.full(len(gen), np.nan)
+    sn = gen.sn_mva.to_numpy(dtype=float) if "sn_mva" in gen else np.full(len(gen), np.nan)
+    cap = np.where(np.isfinite(cap), cap, np.where(np.isfinite(sn), sn, p))
+    cap = np.maximum(cap, 0.0)
+    low = gen.min_p_mw.to_numpy(dtype=float) if "min_p_mw" in gen else np.zeros(len(gen))
+    low = np.clip(np.nan_to_num(low, nan=0.0), 0.0, cap)
+    return low, cap

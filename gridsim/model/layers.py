@@ -18,6 +18,11 @@ from typing import Any
 import numpy as np
 
 from gridsim.errors import InputError
+from gridsim.io.ids import name_index, resolve_id
+from gridsim.io.manifest import check_keys, line_of
+from gridsim.io.tables import parse_tag, read_csv, sha256
+from gridsim.layers.transport import read_demand_csv, read_road_csv, read_road_graphml
+from gridsim.layers.water import WaterSettings, junction_people, read_water_network
 
 __all__ = [
     "DEPENDENT_KINDS",
@@ -180,54 +185,51 @@ def load_layers(manifest: dict, base_dir: Path, net, substations: Mapping[str, A
         generator, substation, junction, pump ...) that does not exist, with the
         file and line.
     """
-    from gridsim.model.system import _check_keys
 
-    layers_cfg = _check_keys(manifest.get("layers", {}), set(LAYER_KINDS), "layers", where, raw)
+    layers_cfg = check_keys(manifest.get("layers", {}), set(LAYER_KINDS), "layers", where, raw)
     layers = Layers()
     if "water" in layers_cfg:
-        layers.water = _water(_check_keys(layers_cfg["water"], _WATER_KEYS, "layers.water", where, raw),
+        layers.water = _water(check_keys(layers_cfg["water"], _WATER_KEYS, "layers.water", where, raw),
                               base_dir, where, raw, input_files, layers)
     if "transport" in layers_cfg:
         layers.transport = _transport(
-            _check_keys(layers_cfg["transport"], _TRANSPORT_KEYS, "layers.transport", where, raw),
+            check_keys(layers_cfg["transport"], _TRANSPORT_KEYS, "layers.transport", where, raw),
             base_dir, where, raw, input_files, layers)
     if "telecom" in layers_cfg:
-        cfg = _check_keys(layers_cfg["telecom"], _TELECOM_KEYS, "layers.telecom", where, raw)
+        cfg = check_keys(layers_cfg["telecom"], _TELECOM_KEYS, "layers.telecom", where, raw)
         layers.telecom = _telecom(cfg, base_dir, where, raw, input_files, layers, substations)
     if "facilities" in layers_cfg:
-        cfg = _check_keys(layers_cfg["facilities"], _FACILITY_KEYS, "layers.facilities", where, raw)
+        cfg = check_keys(layers_cfg["facilities"], _FACILITY_KEYS, "layers.facilities", where, raw)
         path = _file(cfg, "table", "layers.facilities", base_dir, where, raw, input_files, required=True)
         for line, row in _rows(path, ["id", "kind"]):
             _add(layers, LayerElement("facility", _id(row, path, line), _tags(row)), path, line)
     deps_cfg = manifest.get("dependencies", {})
     if deps_cfg:
-        deps_cfg = _check_keys(deps_cfg, _DEPENDENCY_KEYS, "dependencies", where, raw)
+        deps_cfg = check_keys(deps_cfg, _DEPENDENCY_KEYS, "dependencies", where, raw)
         path = _file(deps_cfg, "table", "dependencies", base_dir, where, raw, input_files, required=True)
         layers.dependencies = _dependencies(path, net, substations, layers)
     return layers
 
 
 def _rows(path: Path, required: list[str]) -> list[tuple[int, dict[str, str]]]:
-    from gridsim.model.system import _read_csv
 
-    return _read_csv(path, required)
+    return read_csv(path, required)
 
 
 def _file(cfg: dict, key: str, section: str, base_dir: Path, where, raw, input_files, *,
           required: bool = False) -> Path | None:
-    from gridsim.model.system import _line_of, _sha256
 
     value = cfg.get(key)
     if value is None:
         if required:
-            raise InputError(where, f"[{section}] needs {key} = \"<file>\"", _line_of(raw, section.split(".")[-1]))
+            raise InputError(where, f"[{section}] needs {key} = \"<file>\"", line_of(raw, section.split(".")[-1]))
         return None
     if not isinstance(value, str) or not value:
-        raise InputError(where, f"{section}.{key} must be a file name (a string), got {value!r}", _line_of(raw, key))
+        raise InputError(where, f"{section}.{key} must be a file name (a string), got {value!r}", line_of(raw, key))
     path = base_dir / value
     if not path.is_file():
         raise InputError(path, f"file not found ({section}.{key})")
-    input_files[str(path)] = _sha256(path)
+    input_files[str(path)] = sha256(path)
     return path
 
 
@@ -241,9 +243,8 @@ def _id(row: dict[str, str], path: Path, line: int, column: str = "id") -> str:
 
 
 def _tags(row: dict[str, str]) -> dict[str, Any]:
-    from gridsim.model.system import _parse_tag
 
-    return {k: _parse_tag(v) for k, v in row.items() if k != "id" and v != ""}
+    return {k: parse_tag(v) for k, v in row.items() if k != "id" and v != ""}
 
 
 def _add(layers: Layers, element: LayerElement, path: Path, line: int) -> None:
@@ -254,44 +255,37 @@ def _add(layers: Layers, element: LayerElement, path: Path, line: int) -> None:
 
 def _positive(cfg: dict, key: str, default: float, section: str, where, raw, *, minimum: float = 0.0,
               maximum: float = 1e12) -> float:
-    from gridsim.model.system import _line_of
 
     value = cfg.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or not minimum <= value <= maximum:
         raise InputError(where, f"{section}.{key} must be a number in [{minimum:g}, {maximum:g}], got {value!r}",
-                         _line_of(raw, key))
+                         line_of(raw, key))
     return float(value)
 
 
 def _water(cfg: dict, base_dir: Path, where, raw, input_files, layers: Layers) -> WaterLayer:
-    from gridsim.model.system import _line_of, _sha256
-
-    try:
-        from gridsim.layers.water import WaterSettings, junction_people, read_water_network
-    except ImportError as exc:  # pragma: no cover - wntr is a dependency; a broken install says so
-        raise InputError(where, f"this system has a water layer, which needs WNTR: {exc}") from None
     spec = cfg.get("network")
     if not isinstance(spec, str) or not spec:
         raise InputError(where, "[layers.water] needs network = \"<file.inp>\" or \"wntr:<name>\"",
-                         _line_of(raw, "water"))
+                         line_of(raw, "water"))
     model = read_water_network(spec, base_dir)
     if not spec.startswith("wntr:"):
-        input_files[str(base_dir / spec)] = _sha256(base_dir / spec)
+        input_files[str(base_dir / spec)] = sha256(base_dir / spec)
     mode = cfg.get("mode", "hydraulic")
     if mode not in ("hydraulic", "graph"):
         raise InputError(where, f"layers.water.mode must be 'hydraulic' or 'graph', got {mode!r}",
-                         _line_of(raw, "mode"))
+                         line_of(raw, "mode"))
     numbers = {key: _positive(cfg, key, default, "layers.water", where, raw, minimum=minimum)
                for key, default, minimum in (("required_pressure_m", 20.0, 0.0), ("minimum_pressure_m", 0.0, 0.0),
                                              ("service_pressure_m", 14.0, 0.0), ("timestep_min", 15.0, 1.0),
                                              ("graph_tank_h", 12.0, 0.0))}
     if numbers["minimum_pressure_m"] >= numbers["required_pressure_m"]:
         raise InputError(where, "layers.water.minimum_pressure_m must be below required_pressure_m",
-                         _line_of(raw, "minimum_pressure_m"))
+                         line_of(raw, "minimum_pressure_m"))
     settings = WaterSettings(mode=mode, **numbers)
     if "people" in cfg and "population" in cfg:
-        raise InputError(where, "layers.water: give population or people (a table), not both", _line_of(raw, "people"))
+        raise InputError(where, "layers.water: give population or people (a table), not both", line_of(raw, "people"))
     table = None
     population = None
     if "people" in cfg:
@@ -325,22 +319,20 @@ def _count(text: str, path: Path, line: int, column: str) -> float:
 
 
 def _transport(cfg: dict, base_dir: Path, where, raw, input_files, layers: Layers) -> TransportLayer:
-    from gridsim.layers.transport import read_demand_csv, read_road_csv, read_road_graphml
-    from gridsim.model.system import _line_of
 
     demand_path = _file(cfg, "demand", "layers.transport", base_dir, where, raw, input_files, required=True)
     graphml = _file(cfg, "graphml", "layers.transport", base_dir, where, raw, input_files)
     nodes = _file(cfg, "nodes", "layers.transport", base_dir, where, raw, input_files)
     links = _file(cfg, "links", "layers.transport", base_dir, where, raw, input_files)
     if graphml is not None and (nodes or links):
-        raise InputError(where, "layers.transport: give graphml or nodes + links, not both", _line_of(raw, "graphml"))
+        raise InputError(where, "layers.transport: give graphml or nodes + links, not both", line_of(raw, "graphml"))
     if graphml is not None:
         network = read_road_graphml(graphml)
     elif nodes is not None and links is not None:
         network = read_road_csv(nodes, links)
     else:
         raise InputError(where, "[layers.transport] needs graphml = \"...\" or nodes = \"...\" and links = \"...\"",
-                         _line_of(raw, "transport"))
+                         line_of(raw, "transport"))
     demand = read_demand_csv(demand_path, network)
     node_pos = {node: pos for pos, node in enumerate(network.node_ids)}
     signal_node: dict[str, int] = {}
@@ -411,7 +403,6 @@ def _dependencies(path: Path, net, substations: Mapping[str, Any], layers: Layer
 def _element(token: str, kinds: tuple[str, ...], column: str, net, substations, layers: Layers, junctions: set[str],
              path: Path, line: int) -> str:
     """Check one id of the dependency table and return its canonical name (``bus:<index>`` ...)."""
-    from gridsim.model.system import _name_index, _resolve_id
 
     kind, sep, ident = token.partition(":")
     if not sep or not ident:
@@ -422,7 +413,7 @@ def _element(token: str, kinds: tuple[str, ...], column: str, net, substations, 
                          f"line {line}")
     if kind in ("bus", "gen", "load"):
         table = net[kind]
-        index = _resolve_id(ident, _name_index(table), set(int(i) for i in table.index))
+        index = resolve_id(ident, name_index(table), set(int(i) for i in table.index))
         if index is None:
             raise InputError(path, f"{column} {token!r}: no {kind} with that index or name in the grid", f"line {line}")
         return f"{kind}:{index}"

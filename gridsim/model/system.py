@@ -8,13 +8,10 @@ customers, every branch has a rating.
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
+import copy
 import math
-import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,10 @@ import numpy as np
 
 from gridsim.bundled import bundled_dir
 from gridsim.errors import InputError
+from gridsim.io.ids import name_index, resolve_id
+from gridsim.io.manifest import check_keys, line_of
 from gridsim.io.numbers import finite_number, shown
+from gridsim.io.tables import optional_float, parse_tag, read_csv, sha256
 from gridsim.model.dynamics import FrequencySettings, read_frequency_settings
 from gridsim.model.grid import is_stock, normalise_net, read_grid
 from gridsim.model.layers import Layers, load_layers
@@ -34,19 +34,18 @@ __all__ = [
     "RestorationParams",
     "Substation",
     "System",
-    "base_flows",
-    "branch_ratings",
+    "RateBranches",
     "check_net",
-    "load_system",
-    "system_from_net",
+    "read_system",
+    "system_on_net",
 ]
 
 #: Folder of the topologies shipped with gridsim (the repo's ``topologies/``).
 BUNDLED_TOPOLOGIES = bundled_dir("topologies")
 
-#: pandapower's stand-in rating (MVA) for a MATPOWER branch with rateA = 0.
-_PLACEHOLDER_RATING_MVA = 9900.0 * 0.999
-
+#: How a loader rates branches: ``rate(net, unrated=, margin=, tolerance=, base_overloads=)`` gives line and
+#: transformer ratings (MVA) and counts of the ratings it set (:func:`gridsim.power.ratings.branch_ratings`).
+RateBranches = Callable[..., tuple[np.ndarray, np.ndarray, dict[str, int]]]
 
 @dataclass(frozen=True)
 class RestorationParams:
@@ -146,37 +145,19 @@ _SUBSTATION_KEYS = {"table"}
 _RESTORATION_KEYS = {f for f in RestorationParams.__dataclass_fields__}
 
 
-def load_system(spec: str | Path, **overrides: Any) -> System:
-    """Load a system from a folder, a ``system.toml`` path or ``pandapower:<case>``.
+def read_system(spec: str | Path, *, rate: RateBranches, **overrides: Any) -> System:
+    """Read a system from a folder, a ``system.toml`` path or ``pandapower:<case>``; ``rate`` sets its ratings.
 
-    A bare name (``ukraine-2015``) that is not a path is looked up among the
-    bundled topologies.
-
-    Parameters
-    ----------
-    spec : str or Path
-        Where the system is.
-    **overrides
-        Power settings that replace the manifest's (``overload_tolerance``,
-        ``unrated_branches``, ``rating_margin``).
-
-    Raises
-    ------
-    InputError
-        Missing or malformed manifest, unknown key, unknown bus or load.
-
-    Examples
-    --------
-    >>> system = load_system("pandapower:case9")
-    >>> len(system.net.bus), len(system.net.line)
-    (9, 9)
-    >>> load_system("pandapower:case9", overload_tolerance=0.2).overload_tolerance
-    0.2
+    The model reads and checks what the files say; the branch ratings need a
+    power flow, which is the power room's job, so the caller hands in how to
+    rate (:func:`gridsim.loading.load_system` hands in
+    :func:`gridsim.power.ratings.branch_ratings`). ``overrides`` replace the
+    manifest's power settings.
     """
     text = str(spec)
     if is_stock(text):
         power = {"source": text, **overrides}
-        return _build(name=text, manifest={"power": power}, base_dir=Path.cwd(), manifest_path=None)
+        return _build(name=text, manifest={"power": power}, base_dir=Path.cwd(), manifest_path=None, rate=rate)
     path = _find_manifest(Path(text))
     raw = path.read_text(encoding="utf-8", errors="replace")
     try:
@@ -189,7 +170,7 @@ def load_system(spec: str | Path, **overrides: Any) -> System:
     manifest.setdefault("power", {})
     if isinstance(manifest["power"], dict):
         manifest["power"].update(overrides)
-    return _build(name=None, manifest=manifest, base_dir=path.parent, manifest_path=path, raw=raw)
+    return _build(name=None, manifest=manifest, base_dir=path.parent, manifest_path=path, raw=raw, rate=rate)
 
 
 def _find_manifest(path: Path) -> Path:
@@ -205,59 +186,34 @@ def _find_manifest(path: Path) -> Path:
                            "or pandapower:<case>")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _line_of(raw: str | None, key: str) -> str | None:
-    """Best-effort line number of a key in the manifest text, for error messages."""
-    if not raw:
-        return None
-    for number, line in enumerate(raw.splitlines(), start=1):
-        if re.match(rf"\s*\[?\[?\s*([\w.\-]*\.)?{re.escape(key)}\b", line):
-            return f"line {number}"
-    return None
-
-
-def _check_keys(table: Any, allowed: set[str], where: str, path: Path | str, raw: str | None) -> dict:
-    if not isinstance(table, dict):
-        raise InputError(path, f"[{where}] must be a table", _line_of(raw, where.split(".")[-1]))
-    for key in table:
-        if key not in allowed:
-            prefix = f"{where}." if where else ""
-            raise InputError(path, f"unknown key {prefix}{key} (allowed: {', '.join(sorted(allowed))})",
-                             _line_of(raw, key))
-    return table
-
-
 def _number(table: dict, key: str, default: float, where: str, path, raw, *, minimum: float = 0.0) -> float:
     value = table.get(key, default)
     number = finite_number(value)
     if number is None or not minimum <= number <= 1e12:
-        raise InputError(path, f"{where}.{key} must be a number >= {minimum}, got {shown(value)}", _line_of(raw, key))
+        raise InputError(path, f"{where}.{key} must be a number >= {minimum}, got {shown(value)}", line_of(raw, key))
     return number
 
 
 def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: Path | None,
-           raw: str | None = None) -> System:
+           raw: str | None = None, rate: RateBranches) -> System:
     where = manifest_path or name
-    _check_keys(manifest, _TOP_KEYS, "", where, raw)
-    power = _check_keys(manifest.get("power", {}), _POWER_KEYS, "power", where, raw)
+    check_keys(manifest, _TOP_KEYS, "", where, raw)
+    power = check_keys(manifest.get("power", {}), _POWER_KEYS, "power", where, raw)
     if "source" not in power:
-        raise InputError(where, "missing power.source (a grid file or pandapower:<case>)", _line_of(raw, "power"))
+        raise InputError(where, "missing power.source (a grid file or pandapower:<case>)", line_of(raw, "power"))
     if name is None:
         name = manifest.get("name")
         if name is None:
             raise InputError(where, "missing name = \"...\" at the top of the manifest")
         if not isinstance(name, str) or not name.strip():
-            raise InputError(where, f"name must be a non-empty string, got {shown(name)}", _line_of(raw, "name"))
+            raise InputError(where, f"name must be a non-empty string, got {shown(name)}", line_of(raw, "name"))
     input_files: dict[str, str] = {}
     if manifest_path is not None:
-        input_files[str(manifest_path)] = _sha256(manifest_path)
+        input_files[str(manifest_path)] = sha256(manifest_path)
 
     source = power["source"]
     if not isinstance(source, str):
-        raise InputError(where, "power.source must be a string", _line_of(raw, "source"))
+        raise InputError(where, "power.source must be a string", line_of(raw, "source"))
     frequency = _number(power, "frequency_hz", 50.0, "power", where, raw, minimum=1.0)
     grid = read_grid(source, base_dir, frequency_hz=frequency)
     net = grid.net
@@ -265,12 +221,12 @@ def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: P
         input_files[source] = grid.digest
     else:
         grid_path = base_dir / source
-        input_files[str(grid_path)] = _sha256(grid_path)
+        input_files[str(grid_path)] = sha256(grid_path)
     check_net(net, source if is_stock(source) else base_dir / source)
     notes = [*grid.notes, *net_notes(net), *_disconnect_dark_loads(net)]
 
-    customers_cfg = _check_keys(manifest.get("customers", {}), _CUSTOMER_KEYS, "customers", where, raw)
-    substations_cfg = _check_keys(manifest.get("substations", {}), _SUBSTATION_KEYS, "substations", where, raw)
+    customers_cfg = check_keys(manifest.get("customers", {}), _CUSTOMER_KEYS, "customers", where, raw)
+    substations_cfg = check_keys(manifest.get("substations", {}), _SUBSTATION_KEYS, "substations", where, raw)
     restoration_cfg = manifest.get("restoration", {})
     restoration, per_operator = _restoration(restoration_cfg, where, raw)
 
@@ -283,24 +239,24 @@ def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: P
     unrated = power.get("unrated_branches", "base-flow")
     if unrated not in ("base-flow", "never-trip"):
         raise InputError(where, f"power.unrated_branches must be 'base-flow' or 'never-trip', got {shown(unrated)}",
-                         _line_of(raw, "unrated_branches"))
+                         line_of(raw, "unrated_branches"))
     base_overloads = power.get("base_overloads", "raise")
     if base_overloads not in ("raise", "trip"):
         raise InputError(where, f"power.base_overloads must be 'raise' or 'trip', got {shown(base_overloads)}",
-                         _line_of(raw, "base_overloads"))
-    line_rating, trafo_rating, rating_notes = branch_ratings(
+                         line_of(raw, "base_overloads"))
+    line_rating, trafo_rating, rating_notes = rate(
         net, unrated=unrated, margin=margin, tolerance=tolerance, base_overloads=base_overloads)
     dynamics = None
     if "frequency" in power:
         if not isinstance(power["frequency"], dict):
-            raise InputError(where, "[power.frequency] must be a table", _line_of(raw, "frequency"))
+            raise InputError(where, "[power.frequency] must be a table", line_of(raw, "frequency"))
         dynamics = read_frequency_settings(power["frequency"], frequency, net, base_dir, where, raw, input_files)
 
     if not isinstance(manifest.get("description", ""), str):
-        raise InputError(where, "description must be a string", _line_of(raw, "description"))
+        raise InputError(where, "description must be a string", line_of(raw, "description"))
     refs = manifest.get("references", [])
     if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
-        raise InputError(where, "references must be a list of strings", _line_of(raw, "references"))
+        raise InputError(where, "references must be a list of strings", line_of(raw, "references"))
     return System(
         name=name,
         net=net,
@@ -339,7 +295,7 @@ def _disconnect_dark_loads(net) -> list[str]:
 
 
 def _restoration_params(table: dict, base: RestorationParams, where: str, path, raw) -> RestorationParams:
-    _check_keys(table, _RESTORATION_KEYS, where, path, raw)
+    check_keys(table, _RESTORATION_KEYS, where, path, raw)
     values = {}
     for key in _RESTORATION_KEYS:
         if key in table:
@@ -348,19 +304,19 @@ def _restoration_params(table: dict, base: RestorationParams, where: str, path, 
                              minimum=1.0 if key == "crews" else 0.0)
             if isinstance(default, int) and not number.is_integer():
                 raise InputError(path, f"{where}.{key} must be a whole number, got {table[key]!r}",
-                                 _line_of(raw, key))
+                                 line_of(raw, key))
             values[key] = int(number) if isinstance(default, int) else number
     return replace(base, **values)
 
 
 def _restoration(cfg: Any, path, raw) -> tuple[RestorationParams, dict[str, RestorationParams]]:
     if not isinstance(cfg, dict):
-        raise InputError(path, "[restoration] must be a table", _line_of(raw, "restoration"))
+        raise InputError(path, "[restoration] must be a table", line_of(raw, "restoration"))
     operators = cfg.get("operators", {})
     top = {k: v for k, v in cfg.items() if k != "operators"}
     default = _restoration_params(top, RestorationParams(), "restoration", path, raw)
     if not isinstance(operators, dict):
-        raise InputError(path, "[restoration.operators] must be a table", _line_of(raw, "operators"))
+        raise InputError(path, "[restoration.operators] must be a table", line_of(raw, "operators"))
     per_operator = {
         str(op): _restoration_params(table, default, f"restoration.operators.{op}", path, raw)
         for op, table in operators.items()
@@ -372,72 +328,8 @@ def _table_path(cfg: dict, base_dir: Path, where, raw, section: str) -> Path:
     table = cfg["table"]
     if not isinstance(table, str) or not table:
         raise InputError(where, f"{section}.table must be a file name (a string), got {shown(table)}",
-                         _line_of(raw, "table"))
+                         line_of(raw, "table"))
     return base_dir / table
-
-
-def _read_csv(path: Path, required: list[str]) -> list[tuple[int, dict[str, str]]]:
-    if not path.is_file():
-        raise InputError(path, "table file not found")
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # -sig: spreadsheets write a byte-order mark
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise InputError(path, "not UTF-8 text (save the table as UTF-8 CSV)", f"line {line}") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    reader.fieldnames = header
-    duplicated = sorted({h for h in header if header.count(h) > 1})
-    if duplicated:
-        raise InputError(path, f"duplicate column(s) {', '.join(duplicated)}", "line 1")
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise InputError(path, f"missing column(s) {', '.join(missing)}", "line 1")
-    rows = []
-    for row in reader:
-        if None in row:
-            raise InputError(path, "more fields than columns", f"line {reader.line_num}")
-        if not any((v or "").strip() for v in row.values()):
-            continue  # blank line
-        rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items()}))
-    return rows
-
-
-def _name_index(table) -> dict[str, int]:
-    names: dict[str, int] = {}
-    if "name" in table:
-        for idx, nm in zip(table.index, table["name"]):
-            if isinstance(nm, str) and nm and nm not in names:
-                names[nm] = int(idx)
-    return names
-
-
-def _resolve_id(token: str, names: dict[str, int], valid: set[int]) -> int | None:
-    if token in names:
-        return names[token]
-    if re.fullmatch(r"-?\d+", token) and int(token) in valid:
-        return int(token)
-    return None
-
-
-def _parse_tag(value: str) -> Any:
-    try:
-        number = float(value)
-    except ValueError:
-        return value
-    return int(number) if number.is_integer() else number
-
-
-def _optional_float(value: str, path: Path, line: int, column: str) -> float | None:
-    if value == "":
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise InputError(path, f"{column} must be a number, got {value!r}", f"line {line}") from None
-    if not math.isfinite(number) or number < 0:
-        raise InputError(path, f"{column} must be >= 0, got {value!r}", f"line {line}")
-    return number
 
 
 def _substations(net, cfg: dict, base_dir: Path, where, raw, input_files) -> dict[str, Substation]:
@@ -445,9 +337,9 @@ def _substations(net, cfg: dict, base_dir: Path, where, raw, input_files) -> dic
     if "table" not in cfg:
         return _single_bus_sites(buses, set())
     path = _table_path(cfg, base_dir, where, raw, "substations")
-    rows = _read_csv(path, ["name", "buses"])
-    input_files[str(path)] = _sha256(path)
-    names, valid = _name_index(buses), set(int(i) for i in buses.index)
+    rows = read_csv(path, ["name", "buses"])
+    input_files[str(path)] = sha256(path)
+    names, valid = name_index(buses), set(int(i) for i in buses.index)
     sites: dict[str, Substation] = {}
     owner: dict[int, str] = {}
     for line, row in rows:
@@ -458,7 +350,7 @@ def _substations(net, cfg: dict, base_dir: Path, where, raw, input_files) -> dic
             raise InputError(path, f"duplicate substation name {site!r}", f"line {line}")
         members = []
         for token in filter(None, (t.strip() for t in row["buses"].split(";"))):
-            bus = _resolve_id(token, names, valid)
+            bus = resolve_id(token, names, valid)
             if bus is None:
                 raise InputError(path, f"substation {site!r}: no bus named {token!r} in the grid", f"line {line}")
             if bus in owner:
@@ -467,14 +359,14 @@ def _substations(net, cfg: dict, base_dir: Path, where, raw, input_files) -> dic
             members.append(bus)
         if not members:
             raise InputError(path, f"substation {site!r} has no buses", f"line {line}")
-        tags = {k: _parse_tag(v) for k, v in row.items()
+        tags = {k: parse_tag(v) for k, v in row.items()
                 if k not in ("name", "buses", "manual_h", "remote_min") and v != ""}
         sites[site] = Substation(
             name=site,
             buses=tuple(members),
             tags=tags,
-            manual_h=_optional_float(row.get("manual_h", ""), path, line, "manual_h"),
-            remote_min=_optional_float(row.get("remote_min", ""), path, line, "remote_min"),
+            manual_h=optional_float(row.get("manual_h", ""), path, line, "manual_h"),
+            remote_min=optional_float(row.get("remote_min", ""), path, line, "remote_min"),
         )
     sites.update(_single_bus_sites(buses, set(owner), set(sites)))
     return sites
@@ -500,7 +392,7 @@ def _single_bus_sites(buses, owned: set[int], taken: set[str] | None = None) -> 
         while label in taken:
             label, suffix = f"bus{int(idx)}-{suffix}", suffix + 1
         taken.add(label)
-        sites[label] = Substation(label, (int(idx),), {"voltage_kv": _parse_tag(str(vn))})
+        sites[label] = Substation(label, (int(idx),), {"voltage_kv": parse_tag(str(vn))})
     return sites
 
 
@@ -515,13 +407,13 @@ def _customers(net, cfg: dict, base_dir: Path, where, raw, input_files) -> tuple
     counts = np.round(load.p_mw.to_numpy(dtype=float).clip(min=0) * 1000.0 / kw_per_customer)
     if "table" in cfg:
         path = _table_path(cfg, base_dir, where, raw, "customers")
-        rows = _read_csv(path, ["load", "customers"])
-        input_files[str(path)] = _sha256(path)
-        names, valid = _name_index(load), set(int(i) for i in load.index)
+        rows = read_csv(path, ["load", "customers"])
+        input_files[str(path)] = sha256(path)
+        names, valid = name_index(load), set(int(i) for i in load.index)
         position = {int(idx): pos for pos, idx in enumerate(load.index)}
         seen: dict[int, int] = {}
         for line, row in rows:
-            idx = _resolve_id(row["load"], names, valid)
+            idx = resolve_id(row["load"], names, valid)
             if idx is None:
                 raise InputError(path, f"no load named {row['load']!r} in the grid", f"line {line}")
             if idx in seen:
@@ -539,73 +431,7 @@ def _customers(net, cfg: dict, base_dir: Path, where, raw, input_files) -> tuple
     return counts.astype(float), people
 
 
-def branch_ratings(net, *, unrated: str = "base-flow", margin: float = 0.5, tolerance: float = 0.1,
-                   base_overloads: str = "raise") -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-    """Return line and transformer ratings in MVA, and counts of ratings gridsim set.
-
-    Ratings come from the net (docs/FORMATS.md). Unrated branches (no finite
-    rating, or pandapower's 9900 MVA MATPOWER placeholder) never trip with
-    ``unrated="never-trip"``; with ``"base-flow"`` they are rated
-    ``(1 + margin) x`` their base-case flow (floored at a tenth of the largest).
-    With ``base_overloads="raise"``, a rated branch that the untouched base case
-    already loads past its trip limit gets the same base-flow rating, so that
-    no attack is charged with a trip the base case would cause anyway.
-
-    The base-case flow of a branch is the larger of its DC ``|P|`` and, where
-    the AC power flow converges, its AC apparent power: ratings set here hold
-    for both engines.
-    """
-    line, trafo = net.line, net.trafo
-    vn = net.bus.vn_kv.reindex(line.from_bus).to_numpy(dtype=float)
-    line_rating = (np.sqrt(3) * vn * line.max_i_ka.to_numpy(dtype=float)
-                   * line.df.to_numpy(dtype=float) * line.parallel.to_numpy(dtype=float))
-    trafo_rating = trafo.sn_mva.to_numpy(dtype=float) * trafo.parallel.to_numpy(dtype=float)
-    line_rating = _mark_unrated(line_rating)
-    trafo_rating = _mark_unrated(trafo_rating)
-    notes = {"derived": 0, "raised": 0}
-    needs_flows = base_overloads == "raise" or (
-        unrated == "base-flow" and (np.isinf(line_rating).any() or np.isinf(trafo_rating).any()))
-    if not needs_flows:
-        return line_rating, trafo_rating, notes
-    from gridsim.power.powerflow import base_ac_flows, base_dc_flows
-
-    flows = [np.abs(f) for f in base_dc_flows(net)]
-    ac = base_ac_flows(net)
-    if ac is not None:
-        flows = [np.maximum(f, a) for f, a in zip(flows, ac)]
-    everything = np.concatenate(flows)
-    floor = 0.1 * float(everything.max()) if everything.size and everything.max() > 0 else 1.0
-    for rating, flow in zip((line_rating, trafo_rating), flows):
-        base = (1.0 + margin) * np.maximum(flow, floor)
-        missing = np.isinf(rating)
-        if unrated == "base-flow":
-            rating[missing] = base[missing]
-            notes["derived"] += int(missing.sum())
-        if base_overloads == "raise":
-            over = ~missing & (flow > rating * (1.0 + tolerance))
-            rating[over] = base[over]
-            notes["raised"] += int(over.sum())
-    return line_rating, trafo_rating, notes
-
-
-def _mark_unrated(rating: np.ndarray) -> np.ndarray:
-    rating = rating.astype(float).copy()
-    rating[~np.isfinite(rating) | (rating <= 0) | (rating >= _PLACEHOLDER_RATING_MVA)] = np.inf
-    return rating
-
-
-def base_flows(system: System) -> tuple[np.ndarray, np.ndarray]:
-    """Signed base-case DC flows (MW) of lines and transformers, computed once per system."""
-    cached = getattr(system, "_base_flows", None)
-    if cached is None:
-        from gridsim.power.powerflow import base_dc_flows
-
-        cached = base_dc_flows(system.net)
-        system._base_flows = cached
-    return cached
-
-
-def system_from_net(net, *, name: str = "custom", substations: Mapping[str, Any] | None = None,
+def system_on_net(net, *, rate: RateBranches, name: str = "custom", substations: Mapping[str, Any] | None = None,
                     customers: Mapping[int, float] | None = None, kw_per_customer: float = 2.0,
                     people_per_customer: float = 2.5, overload_tolerance: float = 0.1,
                     unrated_branches: str = "never-trip", rating_margin: float = 0.5,
@@ -620,8 +446,6 @@ def system_from_net(net, *, name: str = "custom", substations: Mapping[str, Any]
     ``kw_per_customer``. The net is deep-copied: later changes to it do not
     reach the system.
     """
-    import copy
-
     net = copy.deepcopy(net)
     grid = normalise_net(net, name)
     found = (*grid.notes, *net_notes(net), *_disconnect_dark_loads(net))
@@ -636,7 +460,7 @@ def system_from_net(net, *, name: str = "custom", substations: Mapping[str, Any]
     counts = np.round(net.load.p_mw.to_numpy(dtype=float).clip(min=0) * 1000.0 / kw_per_customer)
     for idx, count in (customers or {}).items():
         counts[list(net.load.index).index(idx)] = count
-    line_rating, trafo_rating, notes = branch_ratings(net, unrated=unrated_branches, margin=rating_margin,
+    line_rating, trafo_rating, notes = rate(net, unrated=unrated_branches, margin=rating_margin,
                                                       tolerance=overload_tolerance, base_overloads=base_overloads)
     return System(
         name=name, net=net, substations=sites, customers=counts.astype(float),

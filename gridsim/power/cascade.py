@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from gridsim.model.grid import dispatch_range
 from gridsim.power.powerflow import branch_flows_mva, run_ac, run_dc
 
 __all__ = ["Outages", "CascadeResult", "Trip", "VoltageCollapse", "run_cascade", "stage_kept", "lightest_stage",
@@ -247,18 +248,6 @@ def _graph(net):
     return graph
 
 
-def _gen_limits(net) -> tuple[np.ndarray, np.ndarray]:
-    gen = net.gen
-    p = gen.p_mw.to_numpy(dtype=float)
-    cap = gen.max_p_mw.to_numpy(dtype=float) if "max_p_mw" in gen else np.full(len(gen), np.nan)
-    sn = gen.sn_mva.to_numpy(dtype=float) if "sn_mva" in gen else np.full(len(gen), np.nan)
-    cap = np.where(np.isfinite(cap), cap, np.where(np.isfinite(sn), sn, p))
-    cap = np.maximum(cap, 0.0)
-    low = gen.min_p_mw.to_numpy(dtype=float) if "min_p_mw" in gen else np.zeros(len(gen))
-    low = np.clip(np.nan_to_num(low, nan=0.0), 0.0, cap)
-    return low, cap
-
-
 def _balance(net, islands, base_scaling, gen_p0) -> tuple[np.ndarray, np.ndarray]:
     """Mark de-energised loads and dispatch/shed energised islands without an external grid.
 
@@ -272,7 +261,7 @@ def _balance(net, islands, base_scaling, gen_p0) -> tuple[np.ndarray, np.ndarray
     ext_bus = net.ext_grid.bus.to_numpy()[net.ext_grid.in_service.to_numpy(dtype=bool)]
     sgen_bus = net.sgen.bus.to_numpy()
     sgen_p = (net.sgen.p_mw * net.sgen.scaling * net.sgen.in_service).to_numpy(dtype=float)
-    low, cap = _gen_limits(net)
+    low, cap = dispatch_range(net)
 
     state = np.full(len(load_bus), LOAD_ISLAND, dtype=object)
     keep = np.zeros(len(load_bus))
@@ -482,7 +471,7 @@ def slack_weights(net, island: set[int]) -> np.ndarray:
     shares the island's demand; equal shares where every range is zero;
     zero outside the island or out of service.
     """
-    low, cap = _gen_limits(net)
+    low, cap = dispatch_range(net)
     inside = net.gen.bus.isin(list(island)).to_numpy() & net.gen.in_service.to_numpy(dtype=bool)
     weight = np.where(inside, np.maximum(cap - low, 0.0), 0.0)
     return weight if weight.sum() > 0 else inside.astype(float)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gridsim.model.grid import dispatch_range
+
 __all__ = ["CompiledGrid", "compile_grid"]
 
 
@@ -88,7 +90,6 @@ def compile_grid(system) -> CompiledGrid:
     from pandapower.pypower.idx_bus import BUS_TYPE, GS, NONE, PD, QD, VA, VM
 
     from gridsim.model.grid import quiet_pandapower
-    from gridsim.power.cascade import _gen_limits
 
     quiet_pandapower()
     net = copy.deepcopy(system.net)
@@ -127,7 +128,7 @@ def compile_grid(system) -> CompiledGrid:
     sgen = system.net.sgen
     sgen_p = (sgen.p_mw * sgen.scaling * sgen.in_service).to_numpy(dtype=float) if len(sgen) else np.zeros(0)
     gen = system.net.gen
-    low, cap = _gen_limits(system.net)
+    low, cap = dispatch_range(system.net)
     ext = system.net.ext_grid
     ext_on = ext.in_service.to_numpy(dtype=bool)
 

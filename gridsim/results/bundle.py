@@ -34,10 +34,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gridsim import __version__
 from gridsim.errors import InputError
 from gridsim.metrics import summarize, timeline_rows
 from gridsim.sim.simulation import SimulationResult
+from gridsim.version import __version__
 
 __all__ = ["STALE_AFTER_S", "check_writable", "ratings_note", "remove_stale_stages", "run_id", "run_manifest",
            "run_summary", "Stage", "safe_name", "staged_folder", "versions", "write_bundle"]

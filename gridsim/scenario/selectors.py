@@ -15,7 +15,8 @@ import numpy as np
 
 from gridsim.errors import InputError
 from gridsim.model.elements import Ref
-from gridsim.model.system import System, base_flows
+from gridsim.model.system import System
+from gridsim.power.ratings import base_flows
 from gridsim.scenario.schema import BOOL_HINT, LAYER_TARGET_KINDS, Selector, one_line, split_indexed_id
 
 __all__ = ["resolve_targets", "step_rng"]

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gridsim.model.dynamics import FrequencySettings, Machine
+from gridsim.model.grid import dispatch_range
 
 __all__ = ["FrequencyResponse", "FrequencySettings", "Machine", "base_blackout_threshold", "blackout_threshold",
            "frequency_response", "island_machines"]
@@ -121,14 +122,13 @@ def island_machines(system, result, running: list[int], lost: list[int] = ()):
     output before the event is ``lost_mw``). Empty when an external grid is
     energised: an infinite bus holds the frequency.
     """
-    from gridsim.power.cascade import _gen_limits
 
     net, settings = system.net, system.frequency
     energised = result.energised_buses or frozenset()
     ext = net.ext_grid
     if any(int(b) in energised for b in ext.bus[ext.in_service.to_numpy(dtype=bool)]):
         return [], [], 0.0, 0.0
-    low, cap = _gen_limits(net)
+    low, cap = dispatch_range(net)
     positions = {int(i): p for p, i in enumerate(net.gen.index)}
     on = [i for i in dict.fromkeys(running) if int(net.gen.at[i, "bus"]) in energised
           and bool(net.gen.at[i, "in_service"])]
