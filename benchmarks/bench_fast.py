@@ -46,7 +46,7 @@ def attacks(system, n: int, seed: int = 0):
             for _ in range(n)]
 
 
-def one_cascade(case: str, n_fast: int, n_ref: int, repeat: int, mode: str = "dc") -> None:
+def one_cascade(case: str, n_fast: int, n_ref: int, repeat: int, flow: str = "dc") -> None:
     from gridsim.loading import load_system
     from gridsim.power.cascade import run_cascade
     from gridsim.power.fast import fast_engine
@@ -54,12 +54,12 @@ def one_cascade(case: str, n_fast: int, n_ref: int, repeat: int, mode: str = "dc
     system = load_system(f"pandapower:{case}")
     engine = fast_engine(system)
     sample = attacks(system, n_ref)  # the same attacks on both engines; the fast one runs them n_fast / n_ref times
-    engine.run(sample[0], mode=mode)  # compile and factorise outside the clock
+    engine.run(sample[0], flow=flow)  # compile and factorise outside the clock
     rounds = max(1, n_fast // n_ref)
-    fast = median_time(lambda: [engine.run(o, mode=mode) for _ in range(rounds) for o in sample], repeat)
+    fast = median_time(lambda: [engine.run(o, flow=flow) for _ in range(rounds) for o in sample], repeat)
     fast /= rounds * n_ref
-    ref = median_time(lambda: [run_cascade(system, o, mode=mode) for o in sample], max(1, repeat // 2)) / n_ref
-    RESULTS.append((f"one {mode.upper()} cascade, {case} (mean of {n_ref} random 1-5 branch attacks)",
+    ref = median_time(lambda: [run_cascade(system, o, flow=flow) for o in sample], max(1, repeat // 2)) / n_ref
+    RESULTS.append((f"one {flow.upper()} cascade, {case} (mean of {n_ref} random 1-5 branch attacks)",
                     "reference engine", fast, ref, f"{ref / fast:.0f}x faster"))
 
 
@@ -149,11 +149,11 @@ def main() -> None:
     one_cascade("case2869pegase", 200, 40, args.repeat)
     n1_sweep("case118", 1.0, args.repeat)
     n1_sweep("case2869pegase", args.sample, args.repeat)
-    one_cascade("case2869pegase", 20, 10, max(1, args.repeat // 2), mode="ac")
+    one_cascade("case2869pegase", 20, 10, max(1, args.repeat // 2), flow="ac")
     from gridsim.power import powerflow
 
     powerflow.RUNPP_OPTIONS["lightsim2grid"] = "auto"  # pandapower picks lightsim2grid where it can
-    one_cascade("case2869pegase", 20, 10, max(1, args.repeat // 2), mode="ac")
+    one_cascade("case2869pegase", 20, 10, max(1, args.repeat // 2), flow="ac")
     RESULTS[-1] = (RESULTS[-1][0] + ", pandapower with its lightsim2grid backend", *RESULTS[-1][1:])
     powerflow.RUNPP_OPTIONS["lightsim2grid"] = False
     parallel_sweep("case2869pegase", 20_000, args.repeat)

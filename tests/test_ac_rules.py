@@ -53,7 +53,7 @@ def test_the_grid_collapses_only_without_the_second_line():
 
 @pytest.mark.parametrize("engine", [run_cascade, run_fast_cascade])
 def test_only_the_weak_end_is_shed(make_system, engine):
-    result = engine(make_system(core_and_weak_end()), Outages(lines=frozenset({WEAK_LINE})), mode="ac")
+    result = engine(make_system(core_and_weak_end()), Outages(lines=frozenset({WEAK_LINE})), flow="ac")
     collapse = result.collapse
     assert collapse is not None and collapse.rings == 0  # the weak bus alone
     assert list(collapse.loads) == [False, False, True]
@@ -76,7 +76,7 @@ def test_the_whole_island_cut_would_shed_more(make_system):
     net.line.at[WEAK_LINE, "in_service"] = False
     stages = next(s for s in range(1, 11) if run_ac(_scaled(net, stage_kept(s))))
     uniform_mw = 120.0 * (1.0 - stage_kept(stages))
-    local = run_cascade(make_system(core_and_weak_end()), Outages(lines=frozenset({WEAK_LINE})), mode="ac")
+    local = run_cascade(make_system(core_and_weak_end()), Outages(lines=frozenset({WEAK_LINE})), flow="ac")
     assert local.collapse.shed_mw < uniform_mw
     # The weak bus was below the under-voltage threshold at the uniform stage: that is how it was found.
     work = _scaled(net, stage_kept(stages))
@@ -93,8 +93,8 @@ def _scaled(net, kept: float):
 @pytest.mark.parametrize("engine", [run_cascade, run_fast_cascade])
 def test_static_generation_of_the_area_is_cut_with_it(make_system, engine):
     system = make_system(core_and_weak_end(sgen_mw=10.0))
-    result = engine(system, Outages(lines=frozenset({WEAK_LINE})), mode="ac")
-    reference = run_cascade(system, Outages(lines=frozenset({WEAK_LINE})), mode="ac")
+    result = engine(system, Outages(lines=frozenset({WEAK_LINE})), flow="ac")
+    reference = run_cascade(system, Outages(lines=frozenset({WEAK_LINE})), flow="ac")
     assert result.collapse is not None
     assert result.collapse.stages == reference.collapse.stages
     np.testing.assert_allclose(result.served_mw, reference.served_mw, atol=1e-6)
@@ -106,7 +106,7 @@ def test_a_run_reports_what_the_rule_shed(make_system):
     plan = parse_scenario("name: t\nhorizon_h: 2\nsteps:\n"
                           "  - {at_min: 10, action: trip_branches, technique: T0855, duration_min: 30,"
                           f" targets: {{kind: line, ids: [{WEAK_LINE}]}}}}\n")
-    result = simulate(system, plan, mode="ac")
+    result = simulate(system, plan, flow="ac")
     [record] = result.voltage_collapses
     assert record["t_min"] == 10 and record["loads"] == 1 and record["rings"] == 0
     assert record["shed_mw"] == pytest.approx(60.0 * (1.0 - stage_kept(record["stages"])), abs=1e-3)
@@ -118,7 +118,7 @@ def test_a_run_reports_what_the_rule_shed(make_system):
     assert summary["voltage_collapse"]["largest_shed_mw"] == record["shed_mw"]
     assert summary["elements_failed_by_cause"].get("voltage-collapse") == 1
     # A DC run of the same attack has nothing of the kind.
-    assert "voltage_collapse" not in summarize(simulate(system, plan, mode="dc"))
+    assert "voltage_collapse" not in summarize(simulate(system, plan, flow="dc"))
 
 
 def test_gridsim_run_prints_the_voltage_collapse_line(tmp_path):
@@ -154,7 +154,7 @@ def far_transfer(load_mw: float):
 
 @pytest.mark.parametrize("engine", [run_cascade, run_fast_cascade])
 def test_a_transfer_beyond_the_stability_limit_trips_out_of_step(make_system, engine):
-    result = engine(make_system(far_transfer(400.0)), mode="ac")
+    result = engine(make_system(far_transfer(400.0)), flow="ac")
     [trip] = result.trips
     assert (trip.table, trip.index, trip.generation, trip.cause) == ("line", 0, 1, "out-of-step")
     assert trip.loading == pytest.approx(400.0 / (100.0 * 121.0 / 80.0), rel=1e-9)  # DC angle / 1 rad
@@ -163,21 +163,21 @@ def test_a_transfer_beyond_the_stability_limit_trips_out_of_step(make_system, en
 
 @pytest.mark.parametrize("load_mw", [100.0, 150.0])
 def test_within_the_stability_limit_it_is_voltage_collapse_instead(make_system, load_mw):
-    result = run_cascade(make_system(far_transfer(load_mw)), mode="ac")
+    result = run_cascade(make_system(far_transfer(load_mw)), flow="ac")
     assert not result.trips and result.collapse is not None
-    fast = run_fast_cascade(make_system(far_transfer(load_mw)), mode="ac")
+    fast = run_fast_cascade(make_system(far_transfer(load_mw)), flow="ac")
     assert not fast.trips and fast.collapse.stages == result.collapse.stages
 
 
 def test_a_dc_cascade_has_no_stability_limit(make_system):
-    assert run_cascade(make_system(far_transfer(400.0)), mode="dc").trips == []
+    assert run_cascade(make_system(far_transfer(400.0)), flow="dc").trips == []
 
 
 def test_a_run_logs_the_out_of_step_trip(make_system):
     plan = parse_scenario("name: t\nhorizon_h: 1\nsteps:\n"
                           "  - {at_min: 5, action: scale_loads, technique: T0831, factor: 4, duration_min: 30,"
                           " targets: {kind: load, ids: [0]}}\n")
-    result = simulate(make_system(far_transfer(100.0)), plan, mode="ac")
+    result = simulate(make_system(far_transfer(100.0)), plan, flow="ac")
     [trip] = [e for e in result.events if e.element == "line:0" and e.state == "out"]
     assert trip.cause == "out-of-step" and trip.caused_by == "step:0"
     assert "steady-state stability limit" in trip.detail
@@ -209,16 +209,16 @@ def test_activsg2000_seed_2_separates_out_of_step_instead_of_collapsing_whole():
     class _Stop(Exception):
         pass
 
-    def capture(system, outages, mode):
+    def capture(system, outages, flow):
         if outages.lines:
             seen.append(outages)
             raise _Stop
-        return run_fast_cascade(system, outages, mode=mode)
+        return run_fast_cascade(system, outages, flow=flow)
 
     with pytest.raises(_Stop):
-        simulate(system, plan, mode="ac", seed=2, cascade=capture)
-    reference = run_cascade(system, seen[0], mode="ac")
-    fast = run_fast_cascade(system, seen[0], mode="ac")
+        simulate(system, plan, flow="ac", seed=2, cascade=capture)
+    reference = run_cascade(system, seen[0], flow="ac")
+    fast = run_fast_cascade(system, seen[0], flow="ac")
     assert [(t.table, t.index, t.generation, t.cause) for t in fast.trips] == \
         [(t.table, t.index, t.generation, t.cause) for t in reference.trips]
     np.testing.assert_allclose(fast.served_mw, reference.served_mw, atol=1e-6)
@@ -229,7 +229,7 @@ def test_activsg2000_seed_2_separates_out_of_step_instead_of_collapsing_whole():
 # ---------------------------------------------------------------- islands: each on its own
 
 def _both(system, outages=Outages()):
-    reference, fast = run_cascade(system, outages, mode="ac"), run_fast_cascade(system, outages, mode="ac")
+    reference, fast = run_cascade(system, outages, flow="ac"), run_fast_cascade(system, outages, flow="ac")
     assert [(t.table, t.index, t.generation, t.cause) for t in fast.trips] == \
         [(t.table, t.index, t.generation, t.cause) for t in reference.trips]
     np.testing.assert_allclose(fast.served_mw, reference.served_mw, atol=1e-6)

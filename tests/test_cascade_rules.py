@@ -12,19 +12,19 @@ from conftest import island_with_generator, parallel_pair, radial_feeder, stock_
 from gridsim.power.cascade import LOAD_ISLAND, LOAD_SERVED, LOAD_SHED, Outages, run_cascade
 
 
-@pytest.mark.parametrize("mode", ["dc", "ac"])
-def test_untouched_grid_serves_everything(make_system, mode):
-    result = run_cascade(make_system(radial_feeder()), mode=mode)
+@pytest.mark.parametrize("flow", ["dc", "ac"])
+def test_untouched_grid_serves_everything(make_system, flow):
+    result = run_cascade(make_system(radial_feeder()), flow=flow)
     assert result.trips == []
     assert result.depth == 0
     np.testing.assert_allclose(result.served_mw, [10.0, 20.0], rtol=1e-6)
     assert list(result.load_state) == [LOAD_SERVED, LOAD_SERVED]
 
 
-@pytest.mark.parametrize("mode", ["dc", "ac"])
-def test_radial_feeder_losing_its_supply_goes_dark(make_system, mode):
+@pytest.mark.parametrize("flow", ["dc", "ac"])
+def test_radial_feeder_losing_its_supply_goes_dark(make_system, flow):
     system = make_system(radial_feeder())
-    result = run_cascade(system, Outages(lines=frozenset({0})), mode=mode)
+    result = run_cascade(system, Outages(lines=frozenset({0})), flow=flow)
     assert list(result.load_state) == [LOAD_ISLAND, LOAD_ISLAND]
     assert result.served_mw.sum() == 0.0
     assert result.lost_mw == pytest.approx(30.0)
@@ -57,11 +57,11 @@ def test_parallel_pair_within_tolerance_holds(make_system):
     assert result.lost_mw == pytest.approx(0.0)
 
 
-@pytest.mark.parametrize("mode", ["dc", "ac"])
-def test_island_with_too_little_generation_sheds_proportionally(make_system, mode):
+@pytest.mark.parametrize("flow", ["dc", "ac"])
+def test_island_with_too_little_generation_sheds_proportionally(make_system, flow):
     # Island keeps a 30 MW generator for a 50 MW load: 20 MW shed, 60 % served.
     system = make_system(island_with_generator(load_mw=50.0, gen_max_mw=30.0))
-    result = run_cascade(system, Outages(lines=frozenset({0})), mode=mode)
+    result = run_cascade(system, Outages(lines=frozenset({0})), flow=flow)
     assert list(result.load_state) == [LOAD_SHED]
     assert result.served_mw[0] == pytest.approx(30.0, rel=1e-3)
 
@@ -100,7 +100,7 @@ def test_ac_non_convergence_sheds_in_stages_until_it_converges(make_system):
     pp.create_ext_grid(net, b0)
     pp.create_line_from_parameters(net, b0, b1, 200, 0.1, 0.4, 0, 100.0)
     pp.create_load(net, b1, p_mw=100, q_mvar=25)
-    result = run_cascade(make_system(net), mode="ac")
+    result = run_cascade(make_system(net), flow="ac")
     assert result.ac_shed_stages > 0 and not result.trips
     assert 0 < result.served_mw[0] < 100
     assert result.served_mw[0] == pytest.approx(100 * (1 - 0.1 * result.ac_shed_stages), rel=1e-6)
@@ -155,7 +155,7 @@ def test_ac_shedding_stays_in_the_island_that_collapses(make_system):
     pp.create_line_from_parameters(net, b0, b1, 200, 0.1, 0.4, 0, 100.0)
     pp.create_load(net, a1, p_mw=10, q_mvar=2)
     pp.create_load(net, b1, p_mw=100, q_mvar=25)
-    result = run_cascade(make_system(net), mode="ac")
+    result = run_cascade(make_system(net), flow="ac")
     assert result.ac_shed_stages > 0
     assert result.served_mw[0] == pytest.approx(10.0)
     assert result.served_mw[1] < 100

@@ -168,8 +168,8 @@ def test_engine_is_compiled_once_per_system():
 
 
 def assert_same_ac(system, outages: Outages) -> None:
-    ref = run_cascade(system, outages, mode="ac")
-    fast = run_fast_cascade(system, outages, mode="ac")
+    ref = run_cascade(system, outages, flow="ac")
+    fast = run_fast_cascade(system, outages, flow="ac")
     assert [(t.table, t.index, t.generation) for t in fast.trips] == \
         [(t.table, t.index, t.generation) for t in ref.trips]
     np.testing.assert_allclose(fast.served_mw, ref.served_mw, atol=1e-6)
@@ -193,7 +193,7 @@ def test_ac_voltage_collapse_is_shed_in_the_same_stages(lines, stages):
     system = stock_system("case9")
     outages = Outages(lines=frozenset(lines))
     assert_same_ac(system, outages)
-    assert run_fast_cascade(system, outages, mode="ac").ac_shed_stages == stages
+    assert run_fast_cascade(system, outages, flow="ac").ac_shed_stages == stages
 
 
 def test_ac_with_two_references_in_one_island_is_left_to_the_reference():

@@ -83,7 +83,7 @@ def test_substation_attack_opens_the_matpower_transformer(tmp_path):
 
     plan = parse_scenario("name: t\nsteps:\n  - {at_min: 0, action: open_breakers, technique: T0831,\n"
                           "     targets: {kind: bus, ids: [0]}}\n")
-    result = simulate(system, plan, mode="dc", seed=0)
+    result = simulate(system, plan, flow="dc", seed=0)
     assert float(result.lost_mw.max()) == pytest.approx(80.0)
     show = CliRunner().invoke(cli, ["show", str(tmp_path)])
     assert show.exit_code == 0 and "1 transformers" in show.output
@@ -147,7 +147,7 @@ def test_a_load_dark_before_the_attack_is_not_charged_to_it(tmp_path):
     from gridsim.sim.simulation import simulate
 
     plan = parse_scenario("name: t\nsteps:\n  - {at_min: 0, action: access, technique: T0822}\n")
-    result = simulate(system, plan, mode="dc", seed=0)
+    result = simulate(system, plan, flow="dc", seed=0)
     assert float(result.lost_mw.max()) == 0.0
     from gridsim.cli.run import format_summary
     from gridsim.results.bundle import run_summary
@@ -198,7 +198,7 @@ def test_large_grids_never_get_a_dense_bus_by_bus_inverse():
     system = system_from_net(net)
     assert len(system.net.bus) > dcsolver._DENSE_ROWS
     engine = fast_engine(system)
-    result = engine.run(mode="dc")
+    result = engine.run(flow="dc")
     base = engine._base_solver()
     assert base is not None and base.inverse is None and base.lu is not None
     assert math.isclose(float(result.served_mw.sum()), float(system.net.load.p_mw.sum()), rel_tol=1e-9)
@@ -275,5 +275,5 @@ def test_scale_loads_to_zero_for_a_while_comes_back(tmp_path):
 
     plan = parse_scenario("name: x\nsteps:\n  - {at_min: 0, action: scale_loads, technique: none, "
                           "targets: {kind: load, ids: [0]}, factor: 0, duration_min: 30}\n")
-    result = simulate(load_system("pandapower:case9"), plan, mode="dc", seed=0)
+    result = simulate(load_system("pandapower:case9"), plan, flow="dc", seed=0)
     assert float(result.demand_mw[-1]) == pytest.approx(315.0)

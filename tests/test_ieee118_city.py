@@ -23,7 +23,7 @@ SCENARIO = REPO / "attacks" / "ieee118-city.yaml"
 @functools.cache
 def city_run():
     plan = load_scenario(SCENARIO)
-    return simulate(load_system(plan.system), plan, mode="dc", seed=0)
+    return simulate(load_system(plan.system), plan, flow="dc", seed=0)
 
 
 def first(result, element: str, state: str = "out"):

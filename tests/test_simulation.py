@@ -331,8 +331,8 @@ def test_a_cascade_of_ones_own_is_labelled_as_such(make_system):
     plan = scenario("  - {at_min: 0, action: trip_branches, technique: T0855, targets: {kind: line, ids: [1]}}\n",
                     horizon_h=1)
 
-    def mine(system, outages, mode="dc"):
-        return run_cascade(system, outages, mode=mode)
+    def mine(system, outages, flow="dc"):
+        return run_cascade(system, outages, flow=flow)
 
     assert simulate(system, plan, cascade=mine).engine_label == "custom-dc"
     mine.label = "checked"

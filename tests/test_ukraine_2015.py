@@ -69,7 +69,7 @@ def test_energy_not_served_is_reported_beside_the_quoted_figure():
 
 def test_ac_engine_gives_the_same_outage():
     plan = load_scenario("ukraine-2015")
-    result = simulate(load_system(plan.system), plan, mode="ac")
+    result = simulate(load_system(plan.system), plan, flow="ac")
     summary = summarize(result)
     assert summary["peak_customers_out"] == run()[1]["peak_customers_out"]
     assert summary["cascade_depth"] == 0

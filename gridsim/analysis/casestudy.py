@@ -82,7 +82,7 @@ def case_studies() -> list[str]:
     return names
 
 
-def run_case_study(name: str, *, mitigations: tuple[str, ...] = (), mode: str = "dc", engine: str = "fast",
+def run_case_study(name: str, *, mitigations: tuple[str, ...] = (), flow: str = "dc", engine: str = "fast",
                    seed: int | None = None) -> CaseStudy:
     """Run the bundled case study ``name`` (and again with each mitigation).
 
@@ -105,14 +105,14 @@ def run_case_study(name: str, *, mitigations: tuple[str, ...] = (), mode: str = 
     if plan.system is None:
         raise InputError(path, "names no system")
     system = load_system(plan.system)
-    study = CaseStudy(name, plan.description, summarize(simulate(system, plan, mode=mode, engine=engine,
+    study = CaseStudy(name, plan.description, summarize(simulate(system, plan, flow=flow, engine=engine,
                                                                   seed=seed)))
     for mitigation in mitigations:
         changed_system, changed_plan, what = apply_mitigation(mitigation, system, plan)
         if not what:
             study.mitigations[mitigation] = MitigationRun(what, None)
             continue
-        summary = summarize(simulate(changed_system, changed_plan, mode=mode, engine=engine, seed=seed))
+        summary = summarize(simulate(changed_system, changed_plan, flow=flow, engine=engine, seed=seed))
         moved = figures_moved(study.summary, summary)
         study.mitigations[mitigation] = MitigationRun(what, summary, moved, "" if moved else why_unchanged(summary))
     return study

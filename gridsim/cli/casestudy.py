@@ -45,7 +45,7 @@ def case_study_command(name: str | None, run_all: bool, mitigations: tuple[str, 
     if run_all == (name is not None):
         raise UserError("name one case study, or pass --all (known: " + ", ".join(case_studies()) + ")")
     names = case_studies() if run_all else [name]
-    studies = [run_case_study(n, mitigations=mitigations, mode=flow, engine=engine) for n in names]
+    studies = [run_case_study(n, mitigations=mitigations, flow=flow, engine=engine) for n in names]
     if as_json:
         click.echo(json.dumps([{"case_study": s.name, "agrees": s.agrees, "reported": s.rows,
                                 "mitigations": {m: run.as_dict() for m, run in s.mitigations.items()}}

@@ -53,7 +53,7 @@ def run_command(scenario: str, system_spec: str | None, flow: str, engine: str, 
         raise UserError(f"{plan.path}: names no system; pass --system (e.g. --system pandapower:case118)")
     system = load_system(spec)
     with _progress_bar(horizon_h or plan.horizon_h) as advance:
-        result = simulate(system, plan, mode=flow, engine=engine, seed=seed, horizon_h=horizon_h, progress=advance)
+        result = simulate(system, plan, flow=flow, engine=engine, seed=seed, horizon_h=horizon_h, progress=advance)
     summary = run_summary(result)
     bundle = None if no_bundle else write_bundle(result, out_dir, command=sys.argv, plot=not no_plot,
                                                  summary=summary)

@@ -125,7 +125,7 @@ class CascadeResult:
         return self.collapse.stages if self.collapse is not None else 0
 
 
-def run_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> CascadeResult:
+def run_cascade(system, outages: Outages = Outages(), *, flow: str = "dc") -> CascadeResult:
     """Run the power cascade rules to a fixed point on a copy of ``system.net``.
 
     Parameters
@@ -134,7 +134,7 @@ def run_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> Ca
         Grid, ratings and protection tolerance.
     outages : Outages
         Branches and generators out, and load multipliers, at the start.
-    mode : {"dc", "ac"}
+    flow : {"dc", "ac"}
         Power flow used by the protection rule.
 
     Returns
@@ -142,8 +142,8 @@ def run_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> Ca
     CascadeResult
         Branches tripped (in generations), served load and the state of every load.
     """
-    if mode not in ("dc", "ac"):
-        raise ValueError(f"mode must be 'dc' or 'ac', got {mode!r}")
+    if flow not in ("dc", "ac"):
+        raise ValueError(f"flow must be 'dc' or 'ac', got {flow!r}")
     net = copy.deepcopy(system.net)
     load_idx = net.load.index
     factor = np.array([outages.load_factor.get(int(i), 1.0) for i in load_idx], dtype=float)
@@ -174,12 +174,12 @@ def run_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> Ca
         net.sgen["scaling"] = sgen_scaling  # the voltage-collapse rule of the last generation may have cut it
         islands = _islands(net)
         state, shed_factor = _balance(net, islands, base_scaling, gen_p0)
-        unstable = _out_of_step(net, base_scaling * shed_factor, state) if mode == "ac" else []
+        unstable = _out_of_step(net, base_scaling * shed_factor, state) if flow == "ac" else []
         if unstable:
             new, cause = unstable, "out-of-step"
         else:
-            collapse = _solve(net, mode, base_scaling * shed_factor, state, islands)
-            line_flow, trafo_flow = branch_flows_mva(net, mode)
+            collapse = _solve(net, flow, base_scaling * shed_factor, state, islands)
+            line_flow, trafo_flow = branch_flows_mva(net, flow)
             new, cause = _overloaded(net, system, line_flow, trafo_flow, limit), "overload"
         if not new:
             break
@@ -308,7 +308,7 @@ def _balance(net, islands, base_scaling, gen_p0) -> tuple[np.ndarray, np.ndarray
     return state, keep
 
 
-def _solve(net, mode: str, scaling: np.ndarray, state: np.ndarray, islands: list[set[int]]) -> VoltageCollapse | None:
+def _solve(net, flow: str, scaling: np.ndarray, state: np.ndarray, islands: list[set[int]]) -> VoltageCollapse | None:
     """Run the power flow; in AC, apply the voltage-collapse rule where it does not converge.
 
     Only the islands that fail to converge on their own are shed, so a
@@ -321,7 +321,7 @@ def _solve(net, mode: str, scaling: np.ndarray, state: np.ndarray, islands: list
     if not _has_reference(net):
         _zero_results(net)  # nothing energised: no power flow to run
         return None
-    if mode == "dc":
+    if flow == "dc":
         run_dc(net)
         return None
     failing = _run_ac(net, islands)

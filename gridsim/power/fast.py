@@ -66,9 +66,9 @@ class _NeedsReference(Exception):
 _STATE_NAMES = np.array([LOAD_SERVED, LOAD_ISLAND, LOAD_SHED], dtype=object)
 
 
-def run_fast_cascade(system, outages: Outages = Outages(), *, mode: str = "dc") -> CascadeResult:
+def run_fast_cascade(system, outages: Outages = Outages(), *, flow: str = "dc") -> CascadeResult:
     """Drop-in replacement for :func:`gridsim.power.cascade.run_cascade`, compiled once per system."""
-    return fast_engine(system).run(outages, mode=mode)
+    return fast_engine(system).run(outages, flow=flow)
 
 
 def fast_engine(system) -> FastCascade:
@@ -129,11 +129,11 @@ class FastCascade:
 
     # ------------------------------------------------------------ one cascade
 
-    def run(self, outages: Outages = Outages(), mode: str = "dc") -> CascadeResult:
+    def run(self, outages: Outages = Outages(), flow: str = "dc") -> CascadeResult:
         """Run the cascade rules to a fixed point. See :func:`gridsim.power.cascade.run_cascade`."""
         g = self.grid
         if outages.switches:
-            return self._reference(outages, mode)
+            return self._reference(outages, flow)
         rows = [g.line_branch[self._line_pos[int(i)]] for i in outages.lines]
         rows += [g.trafo_branch[self._trafo_pos[int(i)]] for i in outages.trafos]
         rows += [r for i in outages.trafo3ws for r in g.trafo3w_branch[self._trafo3w_pos[int(i)]]]
@@ -147,25 +147,25 @@ class FastCascade:
             for index, share in outages.load_shed.items():
                 kept[self._load_pos[int(index)]] = 1.0 - share
         try:
-            return self.run_rows(np.array(rows, dtype=np.int64), np.array(gens, dtype=np.int64), factor, mode=mode,
+            return self.run_rows(np.array(rows, dtype=np.int64), np.array(gens, dtype=np.int64), factor, flow=flow,
                                  load_kept=kept)
         except _NeedsReference:
-            return self._reference(outages, mode)
+            return self._reference(outages, flow)
 
-    def _reference(self, outages: Outages, mode: str) -> CascadeResult:
+    def _reference(self, outages: Outages, flow: str) -> CascadeResult:
         if self.system is None:
             raise ValueError("this cascade needs the reference engine, and the engine was built without a system")
-        return run_cascade(self.system, outages, mode=mode)
+        return run_cascade(self.system, outages, flow=flow)
 
     def run_rows(self, branch_rows: np.ndarray, gen_positions: np.ndarray | None = None,
-                 load_factor: np.ndarray | None = None, *, mode: str = "dc",
+                 load_factor: np.ndarray | None = None, *, flow: str = "dc",
                  load_kept: np.ndarray | None = None) -> CascadeResult:
         """:meth:`run` with the outages as branch rows, generator positions and per-load factors (sweeps).
 
         ``load_kept`` is the share of each load's demand not cut by under-frequency relays.
         """
-        if mode not in ("dc", "ac"):
-            raise ValueError(f"mode must be 'dc' or 'ac', got {mode!r}")
+        if flow not in ("dc", "ac"):
+            raise ValueError(f"flow must be 'dc' or 'ac', got {flow!r}")
         g = self.grid
         branch_on = g.branch_on.copy()
         branch_on[branch_rows] = False
@@ -189,7 +189,7 @@ class FastCascade:
                 injection_pu = self._injections(island, gen_on, load_p)
                 balanced_for = n_islands
             angles, unstable = None, None
-            if mode == "ac":
+            if flow == "ac":
                 if (np.bincount(labels[island.refs], minlength=len(island.energised)) > 1).any():
                     raise _NeedsReference  # an island pinned at two references: pandapower fixes both
                 angles = self._angles(branch_on, labels, island, injection_pu)
@@ -197,12 +197,12 @@ class FastCascade:
             if unstable is not None:
                 new, ratio, cause = unstable[0], unstable[1], "out-of-step"
             else:
-                if mode == "dc":
-                    flow = np.abs(self._flows(branch_on, n_islands, labels, island, injection_pu))
+                if flow == "dc":
+                    carried = np.abs(self._flows(branch_on, n_islands, labels, island, injection_pu))
                     stage_keep, collapse = None, None
                 else:
-                    flow, stage_keep, collapse = self._ac(branch_on, labels, island, angles, gen_on, load_p)
-                watched = flow[self._watched_rows] if len(self._watched_rows) else np.zeros(0)
+                    carried, stage_keep, collapse = self._ac(branch_on, labels, island, angles, gen_on, load_p)
+                watched = carried[self._watched_rows] if len(self._watched_rows) else np.zeros(0)
                 (new, ratio), cause = self._overloaded(branch_on, watched), "overload"
             if not len(new):
                 break

@@ -62,14 +62,14 @@ def run_ac(net, *, distributed: bool = False, inits: tuple[str, ...] = ("dc", "f
     return False
 
 
-def branch_flows_mva(net, mode: str) -> tuple[np.ndarray, np.ndarray]:
+def branch_flows_mva(net, flow: str) -> tuple[np.ndarray, np.ndarray]:
     """Flow magnitude per line and per transformer, for the protection rule.
 
     DC: ``|P|`` at the from side (lossless, both ends equal). AC: the larger
     apparent power of the two ends. Out-of-service or unsupplied branches: 0.
     """
     rl, rt = net.res_line, net.res_trafo
-    if mode == "dc":
+    if flow == "dc":
         line = np.abs(rl.p_from_mw.to_numpy(dtype=float)) if len(rl) else np.zeros(0)
         trafo = np.abs(rt.p_hv_mw.to_numpy(dtype=float)) if len(rt) else np.zeros(0)
     else:

@@ -51,7 +51,7 @@ STALE_AFTER_S = 7 * 24 * 3600.0
 
 def run_id(result: SimulationResult) -> str:
     """A readable id: scenario, system, engine and seed (same inputs, same id)."""
-    engine = result.mode if result.engine == "fast" else f"{result.mode}-{result.engine}"
+    engine = result.flow if result.engine == "fast" else f"{result.flow}-{result.engine}"
     return safe_name(f"{result.scenario.name}_{result.system.name}_{engine}_seed{result.seed}")
 
 

@@ -100,7 +100,7 @@ class SimulationResult:
 
     system: System
     scenario: Scenario
-    mode: str
+    flow: str
     seed: int
     horizon_min: float
     targets: dict[int, list[str]]
@@ -129,7 +129,7 @@ class SimulationResult:
     @property
     def engine_label(self) -> str:
         """``fast-dc``, ``reference-ac`` ...: the engine and its power flow."""
-        return f"{self.engine}-{self.mode}"
+        return f"{self.engine}-{self.flow}"
 
     @property
     def lost_mw(self) -> np.ndarray:
@@ -153,11 +153,11 @@ class _Job:
     holds: list[tuple[Ref, str]]  # (element, holder key) released when done
     label: str
     sites: tuple[str, ...] = ()
-    mode: str = ""  # "remote" or "manual", set at dispatch
+    via: str = ""  # "remote" or "manual", set at dispatch
     failed: str = ""  # the element whose failure line this job undoes
 
 
-def simulate(system: System, scenario: Scenario, *, mode: str = "dc", engine: str = "fast",
+def simulate(system: System, scenario: Scenario, *, flow: str = "dc", engine: str = "fast",
              seed: int | None = None, horizon_h: float | None = None,
              cascade: Callable[..., CascadeResult] | None = None,
              progress: Callable[[float], None] | None = None) -> SimulationResult:
@@ -167,7 +167,7 @@ def simulate(system: System, scenario: Scenario, *, mode: str = "dc", engine: st
     ----------
     system, scenario
         What exists and what the attacker does.
-    mode : {"dc", "ac"}
+    flow : {"dc", "ac"}
         Power flow of the cascade.
     engine : {"fast", "reference"}
         The compiled engine (:mod:`gridsim.power.fast`) or plain pandapower
@@ -177,7 +177,7 @@ def simulate(system: System, scenario: Scenario, *, mode: str = "dc", engine: st
     horizon_h : float, optional
         Stop here; default the scenario's ``horizon_h``.
     cascade : callable, optional
-        A power cascade of one's own, ``cascade(system, outages, mode=...)``; overrides ``engine``. The
+        A power cascade of one's own, ``cascade(system, outages, flow=...)``; overrides ``engine``. The
         result's engine is its ``label`` attribute if it has one, else ``custom``.
     progress : callable, optional
         Called with the simulated time (minutes) after every instant, for progress bars.
@@ -205,7 +205,7 @@ def simulate(system: System, scenario: Scenario, *, mode: str = "dc", engine: st
     # A cascade of one's own says what it is (its ``label``), or is "custom".
     known = {run_fast_cascade: "fast", run_cascade: "reference"}
     label = known.get(cascade) or str(getattr(cascade, "label", "custom"))
-    result = _Clock(system, scenario, mode, run_seed, horizon, cascade, progress).run()
+    result = _Clock(system, scenario, flow, run_seed, horizon, cascade, progress).run()
     result.engine = label
     return result
 
@@ -238,9 +238,9 @@ def cause_of(events: Sequence[Event | dict[str, Any]]) -> list[int | None]:
 
 
 class _Clock:
-    def __init__(self, system: System, scenario: Scenario, mode: str, seed: int, horizon_min: float, cascade,
+    def __init__(self, system: System, scenario: Scenario, flow: str, seed: int, horizon_min: float, cascade,
                  progress=None):
-        self.system, self.scenario, self.mode, self.seed = system, scenario, mode, seed
+        self.system, self.scenario, self.flow, self.seed = system, scenario, flow, seed
         self.steps = {step.index: step for step in scenario.steps}
         self.horizon = horizon_min
         self.cascade = cascade
@@ -398,7 +398,7 @@ class _Clock:
             # Only control, view or crews changed: the power state is the last fixed point.
             result = replace(self.last_result, trips=[])
         else:
-            result = self.cascade(self.system, outages, mode=self.mode)
+            result = self.cascade(self.system, outages, flow=self.flow)
             if result.collapse is not None:
                 self._log_collapse(now, result, triggers + restorations)
         self.depth = max(self.depth, result.depth)
@@ -866,7 +866,7 @@ class _Clock:
             self.queues[operator] = [entry for entry in queue if not self._remote_possible(entry[2].sites)]
             heapq.heapify(self.queues[operator])
             for _, _, job in sorted(back, key=lambda entry: entry[:2]):
-                job.mode = "remote"
+                job.via = "remote"
                 self._push(now + self.system.restoration_for(job.site).remote_min, _JOB_DONE, "job_done", job)
 
     def _dispatch(self, now: float, job: _Job) -> None:
@@ -885,13 +885,13 @@ class _Clock:
     def _decide(self, now: float, job: _Job) -> None:
         params = self.system.restoration_for(job.site)
         if job.kind == "gen":
-            job.mode = "remote"
+            job.via = "remote"
             self._push(now + 60.0 * params.generator_restart_h, _JOB_DONE, "job_done", job)
         elif self._remote_possible(job.sites):
-            job.mode = "remote"
+            job.via = "remote"
             self._push(now + params.remote_min, _JOB_DONE, "job_done", job)
         else:
-            job.mode = "manual"
+            job.via = "manual"
             blind = any(self.view_denied[s] for s in job.sites)
             self._push(now + (params.detect_blind_min if blind else 0.0), _JOB_READY, "job_ready", job)
 
@@ -900,7 +900,7 @@ class _Clock:
 
     def _on_job_ready(self, now: float, job: _Job, _triggers, _restorations) -> None:
         if self._remote_possible(job.sites):  # control came back while the operators were finding out
-            job.mode = "remote"
+            job.via = "remote"
             self._push(now + self.system.restoration_for(job.site).remote_min, _JOB_DONE, "job_done", job)
             return
         operator = self._operator(job.site)
@@ -942,8 +942,8 @@ class _Clock:
 
     def _restore(self, now: float, job: _Job, restorations: list[str]) -> None:
         self.changed = True
-        cause = f"restored-{job.mode}"
-        restorations.append(f"{job.label} ({job.mode})")
+        cause = f"restored-{job.via}"
+        restorations.append(f"{job.label} ({job.via})")
         for ref, key in job.holds:
             self.holders[ref].discard(key)
         element = f"substation:{job.site}" if job.kind == "site" else str(job.holds[0][0])
@@ -952,7 +952,7 @@ class _Clock:
         self.pending.append((job.failed or element, self._buses_of(job.failed or element)))
 
     def _free_crew(self, now: float, job: _Job) -> None:
-        if job.mode == "manual":
+        if job.via == "manual":
             operator = self._operator(job.site)
             self.free_crews[operator] += 1
             self._push(now, _ASSIGN, "assign", operator)
@@ -962,7 +962,7 @@ class _Clock:
         holds = [hold for job in jobs for hold in job.holds]
         for ref, key in holds:
             self.holders[ref].discard(key)
-        trial = self.cascade(self.system, self._outages(), mode=self.mode)
+        trial = self.cascade(self.system, self._outages(), flow=self.flow)
         for ref, key in holds:
             self.holders[ref].add(key)
         return bool(trial.trips)
@@ -973,7 +973,7 @@ class _Clock:
         return SimulationResult(
             system=self.system,
             scenario=self.scenario,
-            mode=self.mode,
+            flow=self.flow,
             seed=self.seed,
             horizon_min=self.horizon,
             targets={i: [str(r) for r in refs] for i, refs in self.targets.items()},

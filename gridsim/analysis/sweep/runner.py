@@ -252,8 +252,8 @@ class _Evaluator:
         if self.settings.engine == "fast":
             from gridsim.power.fast import run_fast_cascade
 
-            return run_fast_cascade(self.system, outages, mode=self.settings.flow)
-        return run_cascade(self.system, outages, mode=self.settings.flow)
+            return run_fast_cascade(self.system, outages, flow=self.settings.flow)
+        return run_cascade(self.system, outages, flow=self.settings.flow)
 
     def evaluate(self, chunk: tuple[int, list[tuple[int, ...]]]) -> dict:
         start, combos = chunk
