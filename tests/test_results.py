@@ -16,7 +16,8 @@ import pytest
 from conftest import three_sites
 
 from gridsim.errors import InputError
-from gridsim.results.bundle import remove_stale_stages, run_id, run_manifest, safe_name, staged_folder, write_bundle
+from gridsim.results.bundle import run_id, run_manifest, safe_name, write_bundle
+from gridsim.results.staging import remove_stale_stages, staged_folder
 from gridsim.scenario.schema import parse_scenario
 from gridsim.sim.simulation import simulate
 
@@ -29,12 +30,12 @@ def result_named(name: str = "t"):
 
 @pytest.mark.parametrize("interruption", [KeyboardInterrupt, SystemExit, RuntimeError])
 def test_an_interrupted_write_leaves_nothing(tmp_path, monkeypatch, interruption):
-    import gridsim.report.plots
+    import gridsim.results.bundle
 
     def fail(*_a, **_k):
         raise interruption()
 
-    monkeypatch.setattr(gridsim.report.plots, "plot_timeline", fail)
+    monkeypatch.setattr(gridsim.results.bundle, "plot_timeline", fail)
     with pytest.raises(interruption):
         write_bundle(result_named(), tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -105,7 +106,7 @@ def _dead_pid() -> int:
 
 
 def test_partial_folders_of_killed_runs_are_removed_and_no_others(tmp_path):
-    from gridsim.results.bundle import STALE_AFTER_S, _host_tag
+    from gridsim.results.staging import STALE_AFTER_S, _host_tag
 
     host = _host_tag()
     dead = tmp_path / f".t_three-sites_dc_seed0.{host}-{_dead_pid()}-0123abcd.partial"
@@ -132,7 +133,7 @@ def test_partial_folders_of_killed_runs_are_removed_and_no_others(tmp_path):
 
 
 def test_remove_stale_stages_spares_a_symlink_and_a_running_write(tmp_path):
-    from gridsim.results.bundle import _host_tag
+    from gridsim.results.staging import _host_tag
 
     target = tmp_path / "precious"
     target.mkdir()

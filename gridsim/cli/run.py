@@ -39,7 +39,8 @@ def run_command(scenario: str, system_spec: str | None, flow: str, engine: str, 
                 out_dir: Path, no_bundle: bool, no_plot: bool, as_json: bool) -> None:
     """Run SCENARIO (a file in attacks/ or a bundled name) and measure the blackout."""
     from gridsim.loading import load_system
-    from gridsim.results.bundle import check_writable, run_summary, write_bundle
+    from gridsim.results.bundle import run_summary, write_bundle
+    from gridsim.results.staging import check_writable
     from gridsim.scenario.schema import load_scenario
     from gridsim.sim.simulation import simulate
 

@@ -60,10 +60,11 @@ def sweep_command(system_spec: str, targets: str, k: int, random: int | None, se
     ccdf.png under --out, and prints the blackout-size distribution and the elements
     whose loss does the most harm.
     """
-    from gridsim.analysis.sweep import SweepSettings, candidates, count_scenarios, run_sweep
+    from gridsim.analysis.sweep import SweepSettings, candidates, count_scenarios
+    from gridsim.analysis.sweep.folder import sweep_to_folder
     from gridsim.loading import load_system
     from gridsim.power.fast import fast_engine
-    from gridsim.results.bundle import check_writable, staged_folder
+    from gridsim.results.staging import check_writable
 
     started = time.perf_counter()
     signal.signal(signal.SIGTERM, exit_on_sigterm)
@@ -82,88 +83,15 @@ def sweep_command(system_spec: str, targets: str, k: int, random: int | None, se
     settings = SweepSettings(targets=targets, k=k, random=random, seed=seed,
                              workers=workers or os.cpu_count() or 1, engine=engine, flow=flow)
     loaded = time.perf_counter()
-    with staged_folder(out_dir, _folder_name(system.name, settings)) as stage:
-        with _ParquetSink(stage.path / "scenarios.parquet") as sink, _progress(total) as progress:
-            progress.echo(format_start(system.name, settings, total))
-            accumulator = run_sweep(system, settings, sink=sink, progress=progress, plan=progress.plan)
-        summary = accumulator.summary()
-        summary["seconds"] = round(time.perf_counter() - loaded, 3)
-        summary["load_seconds"] = round(loaded - started, 3)
-        _write_json(stage.path / "summary.json", summary)
-        _write_json(stage.path / "manifest.json", _manifest(system, settings))
-        if not no_plot:
-            from gridsim.report.plots import plot_ccdf
-
-            plot_ccdf(accumulator, stage.path / "ccdf.png")
+    with _progress(total) as progress:
+        progress.echo(format_start(system.name, settings, total))
+        summary, folder = sweep_to_folder(system, settings, out_dir, progress=progress, plan=progress.plan,
+                                          plot=not no_plot, load_seconds=loaded - started)
     if as_json:
-        click.echo(json.dumps({**summary, "folder": str(stage.final)}, indent=2))
+        click.echo(json.dumps({**summary, "folder": str(folder)}, indent=2))
     else:
         click.echo(format_sweep(summary))
-        click.echo(f"results: {stage.final}")
-
-
-def _folder_name(system: str, settings) -> str:
-    name = f"sweep_{system}_{settings.targets}_k{settings.k}"
-    if settings.random is not None:
-        name += f"_mc{settings.random}_seed{settings.seed}"
-    if settings.engine != "fast" or settings.flow != "dc":
-        name += f"_{settings.engine}-{settings.flow}"
-    return "".join(c if c.isalnum() or c in "_.-" else "-" for c in name)
-
-
-def _manifest(system, settings) -> dict:
-    from datetime import UTC, datetime
-
-    from gridsim.results.bundle import versions
-
-    return {
-        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": sys.argv,
-        "settings": {"targets": settings.targets, "k": settings.k, "random": settings.random,
-                     "seed": settings.seed, "engine": settings.engine, "flow": settings.flow},
-        "inputs": {"system": {"name": system.name, "power_source": system.source, "files": system.input_files,
-                              "ratings_set_by_gridsim": system.rating_notes}},
-        "versions": {**versions(), "pyarrow": _pyarrow_version()},
-    }
-
-
-def _pyarrow_version() -> str:
-    import pyarrow
-
-    return pyarrow.__version__
-
-
-def _write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-
-
-class _ParquetSink:
-    """Rows to a Parquet file, a row group per chunk: memory stays flat however long the sweep."""
-
-    def __init__(self, path: Path):
-        import pyarrow as pa
-
-        self.path = path
-        self.schema = pa.schema([("scenario", pa.int64()), ("targets", pa.list_(pa.string())),
-                                 ("mw_lost", pa.float64()), ("pct_lost", pa.float64()),
-                                 ("customers_out", pa.float64()), ("cascade_depth", pa.int32()),
-                                 ("elements_tripped", pa.int32()), ("tripped", pa.list_(pa.string())),
-                                 ("islands", pa.int32())])
-        self.writer = None
-
-    def __enter__(self):
-        import pyarrow.parquet as pq
-
-        self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
-        return self
-
-    def __call__(self, columns: dict) -> None:
-        import pyarrow as pa
-
-        self.writer.write_table(pa.table({name: columns[name] for name in self.schema.names}, schema=self.schema))
-
-    def __exit__(self, *exc) -> None:
-        self.writer.close()
+        click.echo(f"results: {folder}")
 
 
 class _progress:  # noqa: N801 - used as a context manager, like click's own
