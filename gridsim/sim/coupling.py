@@ -171,38 +171,45 @@ class Coupling:
                 continue  # the cycle's supplies are back: see them before judging anything else
             progressed = False
             for element in self.elements:
-                if element in self.black_start:
-                    continue  # started with its cycle, above
-                failing = self._failing_edge(element, now)
-                held = self.attack[element]
-                if element not in self.down:
-                    if held or failing is not None:
-                        changes.append(self._fail(element, now, failing))
-                        progressed = True
-                    continue
-                if held or failing is not None:
-                    if failing is not None:
-                        self.lost_edges[element].add(failing)
-                    self.restart_at.pop(element, None)
-                    self._due.discard(element)
-                    continue
-                if element in self._due:
-                    changes.append(self._recover(element, now))
-                    progressed = True
-                elif element not in self.restart_at:
-                    delay = max((self.edges[i].restart_min for i in self.lost_edges[element]), default=0.0)
-                    self.restart_at[element] = now + delay
-                    if delay > 0:
-                        restarts.append((now + delay, element))
-                    else:  # back at once: the next round of this loop brings it in
-                        self._due.add(element)
-                        progressed = True
+                if element not in self.black_start:  # a black-started cycle's members came back above
+                    progressed |= self._step(element, now, changes, restarts)
             if not progressed and not self._schedule_black_starts(now, restarts):
                 break
         self._due.clear()
         expiries = sorted({now + 60.0 * self.backup_left_h(i, now) for i in range(len(self.edges))
                            if self.lost_since[i] is not None and self.backup_left_h(i, now) > _EPS_H})
         return changes, expiries, restarts
+
+    def _step(self, element: str, now: float, changes: list[Change], restarts: list[tuple[float, str]]) -> bool:
+        """One element's turn in the fixed point: fail it, hold it down, or bring it (or its restart) on.
+
+        True if something changed that the next round must see.
+        """
+        failing = self._failing_edge(element, now)
+        held = self.attack[element]
+        if element not in self.down:
+            if held or failing is not None:
+                changes.append(self._fail(element, now, failing))
+                return True
+            return False
+        if held or failing is not None:
+            if failing is not None:
+                self.lost_edges[element].add(failing)
+            self.restart_at.pop(element, None)
+            self._due.discard(element)
+            return False
+        if element in self._due:
+            changes.append(self._recover(element, now))
+            return True
+        if element in self.restart_at:
+            return False
+        delay = max((self.edges[i].restart_min for i in self.lost_edges[element]), default=0.0)
+        self.restart_at[element] = now + delay
+        if delay > 0:
+            restarts.append((now + delay, element))
+            return False
+        self._due.add(element)  # back at once: the next round of this loop brings it in
+        return True
 
     # ------------------------------------------------------------ black start of dead cycles
 
