@@ -104,53 +104,66 @@ def show_command(system_spec: str) -> None:
     for key in sorted({k for k, _ in tags}):
         values = ", ".join(f"{v} ({n})" for (k, v), n in sorted(tags.items()) if k == key)
         click.echo(f"    {key:<14} {_first_line(values)}")
-    unrated = int(np.isinf(system.line_rating_mva).sum() + np.isinf(system.trafo_rating_mva).sum())
-    click.echo(f"  protection       trips above rating x {1 + system.overload_tolerance:g}; "
-               f"{unrated} branches never trip")
-    notes = system.rating_notes
-    branches = len(system.line_rating_mva) + len(system.trafo_rating_mva)
-    if notes.get("derived") or notes.get("raised"):
-        click.echo(f"  ratings          {notes.get('derived', 0) + notes.get('raised', 0)} of {branches} branches "
-                   "rated by gridsim (Motter-Lai rule): losses depend on its margin")
-        if notes.get("derived"):
-            click.echo(f"    {notes['derived']} unrated branches rated at (1 + margin) x base-case flow")
-        if notes.get("raised"):
-            click.echo(f"    {notes['raised']} branches over their rating in the base case: raised to (1 + margin) x "
-                       "base-case flow")
-    else:
-        click.echo(f"  ratings          all {branches} as the grid gives them (none derived or raised by gridsim)")
-    for line in _frequency_lines(system):
+    for line in [*_rating_lines(system), *_frequency_lines(system)]:
         click.echo(line)
     r = system.restoration
     click.echo(f"  restoration      remote {r.remote_min:g} min; manual {r.manual_h:g} h/site, {r.crews} crews")
     for op, p in sorted(system.operator_restoration.items()):
         click.echo(f"    {op:<22} manual {p.manual_h:g} h/site, {p.crews} crews")
+    for line in _layer_lines(system):
+        click.echo(line)
+
+
+def _rating_lines(system) -> list[str]:
+    """How branches are protected, and how many ratings gridsim set itself (losses depend on those)."""
+    lines: list[str] = []
+    unrated = int(np.isinf(system.line_rating_mva).sum() + np.isinf(system.trafo_rating_mva).sum())
+    lines.append(f"  protection       trips above rating x {1 + system.overload_tolerance:g}; "
+                 f"{unrated} branches never trip")
+    notes = system.rating_notes
+    branches = len(system.line_rating_mva) + len(system.trafo_rating_mva)
+    if notes.get("derived") or notes.get("raised"):
+        lines.append(f"  ratings          {notes.get('derived', 0) + notes.get('raised', 0)} of {branches} branches "
+                     "rated by gridsim (Motter-Lai rule): losses depend on its margin")
+        if notes.get("derived"):
+            lines.append(f"    {notes['derived']} unrated branches rated at (1 + margin) x base-case flow")
+        if notes.get("raised"):
+            lines.append(f"    {notes['raised']} branches over their rating in the base case: raised to (1 + margin) x "
+                         "base-case flow")
+    else:
+        lines.append(f"  ratings          all {branches} as the grid gives them (none derived or raised by gridsim)")
+    return lines
+
+
+def _layer_lines(system) -> list[str]:
+    """The layers beside the grid (water, transport, telecom, facilities) and the dependencies between them."""
+    lines: list[str] = []
     layers = system.layers
     if not layers.present and not layers.dependencies:
-        click.echo("  layers           none (power only)")
-        return
+        return ["  layers           none (power only)"]
     counts = layers.counts()
-    click.echo(f"  layers           {', '.join(layers.present) or 'none'}")
+    lines.append(f"  layers           {', '.join(layers.present) or 'none'}")
     if layers.water is not None:
         w = layers.water
-        click.echo(f"    water          {w.spec}: {counts.get('junction', 0)} junctions, "
-                   f"{counts.get('pump', 0)} pumps, {counts.get('reservoir', 0)} reservoirs, "
-                   f"{len(w.model.tank_name_list)} tanks; "
-                   f"{w.population:,.0f} people; {w.settings.mode}, served at >= {w.settings.service_pressure_m:g} m")
+        lines.append(f"    water          {w.spec}: {counts.get('junction', 0)} junctions, "
+                     f"{counts.get('pump', 0)} pumps, {counts.get('reservoir', 0)} reservoirs, "
+                     f"{len(w.model.tank_name_list)} tanks; "
+                     f"{w.population:,.0f} people; {w.settings.mode}, served at >= {w.settings.service_pressure_m:g} m")
     if layers.transport is not None:
         t = layers.transport
-        click.echo(f"    transport      {len(t.network.node_ids)} road nodes, {counts['road_link']} links, "
-                   f"{counts.get('signal', 0)} signals, {counts.get('rail', 0)} rail lines, "
-                   f"{counts['demand_pair']} demand pairs ({float(t.demand.trips_per_h.sum()):,.0f} trips/h)")
+        lines.append(f"    transport      {len(t.network.node_ids)} road nodes, {counts['road_link']} links, "
+                     f"{counts.get('signal', 0)} signals, {counts.get('rail', 0)} rail lines, "
+                     f"{counts['demand_pair']} demand pairs ({float(t.demand.trips_per_h.sum()):,.0f} trips/h)")
     if layers.telecom:
         kinds = Counter(site.kind for site in layers.telecom.values())
-        click.echo(f"    telecom        {', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}")
+        lines.append(f"    telecom        {', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}")
     if counts.get("facility"):
-        click.echo(f"    facilities     {counts['facility']}")
+        lines.append(f"    facilities     {counts['facility']}")
     by_pair = Counter((d.supplier.split(":", 1)[0], d.dependent.split(":", 1)[0]) for d in layers.dependencies)
-    click.echo(f"  dependencies     {len(layers.dependencies)}")
+    lines.append(f"  dependencies     {len(layers.dependencies)}")
     for (supplier, dependent), n in sorted(by_pair.items()):
-        click.echo(f"    {supplier:>10} -> {dependent:<12} {n}")
+        lines.append(f"    {supplier:>10} -> {dependent:<12} {n}")
+    return lines
 
 
 def _frequency_lines(system) -> list[str]:
