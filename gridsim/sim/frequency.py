@@ -28,6 +28,7 @@ import numpy as np
 
 from gridsim.model.dynamics import FrequencySettings, Machine
 from gridsim.model.grid import dispatch_range
+from gridsim.power.fast import run_fast_cascade
 
 __all__ = ["FrequencyResponse", "FrequencySettings", "Machine", "base_blackout_threshold", "blackout_threshold",
            "frequency_response", "island_machines"]
@@ -167,8 +168,6 @@ def _share(net_demand: float, low: np.ndarray, cap: np.ndarray) -> np.ndarray:
 
 def base_blackout_threshold(system) -> float | None:
     """:func:`blackout_threshold` of the untouched system (every generator running, the base dispatch)."""
-    from gridsim.power.fast import run_fast_cascade
-
     base = run_fast_cascade(system)
     machines, _, load_mw, _ = island_machines(system, base, [int(i) for i in system.net.gen.index])
     if not machines:

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gridsim.layers.transport import assign
+from gridsim.layers.water import simulate_service
 from gridsim.model.layers import CONTROL_CENTRE, CONTROL_KINDS
 from gridsim.model.system import System
 from gridsim.sim.coupling import Coupling, format_time
@@ -207,8 +209,6 @@ class Infrastructure:
     # ------------------------------------------------------------ water
 
     def _run_water(self):
-        from gridsim.layers.water import simulate_service
-
         water = self.layers.water
         intervals = {name: [tuple(iv) for iv in ivs] for name, ivs in self.water_intervals.items()}
         self.water_runs += 1
@@ -339,8 +339,6 @@ class Infrastructure:
 
     def _travel_veh_h(self, dark: frozenset[str]) -> float:
         if dark not in self._assignments:
-            from gridsim.layers.transport import assign
-
             transport = self.layers.transport
             result = assign(transport.network, transport.demand, transport.capacity_with_dark(dark))
             self._assignments[dark] = float(result.total_veh_h)
