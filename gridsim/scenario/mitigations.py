@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from gridsim.model.layers import Dependency
 from gridsim.model.system import System
-from gridsim.scenario.schema import Scenario
+from gridsim.scenario.actions import ACTION_TYPES
+from gridsim.scenario.schema import Scenario, Step
 
 __all__ = ["MITIGATIONS", "Mitigation", "SPARE_INSTALL_H", "apply_mitigation"]
 
@@ -134,12 +135,17 @@ def _critical_gas_feeders(system: System, scenario: Scenario) -> tuple[System, S
                                if n else "")
 
 
+def _physical(step: Step) -> bool:
+    """Whether the step's action has a physical effect (the action table's word; ``access`` has none)."""
+    return ACTION_TYPES[step.action].physical
+
+
 def _detect_early(system: System, scenario: Scenario) -> tuple[System, Scenario, str]:
-    """The intrusion is found before the attack's first physical step: only the access steps remain."""
-    kept = tuple(s for s in scenario.steps if s.action == "access")
+    """The intrusion is found before the attack's first physical step: only the steps without one (access) remain."""
+    kept = tuple(s for s in scenario.steps if not _physical(s))
     if len(kept) == len(scenario.steps):
         return system, scenario, ""
-    first = min((s.at_min for s in scenario.steps if s.action != "access"), default=0.0)
+    first = min((s.at_min for s in scenario.steps if _physical(s)), default=0.0)
     return system, dataclasses.replace(scenario, steps=kept), (
         f"{len(scenario.steps) - len(kept)} step(s) from t = {first:g} min on never happen")
 

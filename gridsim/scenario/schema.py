@@ -4,6 +4,9 @@ YAML is read with the safe loader (no tags, no code). Each error names the
 file, the path inside it (``steps[2].targets.where``) and its line. Every
 value's type is checked before it is used (a YAML list is unhashable, a YAML
 ``yes`` is a boolean), so bad input is an :class:`InputError`, never a traceback.
+
+The actions a step may take, their targets and their parameters are those of
+the action table (:mod:`gridsim.scenario.actions`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from gridsim.bundled import bundled_dir
 from gridsim.errors import InputError
 from gridsim.io.numbers import finite_number
 from gridsim.model.grid import STOCK_PREFIXES
+from gridsim.scenario.actions import ACTION_TYPES, KINDS, LAYER_TARGET_KINDS, PARAMETERS, ActionType, takers
 from gridsim.scenario.techniques import ATTACK_VERSION, techniques
 
 __all__ = [
@@ -34,7 +38,6 @@ __all__ = [
     "KINDS",
     "LAYER_TARGET_KINDS",
     "MEASURES",
-    "MAX_FACTOR",
     "REPORTABLE",
     "Reported",
     "Scenario",
@@ -53,36 +56,21 @@ MAX_HORIZON_H = 24.0 * 365
 
 #: ``technique`` of a step that is not an attack (a storm, a fault, a cold snap).
 NOT_AN_ATTACK = "none"
-#: Kinds of elements of the infrastructure layers a step may target (docs/FORMATS.md).
-LAYER_TARGET_KINDS = ("pump", "reservoir", "signal", "rail", "telecom", "facility")
-KINDS = ("substation", "bus", "line", "trafo", "branch", "gen", "load", *LAYER_TARGET_KINDS)
 MEASURES = ("degree", "betweenness", "load", "flow")
-_SITE_KINDS = ("substation",)
 
-#: action -> (target kinds allowed; None = takes no targets)
-ACTIONS: dict[str, tuple[str, ...] | None] = {
-    "access": None,
-    "open_breakers": ("substation", "bus"),
-    "trip_branches": ("line", "trafo", "branch"),
-    "trip_generators": ("gen",),
-    "scale_loads": ("load", "substation", "bus"),
-    "deny_control": _SITE_KINDS,
-    "deny_view": _SITE_KINDS,
-    "destroy_firmware": ("substation", "telecom"),
-    "disable": LAYER_TARGET_KINDS,
-    "disable_backup": LAYER_TARGET_KINDS,
-}
+#: action -> the target kinds it allows (None: it takes no targets). A view of
+#: :data:`gridsim.scenario.actions.ACTION_TYPES`, the one table of actions, for callers that want only the kinds.
+ACTIONS: dict[str, tuple[str, ...] | None] = {name: action.targets for name, action in ACTION_TYPES.items()}
 
 _SCENARIO_KEYS = ("name", "description", "references", "system", "seed", "horizon_h", "start", "reported", "steps")
 #: summary.json measures a scenario may declare reported values for.
 REPORTABLE = ("peak_mw_lost", "peak_pct_lost", "peak_customers_out", "peak_people_out", "energy_not_served_mwh",
               "customer_hours_lost", "time_to_full_restoration_min", "cascade_depth", "by_operator", "layers",
               "outage_duration_h", "frequency", "control", "generation")
-_STEP_KEYS = ("at_min", "action", "targets", "technique", "duration_min", "factor", "note")
+#: The keys of a step: its time, action, targets and technique, the parameters of the action table (by name), a note.
+_STEP_KEYS = ("at_min", "action", "targets", "technique", *sorted(PARAMETERS), "note")
 _SELECTOR_KEYS = ("kind", "ids", "where", "strategy", "by", "k")
 
-#: Largest demand multiplier of ``scale_loads``: far above any real surge, small enough that MW stay finite.
-MAX_FACTOR = 1000.0
 #: Appended to errors about a boolean where text was meant: YAML 1.1 reads unquoted yes/no/on/off/true/false as bools.
 BOOL_HINT = '(YAML read yes/no/true/false unquoted as a boolean; quote it: "yes")'
 #: ``line:0``, ``trafo:3``: an element by pandapower table and index, as gridsim prints it (:class:`Ref`).
@@ -586,6 +574,7 @@ def _horizon_error(at_min: float, horizon_h: float) -> str:
 
 
 def _parse_step(raw: Any, i: int, horizon_h: float, fail: _Fail, lines: _Lines) -> Step:
+    """One step, checked against the action table: its action, technique, targets and parameters, in that order."""
     path = f"steps[{i}]"
     if not isinstance(raw, dict):
         raise fail(path, "each step must be a mapping")
@@ -596,39 +585,65 @@ def _parse_step(raw: Any, i: int, horizon_h: float, fail: _Fail, lines: _Lines) 
     at_min = _number(raw, "at_min", f"{path}.at_min", fail, required=True)
     if at_min >= 60.0 * horizon_h:
         raise fail(f"{path}.at_min", _horizon_error(at_min, horizon_h))
-    action = _text(raw["action"], "action", f"{path}.action", fail)
-    if action not in ACTIONS:
-        raise fail(f"{path}.action", f"unknown action {_show(action)} (known: {', '.join(ACTIONS)})")
-    technique = _text(raw["technique"], "technique", f"{path}.technique", fail).strip().upper()
+    action = _parse_action(raw["action"], path, fail)
+    technique = _parse_technique(raw["technique"], path, fail)
+    selector = _parse_targets(raw.get("targets"), action, path, fail, lines)
+    parameters = _parse_parameters(raw, action, path, fail)
+    return Step(index=i, at_min=at_min, action=action.name, technique=technique, targets=selector,
+                note=_optional_text(raw, "note", f"{path}.note", fail), place=lines.place(path), **parameters)
+
+
+def _parse_action(value: Any, path: str, fail: _Fail) -> ActionType:
+    """The action's record in the action table."""
+    action = _text(value, "action", f"{path}.action", fail)
+    if action not in ACTION_TYPES:
+        raise fail(f"{path}.action", f"unknown action {_show(action)} (known: {', '.join(ACTION_TYPES)})")
+    return ACTION_TYPES[action]
+
+
+def _parse_technique(value: Any, path: str, fail: _Fail) -> str:
+    """An ATT&CK for ICS technique id (upper case), or :data:`NOT_AN_ATTACK`."""
+    technique = _text(value, "technique", f"{path}.technique", fail).strip().upper()
     if technique == NOT_AN_ATTACK.upper():
-        technique = NOT_AN_ATTACK  # a storm, a fault, a cold snap: the stress cases that are not attacks
-    elif technique not in techniques():
-        raise fail(f"{path}.technique",
-                   f"{_show(raw['technique'])} is not an ATT&CK for ICS technique id (v{ATTACK_VERSION})")
-    kinds = ACTIONS[action]
-    targets = raw.get("targets")
-    selector = None
-    if kinds is None:
-        if targets is not None:
-            raise fail(f"{path}.targets", f"action {action} takes no targets")
-    else:
-        if targets is None:
-            raise fail(path, f"action {action} needs targets")
-        selector = _parse_selector(targets, f"{path}.targets", fail, lines)
-        if selector.kind not in kinds:
-            raise fail(f"{path}.targets.kind",
-                       f"action {action} acts on {' or '.join(kinds)}, not {selector.kind}")
-    factor = _number(raw, "factor", f"{path}.factor", fail, maximum=MAX_FACTOR)
-    if action == "scale_loads" and factor is None:
-        raise fail(path, "scale_loads needs factor (demand multiplier, e.g. 1.3)")
-    if action != "scale_loads" and factor is not None:
-        raise fail(f"{path}.factor", f"factor applies to scale_loads only, not {action}")
-    duration = _number(raw, "duration_min", f"{path}.duration_min", fail, positive=True)
-    if duration is not None and action in ("access", "destroy_firmware"):
-        raise fail(f"{path}.duration_min", f"{action} takes no duration_min (its effect lasts the whole run)")
-    return Step(index=i, at_min=at_min, action=action, technique=technique, targets=selector,
-                duration_min=duration, factor=factor, note=_optional_text(raw, "note", f"{path}.note", fail),
-                place=lines.place(path))
+        return NOT_AN_ATTACK  # a storm, a fault, a cold snap: the stress cases that are not attacks
+    if technique not in techniques():
+        raise fail(f"{path}.technique", f"{_show(value)} is not an ATT&CK for ICS technique id (v{ATTACK_VERSION})")
+    return technique
+
+
+def _parse_targets(raw: Any, action: ActionType, path: str, fail: _Fail, lines: _Lines) -> Selector | None:
+    """The step's selector, present exactly when the action takes targets, of a kind it acts on."""
+    if action.targets is None:
+        if raw is not None:
+            raise fail(f"{path}.targets", f"action {action.name} takes no targets")
+        return None
+    if raw is None:
+        raise fail(path, f"action {action.name} needs targets")
+    selector = _parse_selector(raw, f"{path}.targets", fail, lines)
+    if selector.kind not in action.targets:
+        raise fail(f"{path}.targets.kind",
+                   f"action {action.name} acts on {' or '.join(action.targets)}, not {selector.kind}")
+    return selector
+
+
+def _parse_parameters(raw: dict, action: ActionType, path: str, fail: _Fail) -> dict[str, float | None]:
+    """Every parameter of the table: its number checked, then required or refused as the action says.
+
+    Each parameter's number is checked first whatever the action, so a bad
+    number is named as such before the question whether the action takes it.
+    """
+    values: dict[str, float | None] = {}
+    for param in PARAMETERS.values():
+        sub = f"{path}.{param.key}"
+        value = _number(raw, param.key, sub, fail, default=param.default, positive=param.positive,
+                        maximum=param.maximum)
+        if value is None and param.key in action.needs:
+            raise fail(path, f"{action.name} needs {param.key} ({param.meaning})")
+        if raw.get(param.key) is not None and param.key not in action.takes:
+            raise fail(sub, param.refusal.format(key=param.key, action=action.name,
+                                                 takers=" or ".join(takers(param.key))))
+        values[param.key] = value if param.key in action.takes else None
+    return values
 
 
 def _parse_selector(raw: Any, path: str, fail: _Fail, lines: _Lines) -> Selector:

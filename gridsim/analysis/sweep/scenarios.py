@@ -1,8 +1,10 @@
 """What a sweep attacks: the candidate elements, and the k-subsets of them it tries.
 
 A *candidate* is one thing an attacker can take out: a branch (tripped), a
-substation (its breakers opened, as the ``open_breakers`` action does) or a
-generator. A *scenario* is k distinct candidates taken out together. Sweeps
+substation (its breakers opened) or a generator. What goes out is what the
+scenario action of :data:`TARGET_ACTIONS` takes out at that element
+(``takes_out`` of its record in :data:`gridsim.scenario.actions.ACTION_TYPES`),
+so a sweep and a scenario step mean the same outage. A *scenario* is k distinct candidates taken out together. Sweeps
 are exhaustive (every k-subset, in lexicographic order) or Monte Carlo
 (``n`` k-subsets drawn independently from a generator seeded by ``seed``):
 the same inputs and seed give the same scenarios in the same order.
@@ -18,14 +20,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from gridsim.errors import InputError
-from gridsim.model.elements import breakers_at
+from gridsim.model.elements import Ref
 from gridsim.power.cascade import Outages
 from gridsim.power.compiled import CompiledGrid
+from gridsim.scenario.actions import ACTION_TYPES
 
-__all__ = ["TARGETS", "Candidate", "candidates", "count_scenarios", "scenarios"]
+__all__ = ["TARGETS", "TARGET_ACTIONS", "Candidate", "candidates", "count_scenarios", "scenarios"]
 
+#: What ``--targets`` may name -> the scenario action a candidate plays, and the tables its candidates come from.
+TARGET_ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "branches": ("trip_branches", ("line", "trafo")),
+    "lines": ("trip_branches", ("line",)),
+    "trafos": ("trip_branches", ("trafo",)),
+    "substations": ("open_breakers", ("substation",)),
+    "gens": ("trip_generators", ("gen",)),
+}
 #: What ``--targets`` may name.
-TARGETS = ("branches", "lines", "trafos", "substations", "gens")
+TARGETS = tuple(TARGET_ACTIONS)
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,8 @@ class Candidate:
 def candidates(system, grid: CompiledGrid, targets: str) -> list[Candidate]:
     """The elements of ``system`` a sweep over ``targets`` takes out, in index (or site) order.
 
-    Only elements in service in the untouched net are candidates.
+    Only elements in service in the untouched net are candidates (every
+    substation is). Each takes out what its action of :data:`TARGET_ACTIONS` would.
 
     Raises
     ------
@@ -55,42 +67,39 @@ def candidates(system, grid: CompiledGrid, targets: str) -> list[Candidate]:
     """
     if targets not in TARGETS:
         raise InputError("--targets", f"must be one of {', '.join(TARGETS)}, got {targets!r}")
-    net = system.net
-    out: list[Candidate] = []
-    if targets in ("branches", "lines"):
-        on = net.line.in_service.to_numpy(dtype=bool)
-        out += [_branch("line", int(net.line.index[p]), grid.line_branch[p]) for p in np.flatnonzero(on)]
-    if targets in ("branches", "trafos"):
-        on = net.trafo.in_service.to_numpy(dtype=bool)
-        out += [_branch("trafo", int(net.trafo.index[p]), grid.trafo_branch[p]) for p in np.flatnonzero(on)]
-    if targets == "gens":
-        on = net.gen.in_service.to_numpy(dtype=bool)
-        out += [Candidate(f"gen:{int(net.gen.index[p])}", Outages(gens=frozenset({int(net.gen.index[p])})),
-                          np.zeros(0, dtype=np.int64), np.array([p], dtype=np.int64)) for p in np.flatnonzero(on)]
-    if targets == "substations":
-        line_pos = {int(i): p for p, i in enumerate(net.line.index)}
-        trafo_pos = {int(i): p for p, i in enumerate(net.trafo.index)}
-        trafo3w_pos = {int(i): p for p, i in enumerate(net.trafo3w.index)}
-        for name, site in system.substations.items():
-            refs = breakers_at(net, set(site.buses))
-            parts: dict[str, set[int]] = {"line": set(), "trafo": set(), "trafo3w": set(), "switch": set()}
-            for ref in refs:
-                parts[ref.table].add(int(ref.key))
-            rows = [grid.line_branch[line_pos[i]] for i in parts["line"]]
-            rows += [grid.trafo_branch[trafo_pos[i]] for i in parts["trafo"]]
-            rows += [r for i in parts["trafo3w"] for r in grid.trafo3w_branch[trafo3w_pos[i]]]
-            outages = Outages(lines=frozenset(parts["line"]), trafos=frozenset(parts["trafo"]),
-                              trafo3ws=frozenset(parts["trafo3w"]), switches=frozenset(parts["switch"]))
-            out.append(Candidate(f"substation:{name}", outages, np.array(sorted(rows), dtype=np.int64),
-                                 np.zeros(0, dtype=np.int64)))
+    action, tables = TARGET_ACTIONS[targets]
+    takes_out = ACTION_TYPES[action].takes_out
+    positions = {table: {int(i): p for p, i in enumerate(system.net[table].index)}
+                 for table in ("line", "trafo", "trafo3w", "gen")}
+    out = [_candidate(ref, takes_out(system, ref), grid, positions)
+           for table in tables for ref in _in_service(system, table)]
     if not out:
         raise InputError(system.name, f"has no {targets} in service to attack")
     return out
 
 
-def _branch(table: str, index: int, row: int) -> Candidate:
-    outages = Outages(lines=frozenset({index})) if table == "line" else Outages(trafos=frozenset({index}))
-    return Candidate(f"{table}:{index}", outages, np.array([row], dtype=np.int64), np.zeros(0, dtype=np.int64))
+def _in_service(system, table: str) -> list[Ref]:
+    """Every substation, or the elements of a pandapower table in service in the untouched net, in index order."""
+    if table == "substation":
+        return [Ref("substation", name) for name in system.substations]
+    frame = system.net[table]
+    on = frame.in_service.to_numpy(dtype=bool)
+    return [Ref(table, int(frame.index[p])) for p in np.flatnonzero(on)]
+
+
+def _candidate(target: Ref, refs: list[Ref], grid: CompiledGrid, positions: dict[str, dict[int, int]]) -> Candidate:
+    """A candidate taking out ``refs``: as outages, and as branch rows and generator positions of the compiled grid."""
+    parts: dict[str, set[int]] = {"line": set(), "trafo": set(), "trafo3w": set(), "switch": set(), "gen": set()}
+    for ref in refs:
+        parts[ref.table].add(int(ref.key))
+    rows = [grid.line_branch[positions["line"][i]] for i in parts["line"]]
+    rows += [grid.trafo_branch[positions["trafo"][i]] for i in parts["trafo"]]
+    rows += [r for i in parts["trafo3w"] for r in grid.trafo3w_branch[positions["trafo3w"][i]]]
+    gens = [positions["gen"][i] for i in parts["gen"]]
+    outages = Outages(lines=frozenset(parts["line"]), trafos=frozenset(parts["trafo"]), gens=frozenset(parts["gen"]),
+                      trafo3ws=frozenset(parts["trafo3w"]), switches=frozenset(parts["switch"]))
+    return Candidate(str(target), outages, np.array(sorted(rows), dtype=np.int64),
+                     np.array(sorted(gens), dtype=np.int64))
 
 
 def count_scenarios(n_candidates: int, k: int, random: int | None) -> int:
