@@ -9,8 +9,10 @@ the system's files go into errors through ``one_line``: an error is one line.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import networkx as nx
 import numpy as np
 
 from gridsim.errors import InputError
@@ -86,24 +88,42 @@ def _lookup(selector: Selector, system: System, token: Any, source: str) -> Ref:
     """
     kind = selector.kind
     if kind in LAYER_TARGET_KINDS:
-        name = str(token) if str(token).startswith(f"{kind}:") else f"{kind}:{token}"
-        if name in system.layers.elements:
-            return Ref(kind, system.layers.elements[name].id)
-        raise InputError(source, f"no {kind} {str(token)!r} in system {one_line(system.name)}"
-                                 f"{'' if system.layers.of_kind(kind) else ' (it has no ' + kind + ' at all)'}",
-                         selector.place)
+        return _lookup_layer(selector, system, token, source)
     if kind == "substation":
         if str(token) in system.substations:
             return Ref("substation", str(token))
         raise InputError(source, f"no substation named {token!r} in system {one_line(system.name)}", selector.place)
-    tables = ("line", "trafo") if kind == "branch" else (kind,)
     if isinstance(token, int):
-        if kind == "branch":
-            raise InputError(source, f"ambiguous branch id {token}: write line:{token} or trafo:{token}",
-                             selector.place)
-        if token in system.net[kind].index:
-            return Ref(kind, int(token))
-        raise InputError(source, f"no {kind} {token} in system {one_line(system.name)}", selector.place)
+        return _lookup_index(selector, system, token, source)
+    return _lookup_grid_id(selector, system, token, source)
+
+
+def _lookup_layer(selector: Selector, system: System, token: Any, source: str) -> Ref:
+    """A layer element by its id, with or without its ``kind:`` prefix."""
+    kind = selector.kind
+    name = str(token) if str(token).startswith(f"{kind}:") else f"{kind}:{token}"
+    if name in system.layers.elements:
+        return Ref(kind, system.layers.elements[name].id)
+    raise InputError(source, f"no {kind} {str(token)!r} in system {one_line(system.name)}"
+                             f"{'' if system.layers.of_kind(kind) else ' (it has no ' + kind + ' at all)'}",
+                     selector.place)
+
+
+def _lookup_index(selector: Selector, system: System, token: int, source: str) -> Ref:
+    """A grid element by its bare pandapower index (never a branch: lines and transformers share numbers)."""
+    kind = selector.kind
+    if kind == "branch":
+        raise InputError(source, f"ambiguous branch id {token}: write line:{token} or trafo:{token}",
+                         selector.place)
+    if token in system.net[kind].index:
+        return Ref(kind, int(token))
+    raise InputError(source, f"no {kind} {token} in system {one_line(system.name)}", selector.place)
+
+
+def _lookup_grid_id(selector: Selector, system: System, token: Any, source: str) -> Ref:
+    """A grid element by ``table:index`` (always read as an index), else by its name."""
+    kind = selector.kind
+    tables = ("line", "trafo") if kind == "branch" else (kind,)
     indexed = split_indexed_id(token)
     if indexed is not None and indexed[0] in tables:
         table, index = indexed
@@ -161,80 +181,108 @@ def _matches_layer(ref: Ref, selector: Selector, system: System, source: str) ->
     return all(tags.get(tag) in values or str(tags.get(tag)) in map(str, values) for tag, values in selector.where)
 
 
-def _measure(by: str, candidates: list[Ref], system: System) -> np.ndarray:
-    """Score each candidate by one measure; see docs/FORMATS.md."""
-    import networkx as nx
+@dataclass(frozen=True)
+class _Grid:
+    """What every measure reads: base flows, ratings, branch ends and positions, load per bus, the bus multigraph."""
 
+    flows: dict[str, np.ndarray]
+    ratings: dict[str, np.ndarray]
+    ends: dict[str, tuple[np.ndarray, np.ndarray]]
+    pos: dict[str, dict[int, int]]
+    load_at_bus: dict[int, float]
+    graph: nx.MultiGraph
+
+
+def _grid(system: System) -> _Grid:
     net = system.net
     line_flow, trafo_flow = base_flows(system)
-    flows = {"line": np.abs(line_flow), "trafo": np.abs(trafo_flow)}
-    ratings = {"line": system.line_rating_mva, "trafo": system.trafo_rating_mva}
     ends = {"line": (net.line.from_bus.to_numpy(), net.line.to_bus.to_numpy()),
             "trafo": (net.trafo.hv_bus.to_numpy(), net.trafo.lv_bus.to_numpy())}
-    pos = {t: {int(i): p for p, i in enumerate(net[t].index)} for t in ("line", "trafo")}
-    load_at_bus = net.load.groupby("bus").p_mw.sum().to_dict()
-
     graph = nx.MultiGraph()
     graph.add_nodes_from(int(b) for b in net.bus.index)
     for table in ("line", "trafo"):
         for p, (a, b) in enumerate(zip(*ends[table])):
             graph.add_edge(int(a), int(b), key=(table, p))
+    return _Grid(flows={"line": np.abs(line_flow), "trafo": np.abs(trafo_flow)},
+                 ratings={"line": system.line_rating_mva, "trafo": system.trafo_rating_mva}, ends=ends,
+                 pos={t: {int(i): p for p, i in enumerate(net[t].index)} for t in ("line", "trafo")},
+                 load_at_bus=net.load.groupby("bus").p_mw.sum().to_dict(), graph=graph)
 
-    site_of = system.bus_site
+
+def _measure(by: str, candidates: list[Ref], system: System) -> np.ndarray:
+    """Score each candidate by one measure; see docs/FORMATS.md."""
+    grid = _grid(system)
     kind = candidates[0].table if candidates else "bus"
     if kind == "substation":
-        names = [str(r.key) for r in candidates]
-        external = {n: 0.0 for n in names}
-        through = {n: 0.0 for n in names}
-        site_graph = nx.Graph()
-        site_graph.add_nodes_from(system.substations)
-        for table in ("line", "trafo"):
-            for p, (a, b) in enumerate(zip(*ends[table])):
-                sa, sb = site_of[int(a)], site_of[int(b)]
-                if sa != sb:
-                    site_graph.add_edge(sa, sb)
-                    for s in (sa, sb):
-                        if s in external:
-                            external[s] += 1
-                            through[s] += flows[table][p]
-        if by == "degree":
-            return np.array([external[n] for n in names], dtype=float)
-        if by == "betweenness":
-            bc = nx.betweenness_centrality(site_graph)
-            return np.array([bc[n] for n in names])
-        if by == "load":
-            return np.array([sum(load_at_bus.get(b, 0.0) for b in system.substations[n].buses) for n in names])
-        return np.array([through[n] for n in names])
-
+        return _measure_sites(by, candidates, system, grid)
     if kind in ("line", "trafo") or any(r.table in ("line", "trafo") for r in candidates):
-        if by == "degree":
-            return np.array([graph.degree(int(ends[r.table][0][pos[r.table][r.key]]))
-                             + graph.degree(int(ends[r.table][1][pos[r.table][r.key]])) for r in candidates], float)
-        if by == "betweenness":
-            ebc = nx.edge_betweenness_centrality(nx.Graph(graph))
-            out = []
-            for r in candidates:
-                a, b = (int(e[pos[r.table][r.key]]) for e in ends[r.table])
-                out.append(ebc.get((a, b), ebc.get((b, a), 0.0)))
-            return np.array(out)
-        if by == "load":
-            return np.array([np.nan_to_num(flows[r.table][pos[r.table][r.key]] / ratings[r.table][pos[r.table][r.key]])
-                             for r in candidates])
-        return np.array([flows[r.table][pos[r.table][r.key]] for r in candidates])
+        return _measure_branches(by, candidates, grid)
+    return _measure_buses(by, candidates, system, grid)
 
+
+def _measure_sites(by: str, candidates: list[Ref], system: System, grid: _Grid) -> np.ndarray:
+    """Substations: branches leaving the site, site-graph betweenness, load, or flow through the site's ties."""
+    site_of = system.bus_site
+    names = [str(r.key) for r in candidates]
+    external = {n: 0.0 for n in names}
+    through = {n: 0.0 for n in names}
+    site_graph = nx.Graph()
+    site_graph.add_nodes_from(system.substations)
+    for table in ("line", "trafo"):
+        for p, (a, b) in enumerate(zip(*grid.ends[table])):
+            sa, sb = site_of[int(a)], site_of[int(b)]
+            if sa != sb:
+                site_graph.add_edge(sa, sb)
+                for s in (sa, sb):
+                    if s in external:
+                        external[s] += 1
+                        through[s] += grid.flows[table][p]
+    if by == "degree":
+        return np.array([external[n] for n in names], dtype=float)
+    if by == "betweenness":
+        bc = nx.betweenness_centrality(site_graph)
+        return np.array([bc[n] for n in names])
+    if by == "load":
+        return np.array([sum(grid.load_at_bus.get(b, 0.0) for b in system.substations[n].buses) for n in names])
+    return np.array([through[n] for n in names])
+
+
+def _measure_branches(by: str, candidates: list[Ref], grid: _Grid) -> np.ndarray:
+    """Lines and transformers: end-bus degrees, edge betweenness, loading of the rating, or base flow."""
+    ends, pos, flows = grid.ends, grid.pos, grid.flows
+    if by == "degree":
+        return np.array([grid.graph.degree(int(ends[r.table][0][pos[r.table][r.key]]))
+                         + grid.graph.degree(int(ends[r.table][1][pos[r.table][r.key]])) for r in candidates], float)
+    if by == "betweenness":
+        ebc = nx.edge_betweenness_centrality(nx.Graph(grid.graph))
+        out = []
+        for r in candidates:
+            a, b = (int(e[pos[r.table][r.key]]) for e in ends[r.table])
+            out.append(ebc.get((a, b), ebc.get((b, a), 0.0)))
+        return np.array(out)
+    if by == "load":
+        return np.array([np.nan_to_num(flows[r.table][pos[r.table][r.key]] / grid.ratings[r.table][pos[r.table][r.key]])
+                         for r in candidates])
+    return np.array([flows[r.table][pos[r.table][r.key]] for r in candidates])
+
+
+def _measure_buses(by: str, candidates: list[Ref], system: System, grid: _Grid) -> np.ndarray:
+    """Buses, generators and loads, at their bus: degree, betweenness, MW (own, or load at the bus), flow through."""
+    net = system.net
+    kind = candidates[0].table if candidates else "bus"
     buses = [int(r.key) if r.table == "bus" else int(net[r.table].at[r.key, "bus"]) for r in candidates]
     if by == "degree":
-        return np.array([graph.degree(b) for b in buses], dtype=float)
+        return np.array([grid.graph.degree(b) for b in buses], dtype=float)
     if by == "betweenness":
-        bc = nx.betweenness_centrality(nx.Graph(graph))
+        bc = nx.betweenness_centrality(nx.Graph(grid.graph))
         return np.array([bc[b] for b in buses])
     if kind in ("gen", "load"):
         return np.array([float(net[kind].at[r.key, "p_mw"]) for r in candidates])
     if by == "load":
-        return np.array([load_at_bus.get(b, 0.0) for b in buses])
+        return np.array([grid.load_at_bus.get(b, 0.0) for b in buses])
     through = np.zeros(len(net.bus.index) and int(net.bus.index.max()) + 1)
     for table in ("line", "trafo"):
-        for p, (a, b) in enumerate(zip(*ends[table])):
-            through[int(a)] += flows[table][p]
-            through[int(b)] += flows[table][p]
+        for p, (a, b) in enumerate(zip(*grid.ends[table])):
+            through[int(a)] += grid.flows[table][p]
+            through[int(b)] += grid.flows[table][p]
     return np.array([through[b] for b in buses])
