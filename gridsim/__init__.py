@@ -38,7 +38,7 @@ _EXPORTS = {
     "parse_scenario": "gridsim.scenario.schema",
     "Scenario": "gridsim.scenario.schema",
     "simulate": "gridsim.sim.simulation",
-    "SimulationResult": "gridsim.sim.simulation",
+    "SimulationResult": "gridsim.sim.result",
     "summarize": "gridsim.metrics",
     "write_bundle": "gridsim.results.bundle",
     "run_summary": "gridsim.results.bundle",

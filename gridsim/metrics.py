@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from gridsim.model.grid import dispatch_range
-from gridsim.sim.simulation import SimulationResult
+from gridsim.sim.result import SimulationResult
 
 __all__ = ["compare_reported", "durations_h", "figure_at", "layer_summary", "load_outage_hours", "summarize",
            "timeline_rows"]

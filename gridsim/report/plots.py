@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gridsim.sim.simulation import SimulationResult
+from gridsim.sim.result import SimulationResult
 
 __all__ = ["plot_ccdf", "plot_timeline"]
 

@@ -20,7 +20,7 @@ from gridsim.metrics import summarize, timeline_rows
 from gridsim.report.plots import plot_timeline
 from gridsim.results.files import versions, write_json
 from gridsim.results.staging import staged_folder
-from gridsim.sim.simulation import SimulationResult
+from gridsim.sim.result import SimulationResult
 
 __all__ = ["ratings_note", "run_id", "run_manifest", "run_summary", "safe_name", "write_bundle"]
 
