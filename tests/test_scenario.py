@@ -7,12 +7,15 @@ import re
 import numpy as np
 import pytest
 import yaml
+from click.testing import CliRunner
 from conftest import stock_system, three_sites
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gridsim.cli.main import cli
 from gridsim.errors import InputError
 from gridsim.model.elements import Ref
+from gridsim.power.ratings import base_flows
 from gridsim.scenario.schema import BOOL_HINT, _Lines, load_scenario, parse_scenario
 from gridsim.scenario.selectors import resolve_targets, step_rng
 from gridsim.scenario.techniques import techniques
@@ -115,8 +118,6 @@ def test_top_by_flow_on_case118_matches_the_base_flows():
     sel = parse_scenario("name: x\nsteps:\n  - {at_min: 0, action: trip_branches, technique: T0855, "
                          "targets: {kind: line, strategy: top, by: flow, k: 3}}\n").steps[0].targets
     picked = resolve_targets(sel, system, step_rng(0, 0))
-    from gridsim.power.ratings import base_flows
-
     expected = np.argsort(-np.abs(base_flows(system)[0]), kind="stable")[:3]
     assert [r.key for r in picked] == [int(system.net.line.index[i]) for i in expected]
 
@@ -356,10 +357,6 @@ def test_each_missing_required_key_is_one_error_at_once(text, message):
 
 
 def test_validate_of_a_scenario_with_only_a_name_exits_2(tmp_path):
-    from click.testing import CliRunner
-
-    from gridsim.cli.main import cli
-
     path = tmp_path / "s.yaml"
     path.write_text("name: x\n")
     result = CliRunner().invoke(cli, ["validate", str(path)])

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pandapower as pp
 import pytest
-from conftest import parallel_pair, three_sites
+from conftest import _line, island_with_generator, parallel_pair, radial_feeder, three_sites
+from test_ieee118_city import city_run
 
+from gridsim.errors import InputError
 from gridsim.loading import system_from_net
 from gridsim.metrics import load_outage_hours, summarize
 from gridsim.model.system import RestorationParams
+from gridsim.power.cascade import run_cascade
+from gridsim.power.fast import run_fast_cascade
 from gridsim.scenario.schema import parse_scenario
 from gridsim.sim.simulation import BASE_CASE, cause_of, simulate
 
@@ -180,8 +185,6 @@ def test_a_line_locked_out_while_every_customer_is_served_is_not_full_restoratio
 
 
 def test_generator_restarts_after_its_restart_time(make_system):
-    from conftest import island_with_generator
-
     system = system_from_net(island_with_generator(25.0, 30.0), overload_tolerance=0.0,
                              restoration=RestorationParams(generator_restart_h=2.0))
     steps = """
@@ -238,9 +241,6 @@ def walk_to_roots(events) -> dict[int, str]:
 
 def four_lines(ratings_mva=(30.0, 45.0, 60.0, 100.0), load_mw=100.0):
     """ext - b0 =four identical lines= b1 with one load: each carries a quarter, trips follow the ratings."""
-    import pandapower as pp
-    from conftest import _line
-
     net = pp.create_empty_network()
     b0, b1 = pp.create_bus(net, 110), pp.create_bus(net, 110)
     pp.create_ext_grid(net, b0)
@@ -262,8 +262,6 @@ def test_each_cascade_generation_names_the_trip_before_it(make_system):
 
 
 def test_every_failure_of_the_city_run_walks_back_to_an_attack_step():
-    from test_ieee118_city import city_run
-
     events = city_run().events
     failures = [e for e in events if e.state == "out"]
     roots = walk_to_roots(events)
@@ -275,8 +273,6 @@ def test_every_failure_of_the_city_run_walks_back_to_an_attack_step():
 
 
 def test_open_breakers_opens_bus_bus_switches_and_three_winding_transformers():
-    import pandapower as pp
-
     # hub -(closed bus-bus switch)- A (10 MW); hub - trafo3w - B (mv, 5 MW) / C (lv, 2 MW);
     # hub -(open bus-bus switch)- D (no load): a normally-open point that must stay open.
     net = pp.create_empty_network()
@@ -314,19 +310,12 @@ def test_percentage_lost_is_of_the_demand_at_that_instant():
 
 
 def test_a_horizon_shorter_than_the_scenario_is_refused():
-    from gridsim.errors import InputError
-
     steps = "  - {at_min: 90, action: open_breakers, technique: T0855, targets: {kind: substation, ids: [S1]}}\n"
     with pytest.raises(InputError, match="at 90 min is not before the horizon of 1 h"):
         simulate(three_sites(), scenario(steps), horizon_h=1.0)
 
 
 def test_a_cascade_of_ones_own_is_labelled_as_such(make_system):
-    from conftest import radial_feeder
-
-    from gridsim.power.cascade import run_cascade
-    from gridsim.power.fast import run_fast_cascade
-
     system = make_system(radial_feeder())
     plan = scenario("  - {at_min: 0, action: trip_branches, technique: T0855, targets: {kind: line, ids: [1]}}\n",
                     horizon_h=1)
