@@ -1,17 +1,43 @@
-"""Tiny hand-built grids whose answers are known by hand, shared by the tests."""
+"""Shared by the tests: tiny hand-built grids whose answers are known by hand, systems and runs loaded once per
+session for tests that only read them, and the command line run in-process."""
 
 from __future__ import annotations
 
+import copy
 import functools
+import logging
+import signal
+import subprocess
+import sys
+import traceback
+import warnings
+from pathlib import Path
 
 import pandapower as pp
 import pytest
+from click.testing import CliRunner
 
+from gridsim.cli.main import cli
 from gridsim.loading import load_system, system_from_net
-from gridsim.model.grid import quiet_pandapower
+from gridsim.model.grid import quiet_pandapower, stock_cases
 from gridsim.model.system import RestorationParams
+from gridsim.scenario.schema import load_scenario
+from gridsim.sim.simulation import simulate
 
 quiet_pandapower()
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Signals whose handlers a command may change: ``gridsim run`` and ``gridsim sweep`` install one for SIGTERM.
+_HANDLED = (signal.SIGTERM, signal.SIGINT)
+
+#: pandapower takes 0.1 to 0.3 s to build an empty net (its many empty tables); a deep copy takes a few ms.
+_EMPTY_NET = pp.create_empty_network()
+
+
+def empty_net():
+    """A new, empty pandapower net, as ``pp.create_empty_network()`` makes it."""
+    return copy.deepcopy(_EMPTY_NET)
 
 
 def _line(net, a, b, max_i_ka=1.0, length_km=10.0):
@@ -22,7 +48,7 @@ def _line(net, a, b, max_i_ka=1.0, length_km=10.0):
 
 def radial_feeder():
     """ext_grid - b0 - b1 - b2, 10 MW at b1 and 20 MW at b2."""
-    net = pp.create_empty_network()
+    net = empty_net()
     b = [pp.create_bus(net, 110, name=f"b{i}") for i in range(3)]
     pp.create_ext_grid(net, b[0])
     _line(net, b[0], b[1])
@@ -34,7 +60,7 @@ def radial_feeder():
 
 def parallel_pair(load_mw=80.0, rating_mva=50.0):
     """ext_grid - b0 =two identical lines= b1 with one load: each line carries half."""
-    net = pp.create_empty_network()
+    net = empty_net()
     b0, b1 = pp.create_bus(net, 110), pp.create_bus(net, 110)
     pp.create_ext_grid(net, b0)
     i_ka = rating_mva / (3 ** 0.5 * 110)
@@ -46,7 +72,7 @@ def parallel_pair(load_mw=80.0, rating_mva=50.0):
 
 def island_with_generator(load_mw=50.0, gen_max_mw=30.0):
     """ext_grid - b0 - b1, with a generator (max gen_max_mw) and a load at b1."""
-    net = pp.create_empty_network()
+    net = empty_net()
     b0, b1 = pp.create_bus(net, 110), pp.create_bus(net, 110)
     pp.create_ext_grid(net, b0)
     _line(net, b0, b1)
@@ -57,7 +83,7 @@ def island_with_generator(load_mw=50.0, gen_max_mw=30.0):
 
 def three_sites(crews=1, manual_h=1.0):
     """ext_grid hub with three radial feeders, each its own site S1..S3 (10, 20, 30 MW)."""
-    net = pp.create_empty_network()
+    net = empty_net()
     hub = pp.create_bus(net, 110, name="hub")
     pp.create_ext_grid(net, hub)
     sites = {}
@@ -87,3 +113,113 @@ def make_system():
 def stock_system(name: str):
     """A bare stock case as a System, loaded once per test session."""
     return load_system(f"pandapower:{name}")
+
+
+@functools.cache
+def loaded_system(spec: str):
+    """``load_system(spec)`` once per test session, for tests that only read the system (never change it)."""
+    return load_system(spec)
+
+
+@functools.cache
+def bundled_run(scenario: str, flow: str = "dc"):
+    """The bundled scenario ``attacks/<scenario>.yaml`` simulated on its own system (loaded once), once per
+    session: ``(plan, system, result)``, for tests that only read them."""
+    plan = load_scenario(REPO / "attacks" / f"{scenario}.yaml")
+    system = loaded_system(plan.system)
+    return plan, system, simulate(system, plan, flow=flow)
+
+
+#: Stock pandapower nets built once per session (pandapower rebuilds one from JSON in 1 to 3 s), by name.
+_BUILT_NETS: dict = {}
+
+
+def _built_once(name: str, build):
+    def copy_of_the_one_built():
+        if name not in _BUILT_NETS:
+            _BUILT_NETS[name] = build()
+        return copy.deepcopy(_BUILT_NETS[name])
+
+    return copy_of_the_one_built
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_restored():
+    """Every test hands the process's SIGTERM and SIGINT handlers back as it found them.
+
+    ``gridsim run`` and ``gridsim sweep`` install a SIGTERM handler (so a killed run cleans up) and, as a
+    process runs one command, never put the previous one back: run in-process through ``CliRunner`` (here or
+    in any test file), they would leave it on the test process, where a SIGTERM would then raise
+    ``SystemExit`` inside whatever test happens to be running.
+    """
+    saved = {sig: signal.getsignal(sig) for sig in _HANDLED}
+    yield
+    for sig, handler in saved.items():
+        if handler is not None and signal.getsignal(sig) is not handler:
+            signal.signal(sig, handler)
+
+
+def _as_a_process_would(invoke):
+    """Run ``invoke()`` with what a fresh ``python -m gridsim`` would print on stderr besides the command's output.
+
+    A real process shows warnings under Python's default filters (not pytest's) and, having no logging handler,
+    logs warnings to stderr through :data:`logging.lastResort`: both are sent to the ``CliRunner``'s stderr here,
+    so that "one line on stderr" still means one line.
+    """
+    root = logging.getLogger()
+    handlers, root.handlers = root.handlers, []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.resetwarnings()
+            for category in (ResourceWarning, ImportWarning, PendingDeprecationWarning, DeprecationWarning):
+                warnings.simplefilter("ignore", category)
+            warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
+            result = invoke(caught)
+    finally:
+        root.handlers = handlers
+    return result
+
+
+@pytest.fixture
+def in_process(monkeypatch):
+    """``gridsim *args`` run in this process through click's ``CliRunner``, answered as a finished process.
+
+    Returns a ``subprocess.CompletedProcess`` (``returncode``, ``stdout``, ``stderr``) like
+    ``subprocess.run([sys.executable, "-m", "gridsim", *args], cwd=cwd, capture_output=True, text=True)`` would:
+    run from ``cwd`` (default: the repository), ``sys.argv`` as the command line (the manifest records it), an
+    exception that is not ``SystemExit`` as exit status 1 with its traceback on stderr, warnings and logged
+    warnings on stderr. SIGTERM's and SIGINT's handlers are put back after each call (the commands leave theirs).
+    It saves the 2 to 3 s of imports a new process pays; tests of exit statuses on signals and of the real entry
+    point keep a subprocess.
+
+    A stock net (``pandapower:case14``) is built by pandapower once per session and handed to gridsim's reader
+    as a fresh deep copy each time, the same net it would build (the commands are under test here, not
+    pandapower's JSON reader).
+    """
+    cases = stock_cases()
+    for name, build in list(cases.items()):
+        monkeypatch.setitem(cases, name, _built_once(name, build))
+
+    def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+        saved = {sig: signal.getsignal(sig) for sig in _HANDLED}
+        monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "argv", [str(REPO / "gridsim" / "__main__.py"), *args])
+
+        def invoke(caught):
+            result = CliRunner().invoke(cli, list(args), prog_name="gridsim")
+            stderr = "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line)
+                             for w in caught)
+            return result, stderr
+
+        try:
+            result, warned = _as_a_process_would(invoke)
+        finally:
+            for sig, handler in saved.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
+        stderr = warned + result.stderr
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            stderr += "".join(traceback.format_exception(*result.exc_info))
+        return subprocess.CompletedProcess(["gridsim", *args], result.exit_code, result.stdout, stderr)
+
+    return run

