@@ -31,6 +31,12 @@ def load_system(spec: str | Path, **overrides: Any) -> System:
         Power settings that replace the manifest's (``overload_tolerance``,
         ``unrated_branches``, ``rating_margin``).
 
+    Returns
+    -------
+    System
+        The grid with its substations, customers, restoration rules, layers
+        and branch ratings, checked.
+
     Raises
     ------
     InputError
@@ -63,6 +69,11 @@ def system_from_net(net: Any, **options: Any) -> System:
         ``rating_margin`` (0.5); ``base_overloads`` (``"trip"``);
         ``restoration`` and ``operator_restoration``
         (:class:`~gridsim.model.system.RestorationParams`).
+
+    Returns
+    -------
+    System
+        The system, its branches rated as :func:`load_system` rates them.
 
     Examples
     --------

@@ -54,6 +54,20 @@ def load_outage_hours(result: SimulationResult) -> np.ndarray:
 def summarize(result: SimulationResult) -> dict[str, Any]:
     """The headline figures of one run, as a JSON-ready dict (``summary.json``).
 
+    Load lost (MW, customers, people), energy not served, durations, cascade
+    depth and causes, per operator, and the layers' figures (water, traffic,
+    telecom), each as docs/FORMATS.md describes it.
+
+    Parameters
+    ----------
+    result : SimulationResult
+        A finished run (:func:`gridsim.simulate`).
+
+    Returns
+    -------
+    dict
+        Figures by name; nested dicts for per-operator and per-layer figures.
+
     Examples
     --------
     >>> from gridsim import load_scenario, load_system, simulate

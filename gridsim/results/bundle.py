@@ -97,9 +97,21 @@ def ratings_note(system) -> dict[str, Any]:
 
 
 def run_summary(result: SimulationResult) -> dict[str, Any]:
-    """``summary.json``: the measures of :func:`gridsim.metrics.summarize`, and a ``ratings`` entry saying how many
-    branch ratings were set by gridsim (every loss figure depends on them), and ``grid_notes`` if reading the
-    grid changed or noticed anything.
+    """The figures of ``summary.json``: :func:`gridsim.metrics.summarize` and what the loss figures rest on.
+
+    Adds a ``ratings`` entry saying how many branch ratings gridsim set
+    itself (every loss figure depends on them), and ``grid_notes`` if reading
+    the grid changed or noticed anything.
+
+    Parameters
+    ----------
+    result : SimulationResult
+        A finished run.
+
+    Returns
+    -------
+    dict
+        The summary, JSON-ready.
     """
     summary = summarize(result)
     summary.setdefault("ratings", ratings_note(result.system))
@@ -110,9 +122,37 @@ def run_summary(result: SimulationResult) -> dict[str, Any]:
 
 def write_bundle(result: SimulationResult, out_dir: str | Path, *, command: list[str] | None = None,
                  plot: bool = True, summary: dict[str, Any] | None = None) -> Path:
-    """Write ``manifest.json``, ``summary.json``, ``timeline.csv``, ``events.jsonl`` (and ``timeline.png``).
+    """Write a run's bundle: ``manifest.json``, ``summary.json``, ``timeline.csv``, ``events.jsonl``, ``timeline.png``.
 
-    ``summary`` is :func:`run_summary` of ``result`` if the caller has it already. Returns the bundle's folder.
+    The folder appears whole or not at all; an existing bundle of the same
+    run id is never overwritten (the new one gets a numbered suffix).
+
+    Parameters
+    ----------
+    result : SimulationResult
+        A finished run.
+    out_dir : str or Path
+        Folder that receives the bundle's folder (``<run-id>``).
+    command : list of str, optional
+        The command line the manifest records (default ``sys.argv``).
+    plot : bool
+        Whether to draw ``timeline.png``.
+    summary : dict, optional
+        :func:`run_summary` of ``result``, if the caller has it already.
+
+    Returns
+    -------
+    Path
+        The bundle's folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from gridsim import load_scenario, load_system, simulate
+    >>> result = simulate(load_system("ukraine-2015"), load_scenario("ukraine-2015"))
+    >>> folder = write_bundle(result, tempfile.mkdtemp(), plot=False)
+    >>> sorted(p.name for p in folder.iterdir())
+    ['events.jsonl', 'manifest.json', 'summary.json', 'timeline.csv']
     """
     with staged_folder(out_dir, run_id(result)) as stage:
         tmp = stage.path
