@@ -143,6 +143,18 @@ def _built_once(name: str, build):
     return copy_of_the_one_built
 
 
+@pytest.fixture
+def stock_nets_built_once(monkeypatch):
+    """``pandapower:<case>`` sources read from a net pandapower built once per session, as a fresh deep copy.
+
+    gridsim's reader gets the same net pandapower would build (and may change its copy); for tests of what
+    gridsim does with a stock net, not of pandapower's JSON reader, which takes 1 to 3 s a case.
+    """
+    cases = stock_cases()
+    for name, build in list(cases.items()):
+        monkeypatch.setitem(cases, name, _built_once(name, build))
+
+
 @pytest.fixture(autouse=True)
 def _signal_handlers_restored():
     """Every test hands the process's SIGTERM and SIGINT handlers back as it found them.
@@ -181,7 +193,7 @@ def _as_a_process_would(invoke):
 
 
 @pytest.fixture
-def in_process(monkeypatch):
+def in_process(monkeypatch, stock_nets_built_once):
     """``gridsim *args`` run in this process through click's ``CliRunner``, answered as a finished process.
 
     Returns a ``subprocess.CompletedProcess`` (``returncode``, ``stdout``, ``stderr``) like
@@ -192,13 +204,8 @@ def in_process(monkeypatch):
     It saves the 2 to 3 s of imports a new process pays; tests of exit statuses on signals and of the real entry
     point keep a subprocess.
 
-    A stock net (``pandapower:case14``) is built by pandapower once per session and handed to gridsim's reader
-    as a fresh deep copy each time, the same net it would build (the commands are under test here, not
-    pandapower's JSON reader).
+    A stock net (``pandapower:case14``) is built once per session (``stock_nets_built_once``).
     """
-    cases = stock_cases()
-    for name, build in list(cases.items()):
-        monkeypatch.setitem(cases, name, _built_once(name, build))
 
     def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
         saved = {sig: signal.getsignal(sig) for sig in _HANDLED}

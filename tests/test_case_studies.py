@@ -8,27 +8,32 @@ its tolerance fails this test.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import bundled_run, loaded_system
 
 from gridsim.analysis.casestudy import case_studies, run_case_study
 from gridsim.cli.main import cli
 from gridsim.errors import InputError
-from gridsim.loading import load_system
 from gridsim.scenario.mitigations import MITIGATIONS, SPARE_INSTALL_H, apply_mitigation
 from gridsim.scenario.schema import NOT_AN_ATTACK, Reported, load_scenario, parse_scenario
 
 REPO = Path(__file__).resolve().parents[1]
 
 
+@functools.cache
+def case_study(name: str):
+    """``run_case_study(name)`` once per session: the tests only read it."""
+    return run_case_study(name)
+
+
 @pytest.mark.parametrize("name", case_studies())
 def test_every_judged_figure_agrees_with_what_was_reported(name):
-    study = run_case_study(name)
+    study = case_study(name)
     assert study.rows, f"{name} declares no reported figures"
     for row in study.judged:
         assert row["agrees"], (f"{name}: {row['measure']} simulated {row['simulated']}, reported {row['value']} "
@@ -36,7 +41,7 @@ def test_every_judged_figure_agrees_with_what_was_reported(name):
 
 
 def test_ukraine_is_a_case_study_with_outputs_judged_and_inputs_marked():
-    study = run_case_study("ukraine-2015")
+    study = case_study("ukraine-2015")
     rows = {row["measure"]: row for row in study.rows}
     assert rows["peak_customers_out"]["calibrated"] and rows["peak_customers_out"]["agrees"] is None
     assert rows["outage_duration_h.min"]["agrees"] is True
@@ -72,7 +77,7 @@ def test_bad_reported_figures_are_refused_with_their_path(entry, message):
 
 def test_mitigations_change_copies_and_say_what_they_changed():
     plan = load_scenario(REPO / "attacks" / "ukraine-2015.yaml")
-    system = load_system(plan.system)
+    system = loaded_system(plan.system)
     before_steps, before_crews = plan.steps, system.restoration.crews
 
     _, spared, what = apply_mitigation("spare-converters", system, plan)
@@ -93,8 +98,7 @@ def test_mitigations_change_copies_and_say_what_they_changed():
 
 
 def test_backup_generators_at_pumps_keep_the_city_in_water():
-    plan = load_scenario(REPO / "attacks" / "ieee118-city.yaml")
-    system = load_system(plan.system)
+    plan, system, result = bundled_run("ieee118-city")  # the run without mitigation, shared with other tests
     changed, _, what = apply_mitigation("backup-generators-at-pumps", system, plan)
     assert what == "4 pump/plant supplies get 48 h of standby generation"
     pumps = [d for d in changed.layers.dependencies if d.dependent.startswith("pump:")]
@@ -102,13 +106,9 @@ def test_backup_generators_at_pumps_keep_the_city_in_water():
     from gridsim.metrics import summarize
     from gridsim.sim.simulation import simulate
 
-    without = summarize(simulate(system, plan))["layers"]["peak_people_without_water"]
+    without = summarize(result)["layers"]["peak_people_without_water"]
     with_generators = summarize(simulate(changed, plan))["layers"]["peak_people_without_water"]
     assert without == pytest.approx(150_000) and with_generators < without
-
-
-def gridsim(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gridsim", *args], capture_output=True, text=True, cwd=REPO)
 
 
 def test_spare_converters_give_remote_control_back_once_installed():
@@ -160,15 +160,15 @@ def test_a_mitigation_that_moves_nothing_says_so_and_why():
     assert ready.unchanged_because == ""
 
 
-def test_case_study_command_prints_the_table_and_mitigations():
-    done = gridsim("case-study", "ukraine-2015", "--mitigate", "manual-control-ready", "--mitigate",
+def test_case_study_command_prints_the_table_and_mitigations(in_process):
+    done = in_process("case-study", "ukraine-2015", "--mitigate", "manual-control-ready", "--mitigate",
                    "spare-converters", "--check")
     assert done.returncode == 0, done.stderr
     assert "outage_duration_h.min" in done.stdout and "agrees" in done.stdout
     assert "calibrated input" in done.stdout and "what would have helped" in done.stdout
     assert "moved:   peak MW -52.80 (-29 %)" in done.stdout and "restored min -315 (-81 %)" in done.stdout
     assert "moved:   nothing: restoration stays manual (60 of 60 restorations by hand)" in done.stdout
-    listed = gridsim("case-study", "--list-mitigations")
+    listed = in_process("case-study", "--list-mitigations")
     assert all(name in listed.stdout for name in MITIGATIONS)
 
 
@@ -178,17 +178,17 @@ def test_case_study_command_prints_the_table_and_mitigations():
     (["case-study"], "name one case study, or pass --all"),
     (["case-study", "random-substations"], "declares no reported figures"),
 ])
-def test_case_study_user_errors(args, message):
-    done = gridsim(*args)
+def test_case_study_user_errors(in_process, args, message):
+    done = in_process(*args)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
 
 
-def test_techniques_lists_what_the_scenarios_use():
-    done = gridsim("techniques")
+def test_techniques_lists_what_the_scenarios_use(in_process):
+    done = in_process("techniques")
     assert done.returncode == 0
     line = next(line for line in done.stdout.splitlines() if line.strip().startswith("T0855"))
     assert "Unauthorized Command Message" in line and "ukraine-2015" in line
-    assert len(gridsim("techniques", "--all").stdout.splitlines()) > len(done.stdout.splitlines())
+    assert len(in_process("techniques", "--all").stdout.splitlines()) > len(done.stdout.splitlines())
 
 
 def test_techniques_does_not_list_the_new_scenario_template():
@@ -208,7 +208,7 @@ def test_techniques_does_not_list_the_new_scenario_template():
 
 def test_a_mitigated_copy_does_not_share_mutable_state():
     plan = load_scenario(REPO / "attacks" / "ieee118-city.yaml")
-    system = load_system(plan.system)
+    system = loaded_system(plan.system)
     changed, _, _ = apply_mitigation("signal-batteries", system, plan)
     assert changed.layers is not system.layers
     assert dataclasses.replace(system).layers.dependencies == system.layers.dependencies

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from conftest import bundled_run, loaded_system
 
 from gridsim.errors import InputError
 from gridsim.loading import load_system
@@ -53,8 +54,9 @@ def test_blackout_threshold_is_where_the_generators_start_to_trip():
 
 @pytest.fixture(scope="module")
 def madiot():
+    """The MadIoT scenario and its system, loaded once: the tests only read them."""
     plan = load_scenario(REPO / "attacks" / "madiot-2018.yaml")
-    return plan, load_system(plan.system)
+    return plan, loaded_system(plan.system)
 
 
 def test_madiot_thirty_percent_sheds_load_without_tripping_the_generators(madiot):
@@ -81,10 +83,9 @@ def test_a_larger_step_blacks_the_system_out_and_the_generators_restart(madiot):
 
 
 def test_an_external_grid_holds_the_frequency():
-    system = load_system("ukraine-2015")
-    assert system.frequency is None
-    plan = load_scenario(REPO / "attacks" / "ukraine-2015.yaml")
-    assert "frequency" not in summarize(simulate(system, plan))
+    assert loaded_system("ukraine-2015").frequency is None
+    _, system, result = bundled_run("ukraine-2015")  # attacks/ukraine-2015.yaml on its system, run once
+    assert system.frequency is None and "frequency" not in summarize(result)
 
 
 @pytest.mark.parametrize("table, message", [
@@ -94,7 +95,7 @@ def test_an_external_grid_holds_the_frequency():
     ("machines = \"nope.csv\"", r"nope.csv: file not found \(power.frequency.machines\)"),
     ("spin = 3", r"unknown key power.frequency.spin"),
 ])
-def test_bad_frequency_settings_are_refused(tmp_path, table, message):
+def test_bad_frequency_settings_are_refused(stock_nets_built_once, tmp_path, table, message):
     (tmp_path / "system.toml").write_text(f'name = "t"\n[power]\nsource = "pandapower:case9"\n'
                                           f"[power.frequency]\n{table}\n")
     with pytest.raises(InputError, match=message):

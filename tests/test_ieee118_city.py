@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import bundled_run, loaded_system
 
-from gridsim.loading import load_system
 from gridsim.metrics import summarize
-from gridsim.scenario.schema import load_scenario
-from gridsim.sim.simulation import simulate
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = REPO / "attacks" / "ieee118-city.yaml"
 
 
-@functools.cache
 def city_run():
-    plan = load_scenario(SCENARIO)
-    return simulate(load_system(plan.system), plan, flow="dc", seed=0)
+    """The scenario on its system, DC, seed 0 (the scenario names none), once per session."""
+    return bundled_run("ieee118-city")[2]
 
 
 def first(result, element: str, state: str = "out"):
@@ -31,7 +25,7 @@ def first(result, element: str, state: str = "out"):
 
 
 def test_the_system_loads_with_every_layer():
-    system = load_system(REPO / "topologies" / "ieee118-city")
+    system = loaded_system(str(REPO / "topologies" / "ieee118-city"))
     counts = system.layers.counts()
     assert system.layers.present == ["water", "transport", "telecom"]
     assert counts["pump"] == 2 and counts["junction"] == 92 and counts["signal"] == 39 and counts["rail"] == 2
@@ -70,10 +64,9 @@ def test_the_cooling_water_loop_trips_a_plant_with_its_cause_chain():
     assert "pump:10" in junction.detail and "bus:12 down since 0 h 05 min" in junction.detail
 
 
-def test_the_timeline_carries_the_layer_curves(tmp_path):
+def test_the_timeline_carries_the_layer_curves(in_process, tmp_path):
     out = tmp_path / "results"
-    done = subprocess.run([sys.executable, "-m", "gridsim", "run", str(SCENARIO), "--out", str(out), "--no-plot"],
-                          capture_output=True, text=True, cwd=REPO)
+    done = in_process("run", str(SCENARIO), "--out", str(out), "--no-plot")
     assert done.returncode == 0, done.stderr
     assert "people without water  150,000 at peak" in done.stdout
     bundle = next(out.iterdir())

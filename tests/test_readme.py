@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,14 +49,14 @@ def test_bundled_scenarios_and_topologies_are_packaged():
     assert '"gridsim.bundled.attacks" = "attacks"' in text
 
 
-def test_sample_output_is_what_the_first_command_prints(tmp_path):
-    # The README's own command, run as a new user runs it: from a folder holding attacks/, writing results/ there.
+def test_sample_output_is_what_the_first_command_prints(in_process, tmp_path):
+    # The README's own command, run as a new user runs it: from a folder holding attacks/, writing results/ there
+    # (in this process: test_cli.py runs the entry point itself as a process).
     first, _ = readme_commands()
     args = shlex.split(first.rsplit("&&", 1)[-1])
     assert args[:2] == ["gridsim", "run"]
     (tmp_path / "attacks").symlink_to(REPO / "attacks")
-    proc = subprocess.run([sys.executable, "-m", "gridsim", *args[1:]], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=600)
+    proc = in_process(*args[1:], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert masked(proc.stdout) == masked(readme_block_after("What the first command prints"))
 

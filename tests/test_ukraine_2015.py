@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
+from conftest import bundled_run
 
-from gridsim.loading import load_system
 from gridsim.metrics import load_outage_hours, summarize
 from gridsim.scenario.schema import load_scenario
 from gridsim.sim.simulation import simulate
@@ -16,14 +14,14 @@ REPORTED_CUSTOMERS = 225_000  # ICS-CERT IR-ALERT-H-16-056-01
 REPORTED_ENS_MWH = 73.0  # widely quoted, uncertain: reported beside, not matched
 
 
-@functools.cache
 def run():
-    plan = load_scenario("ukraine-2015")
-    result = simulate(load_system(plan.system), plan)
+    """The bundled scenario on its system, run once per session (conftest's bundled_run), and its summary."""
+    _, _, result = bundled_run("ukraine-2015")
     return result, summarize(result)
 
 
 def test_peak_customers_out_within_ten_percent_of_reported():
+    assert load_scenario("ukraine-2015").path == bundled_run("ukraine-2015")[0].path  # the bundled name's file
     _, summary = run()
     assert summary["peak_customers_out"] == pytest.approx(REPORTED_CUSTOMERS, rel=0.10)
 
@@ -68,8 +66,8 @@ def test_energy_not_served_is_reported_beside_the_quoted_figure():
 
 
 def test_ac_engine_gives_the_same_outage():
-    plan = load_scenario("ukraine-2015")
-    result = simulate(load_system(plan.system), plan, flow="ac")
+    plan, system, _ = bundled_run("ukraine-2015")  # the system as loaded once, only read
+    result = simulate(system, plan, flow="ac")
     summary = summarize(result)
     assert summary["peak_customers_out"] == run()[1]["peak_customers_out"]
     assert summary["cascade_depth"] == 0
