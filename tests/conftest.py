@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import pandapower as pp
+import pandapower.networks as pn
 import pytest
 from click.testing import CliRunner
 
@@ -141,6 +142,11 @@ def _built_once(name: str, build):
         return copy.deepcopy(_BUILT_NETS[name])
 
     return copy_of_the_one_built
+
+
+def stock_net(name: str):
+    """A fresh copy of ``pandapower.networks.<name>()``, which pandapower builds once per session."""
+    return _built_once(name, getattr(pn, name))()
 
 
 @pytest.fixture

@@ -32,6 +32,6 @@ def test_importing_gridsim_imports_no_power_flow_library():
 
 @pytest.mark.parametrize("module", ["gridsim", "gridsim.loading", "gridsim.scenario.schema",
                                     "gridsim.sim.simulation", "gridsim.metrics", "gridsim.analysis.sweep.runner"])
-def test_the_examples_of_the_main_entry_points_run(module):
+def test_the_examples_of_the_main_entry_points_run(stock_nets_built_once, module):
     failures, tried = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert tried >= 2 and failures == 0

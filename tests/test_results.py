@@ -3,6 +3,7 @@ stale staging folders cleaned; and its plot."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -24,7 +25,10 @@ from gridsim.sim.simulation import simulate
 STEPS = "  - {at_min: 0, action: open_breakers, technique: T0855, targets: {kind: substation, ids: [S1]}}\n"
 
 
+@functools.cache
 def result_named(name: str = "t"):
+    """S1 opened on three_sites, the scenario named ``name``: simulated once per name, only read (or copied with
+    ``dataclasses.replace``) by the tests."""
     return simulate(three_sites(), parse_scenario(f"name: {name}\nsteps:\n{STEPS}"))
 
 
