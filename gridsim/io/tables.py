@@ -11,11 +11,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import math
 from pathlib import Path
 from typing import Any
 
 from gridsim.errors import InputError
+from gridsim.io.numbers import number_cell
 
 __all__ = ["optional_float", "parse_tag", "read_csv", "sha256"]
 
@@ -63,13 +63,7 @@ def parse_tag(value: str) -> Any:
 
 
 def optional_float(value: str, path: Path, line: int, column: str) -> float | None:
-    """A non-negative number cell, or None when the cell is empty."""
+    """A non-negative number cell (:func:`gridsim.io.numbers.number_cell`), or None when the cell is empty."""
     if value == "":
         return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise InputError(path, f"{column} must be a number, got {value!r}", f"line {line}") from None
-    if not math.isfinite(number) or number < 0:
-        raise InputError(path, f"{column} must be >= 0, got {value!r}", f"line {line}")
-    return number
+    return number_cell(value, column, path, f"line {line}", minimum=0.0)

@@ -53,6 +53,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order, connected_components, dijkstra
 
 from gridsim.errors import InputError
+from gridsim.io.numbers import number_cell
 from gridsim.io.tables import read_csv
 
 __all__ = [
@@ -327,8 +328,6 @@ def read_road_graphml(path: Path) -> RoadNetwork:
             value = data.get(name, defaults.get(name))
             if value is None:
                 raise InputError(path, f"{edge}: missing attribute {name}")
-            if isinstance(value, bool):
-                value = str(value)
             values.append(_positive(str(value), name, edge, path, None))
         for name, default in _BPR_COLUMNS:
             value = data.get(name, defaults.get(name))
@@ -365,10 +364,7 @@ def read_demand_csv(path: Path, network: RoadNetwork) -> Demand:
             raise InputError(path, f"pair {row['origin']!r} -> {row['destination']!r} listed twice (first on line "
                                    f"{first_line[origin, destination]})", where)
         first_line[origin, destination] = line
-        trips = _number(row["trips_per_h"])
-        if trips is None or trips < 0:
-            raise InputError(path, f"trips_per_h must be a number >= 0, got {row['trips_per_h']!r}", where)
-        pairs.append((origin, destination, trips))
+        pairs.append((origin, destination, number_cell(row["trips_per_h"], "trips_per_h", path, where, minimum=0.0)))
         lines.append(line)
     origin, destination, trips = (np.array(c) for c in zip(*pairs)) if pairs else (np.empty(0),) * 3
     demand = Demand(origin, destination, trips)
@@ -380,29 +376,14 @@ def read_demand_csv(path: Path, network: RoadNetwork) -> Demand:
     return demand
 
 
-def _number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
 def _positive(text: str, column: str, what: str, path: Path, where: str | None) -> float:
-    value = _number(text)
-    if value is None or value <= 0:
-        raise InputError(path, f"{what}: {column} must be a number > 0, got {text!r}", where)
-    return value
+    """A link's capacity or free-flow time: a finite number > 0."""
+    return number_cell(text, f"{what}: {column}", path, where, above=0.0)
 
 
 def _bpr_parameter(text: str, column: str, default: float, what: str, path: Path, where: str | None) -> float:
     """A link's BPR coefficient or exponent: ``default`` if blank, else a finite number >= 0."""
-    if text == "":
-        return float(default)
-    value = _number(text)
-    if value is None or value < 0:
-        raise InputError(path, f"{what}: {column} must be a number >= 0, got {text!r}", where)
-    return value
+    return number_cell(text, f"{what}: {column}", path, where, minimum=0.0, blank=float(default))
 
 
 def _new_id(text: str, first_line: dict[str, int], line: int, path: Path, what: str) -> str:
@@ -422,22 +403,16 @@ def _node_of(text: str, column: str, what: str, position: dict[str, int], path: 
 
 
 def _coordinate(text: str, axis: str, node: str, path: Path, line: int) -> float:
-    if text == "":
-        return math.nan
-    value = _number(text)
-    if value is None:
-        raise InputError(path, f"road node {node!r}: {axis} must be a number, got {text!r}", f"line {line}")
-    return value
+    """A node's x or y in ``nodes.csv``: any finite number, NaN if blank."""
+    return number_cell(text, f"road node {node!r}: {axis}", path, f"line {line}", blank=math.nan)
 
 
 def _graphml_coordinate(data: dict, axis: str, node, path: Path) -> float:
+    """A node's x or y attribute, read as its text like every GraphML number: any finite number, NaN if absent."""
     value = data.get(axis)
     if value is None or value == "":
         return math.nan
-    number = None if isinstance(value, bool) else _number(str(value))
-    if number is None:
-        raise InputError(path, f"node {str(node)!r}: {axis} must be a number, got {value!r}")
-    return number
+    return number_cell(str(value), f"node {str(node)!r}: {axis}", path)
 
 
 def _parse_graphml(path: Path) -> nx.MultiGraph | nx.MultiDiGraph:

@@ -7,14 +7,13 @@ sources are in docs/FORMATS.md ("Frequency").
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gridsim.errors import InputError
 from gridsim.io.ids import name_index, resolve_id
-from gridsim.io.manifest import check_keys, line_of
-from gridsim.io.numbers import finite_number, shown
+from gridsim.io.manifest import check_keys, line_of, manifest_number
+from gridsim.io.numbers import finite_number, number_cell
 from gridsim.io.tables import read_csv, sha256
 
 __all__ = ["WECC_UFLS", "FrequencySettings", "Machine", "read_frequency_settings"]
@@ -72,18 +71,32 @@ def read_frequency_settings(cfg: dict, nominal_hz: float, net, base_dir: Path, w
     index or name); generators it leaves out get ``default_inertia_s`` on their
     ``sn_mva`` (or ``max_p_mw``).
     """
-
     cfg = check_keys(cfg, _KEYS, "power.frequency", where, raw)
     defaults = FrequencySettings().scaled_to(nominal_hz)
 
-    def number(key: str, default: float, low: float, high: float) -> float:
-        value = cfg.get(key, default)
-        number = finite_number(value)
-        if number is None or not low <= number <= high:
-            raise InputError(where, f"power.frequency.{key} must be a number in [{low:g}, {high:g}], "
-                                    f"got {shown(value)}", line_of(raw, key))
-        return number
+    def setting(key: str, low: float, high: float) -> float:
+        return manifest_number(cfg, key, getattr(defaults, key), "power.frequency", where, raw, minimum=low,
+                               maximum=high)
 
+    stages = _ufls(cfg, defaults, where, raw)
+    rating, inertia = _machines(cfg.get("machines"), net, base_dir, where, raw, input_files)
+    return FrequencySettings(
+        nominal_hz=nominal_hz,
+        droop=setting("droop", 0.005, 0.5),
+        governor_s=setting("governor_s", 0.05, 120.0),
+        damping=setting("damping", 0.0, 10.0),
+        ufls=stages,
+        trip_below_hz=setting("trip_below_hz", 0.5 * nominal_hz, nominal_hz),
+        trip_above_hz=setting("trip_above_hz", nominal_hz, 1.5 * nominal_hz),
+        default_inertia_s=setting("default_inertia_s", 0.1, 100.0),
+        reconnect_min=setting("reconnect_min", 0.0, 10080.0),
+        inertia_s=inertia,
+        rating_mva=rating,
+    )
+
+
+def _ufls(cfg: dict, defaults: FrequencySettings, where, raw) -> tuple[tuple[float, float], ...]:
+    """The load-shedding stages ``ufls``: [hz, share] pairs, in falling frequency, shares adding up to at most 1."""
     ufls = cfg.get("ufls", [list(stage) for stage in defaults.ufls])
     if (not isinstance(ufls, list) or not all(isinstance(st, list) and len(st) == 2 for st in ufls)
             or not all(finite_number(v) is not None for st in ufls for v in st)):
@@ -94,39 +107,27 @@ def read_frequency_settings(cfg: dict, nominal_hz: float, net, base_dir: Path, w
             or [hz for hz, _ in stages] != sorted((hz for hz, _ in stages), reverse=True):
         raise InputError(where, "power.frequency.ufls: stages in falling frequency, shares in (0, 1] adding up "
                                 "to at most 1", line_of(raw, "ufls"))
-    inertia: dict[int, float] = {}
+    return stages
+
+
+def _machines(machines, net, base_dir: Path, where, raw,
+              input_files: dict[str, str]) -> tuple[dict[int, float], dict[int, float]]:
+    """Rating (MVA) and inertia (s) per generator index from the ``machines`` table; empty without one."""
     rating: dict[int, float] = {}
-    machines = cfg.get("machines")
-    if machines is not None:
-        if not isinstance(machines, str):
-            raise InputError(where, "power.frequency.machines must be a file name", line_of(raw, "machines"))
-        path = base_dir / machines
-        if not path.is_file():
-            raise InputError(path, "file not found (power.frequency.machines)")
-        input_files[str(path)] = sha256(path)
-        names, valid = name_index(net.gen), {int(i) for i in net.gen.index}
-        for line, row in read_csv(path, ["gen", "rating_mva", "inertia_s"]):
-            index = resolve_id(row["gen"], names, valid)
-            if index is None:
-                raise InputError(path, f"no generator {row['gen']!r} in the grid", f"line {line}")
-            for column, table in (("rating_mva", rating), ("inertia_s", inertia)):
-                try:
-                    value = float(row[column])
-                except ValueError:
-                    value = -1.0
-                if not math.isfinite(value) or value <= 0:
-                    raise InputError(path, f"{column} must be a number > 0, got {row[column]!r}", f"line {line}")
-                table[index] = value
-    return FrequencySettings(
-        nominal_hz=nominal_hz,
-        droop=number("droop", defaults.droop, 0.005, 0.5),
-        governor_s=number("governor_s", defaults.governor_s, 0.05, 120.0),
-        damping=number("damping", defaults.damping, 0.0, 10.0),
-        ufls=stages,
-        trip_below_hz=number("trip_below_hz", defaults.trip_below_hz, 0.5 * nominal_hz, nominal_hz),
-        trip_above_hz=number("trip_above_hz", defaults.trip_above_hz, nominal_hz, 1.5 * nominal_hz),
-        default_inertia_s=number("default_inertia_s", defaults.default_inertia_s, 0.1, 100.0),
-        reconnect_min=number("reconnect_min", defaults.reconnect_min, 0.0, 10080.0),
-        inertia_s=inertia,
-        rating_mva=rating,
-    )
+    inertia: dict[int, float] = {}
+    if machines is None:
+        return rating, inertia
+    if not isinstance(machines, str):
+        raise InputError(where, "power.frequency.machines must be a file name", line_of(raw, "machines"))
+    path = base_dir / machines
+    if not path.is_file():
+        raise InputError(path, "file not found (power.frequency.machines)")
+    input_files[str(path)] = sha256(path)
+    names, valid = name_index(net.gen), {int(i) for i in net.gen.index}
+    for line, row in read_csv(path, ["gen", "rating_mva", "inertia_s"]):
+        index = resolve_id(row["gen"], names, valid)
+        if index is None:
+            raise InputError(path, f"no generator {row['gen']!r} in the grid", f"line {line}")
+        for column, table in (("rating_mva", rating), ("inertia_s", inertia)):
+            table[index] = number_cell(row[column], column, path, f"line {line}", above=0.0)
+    return rating, inertia

@@ -9,7 +9,6 @@ here, when the system loads, so the engine can trust them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,8 @@ import numpy as np
 
 from gridsim.errors import InputError
 from gridsim.io.ids import name_index, resolve_id
-from gridsim.io.manifest import check_keys, line_of
+from gridsim.io.manifest import check_keys, line_of, manifest_number
+from gridsim.io.numbers import number_cell, shown
 from gridsim.io.tables import parse_tag, read_csv, sha256
 from gridsim.layers.transport import read_demand_csv, read_road_csv, read_road_graphml
 from gridsim.layers.water import WaterSettings, junction_people, read_water_network
@@ -212,20 +212,19 @@ def load_layers(manifest: dict, base_dir: Path, net, substations: Mapping[str, A
 
 
 def _rows(path: Path, required: list[str]) -> list[tuple[int, dict[str, str]]]:
-
     return read_csv(path, required)
 
 
 def _file(cfg: dict, key: str, section: str, base_dir: Path, where, raw, input_files, *,
           required: bool = False) -> Path | None:
-
     value = cfg.get(key)
     if value is None:
         if required:
             raise InputError(where, f"[{section}] needs {key} = \"<file>\"", line_of(raw, section.split(".")[-1]))
         return None
     if not isinstance(value, str) or not value:
-        raise InputError(where, f"{section}.{key} must be a file name (a string), got {value!r}", line_of(raw, key))
+        raise InputError(where, f"{section}.{key} must be a file name (a string), got {shown(value)}",
+                         line_of(raw, key))
     path = base_dir / value
     if not path.is_file():
         raise InputError(path, f"file not found ({section}.{key})")
@@ -243,7 +242,6 @@ def _id(row: dict[str, str], path: Path, line: int, column: str = "id") -> str:
 
 
 def _tags(row: dict[str, str]) -> dict[str, Any]:
-
     return {k: parse_tag(v) for k, v in row.items() if k != "id" and v != ""}
 
 
@@ -251,17 +249,6 @@ def _add(layers: Layers, element: LayerElement, path: Path, line: int) -> None:
     if element.name in layers.elements:
         raise InputError(path, f"duplicate id {element.id!r} ({element.name})", f"line {line}")
     layers.elements[element.name] = element
-
-
-def _positive(cfg: dict, key: str, default: float, section: str, where, raw, *, minimum: float = 0.0,
-              maximum: float = 1e12) -> float:
-
-    value = cfg.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not minimum <= value <= maximum:
-        raise InputError(where, f"{section}.{key} must be a number in [{minimum:g}, {maximum:g}], got {value!r}",
-                         line_of(raw, key))
-    return float(value)
 
 
 def _water(cfg: dict, base_dir: Path, where, raw, input_files, layers: Layers) -> WaterLayer:
@@ -274,9 +261,9 @@ def _water(cfg: dict, base_dir: Path, where, raw, input_files, layers: Layers) -
         input_files[str(base_dir / spec)] = sha256(base_dir / spec)
     mode = cfg.get("mode", "hydraulic")
     if mode not in ("hydraulic", "graph"):
-        raise InputError(where, f"layers.water.mode must be 'hydraulic' or 'graph', got {mode!r}",
+        raise InputError(where, f"layers.water.mode must be 'hydraulic' or 'graph', got {shown(mode)}",
                          line_of(raw, "mode"))
-    numbers = {key: _positive(cfg, key, default, "layers.water", where, raw, minimum=minimum)
+    numbers = {key: manifest_number(cfg, key, default, "layers.water", where, raw, minimum=minimum)
                for key, default, minimum in (("required_pressure_m", 20.0, 0.0), ("minimum_pressure_m", 0.0, 0.0),
                                              ("service_pressure_m", 14.0, 0.0), ("timestep_min", 15.0, 1.0),
                                              ("graph_tank_h", 12.0, 0.0))}
@@ -300,7 +287,7 @@ def _water(cfg: dict, base_dir: Path, where, raw, input_files, layers: Layers) -
                 raise InputError(path, f"junction {name!r} listed twice", f"line {line}")
             table[name] = _count(row["people"], path, line, "people")
     else:
-        population = _positive(cfg, "population", 0.0, "layers.water", where, raw)
+        population = manifest_number(cfg, "population", 0.0, "layers.water", where, raw, minimum=0.0)
     people = np.asarray(junction_people(model, population=population, table=table), dtype=float)
     for kind, names in (("pump", model.pump_name_list), ("reservoir", model.reservoir_name_list)):
         for name in names:
@@ -308,18 +295,12 @@ def _water(cfg: dict, base_dir: Path, where, raw, input_files, layers: Layers) -
     return WaterLayer(spec, model, settings, tuple(model.junction_name_list), people)
 
 
-def _count(text: str, path: Path, line: int, column: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not math.isfinite(value) or value < 0:
-        raise InputError(path, f"{column} must be a number >= 0, got {text!r}", f"line {line}")
-    return value
+def _count(text: str, path: Path, line: int, column: str, blank: float | None = None) -> float:
+    """A cell that is a number >= 0 (people, riders, hours, minutes); ``blank`` for an empty one, if given."""
+    return number_cell(text, column, path, f"line {line}", minimum=0.0, blank=blank)
 
 
 def _transport(cfg: dict, base_dir: Path, where, raw, input_files, layers: Layers) -> TransportLayer:
-
     demand_path = _file(cfg, "demand", "layers.transport", base_dir, where, raw, input_files, required=True)
     graphml = _file(cfg, "graphml", "layers.transport", base_dir, where, raw, input_files)
     nodes = _file(cfg, "nodes", "layers.transport", base_dir, where, raw, input_files)
@@ -351,7 +332,8 @@ def _transport(cfg: dict, base_dir: Path, where, raw, input_files, layers: Layer
             element = LayerElement("rail", _id(row, rail, line), _tags(row))
             _add(layers, element, rail, line)
             riders[element.id] = _count(row["riders_per_h"], rail, line, "riders_per_h")
-    factor = _positive(cfg, "dark_signal_capacity", 0.5, "layers.transport", where, raw, minimum=0.01, maximum=1.0)
+    factor = manifest_number(cfg, "dark_signal_capacity", 0.5, "layers.transport", where, raw, minimum=0.01,
+                             maximum=1.0)
     return TransportLayer(network, demand, signal_node, riders, factor)
 
 
@@ -393,8 +375,8 @@ def _dependencies(path: Path, net, substations: Mapping[str, Any], layers: Layer
             raise InputError(path, f"{dependent} on {supplier} is listed twice (first on line "
                                    f"{seen[supplier, dependent]})", f"line {line}")
         seen[supplier, dependent] = line
-        backup = _count(row.get("backup_h", "") or "0", path, line, "backup_h")
-        restart = _count(row.get("restart_min", "") or "0", path, line, "restart_min")
+        backup = _count(row.get("backup_h", ""), path, line, "backup_h", blank=0.0)
+        restart = _count(row.get("restart_min", ""), path, line, "restart_min", blank=0.0)
         edges.append(Dependency(supplier, dependent, backup, restart, row.get("group", ""), row.get("note", ""),
                                 f"{path.name} line {line}"))
     return tuple(edges)

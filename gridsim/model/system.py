@@ -9,7 +9,6 @@ customers, every branch has a rating.
 from __future__ import annotations
 
 import copy
-import math
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -21,8 +20,8 @@ import numpy as np
 from gridsim.bundled import bundled_dir
 from gridsim.errors import InputError
 from gridsim.io.ids import name_index, resolve_id
-from gridsim.io.manifest import check_keys, line_of
-from gridsim.io.numbers import finite_number, shown
+from gridsim.io.manifest import check_keys, line_of, manifest_number
+from gridsim.io.numbers import number_cell, shown
 from gridsim.io.tables import optional_float, parse_tag, read_csv, sha256
 from gridsim.model.dynamics import FrequencySettings, read_frequency_settings
 from gridsim.model.grid import is_stock, normalise_net, read_grid
@@ -46,6 +45,7 @@ BUNDLED_TOPOLOGIES = bundled_dir("topologies")
 #: How a loader rates branches: ``rate(net, unrated=, margin=, tolerance=, base_overloads=)`` gives line and
 #: transformer ratings (MVA) and counts of the ratings it set (:func:`gridsim.power.ratings.branch_ratings`).
 RateBranches = Callable[..., tuple[np.ndarray, np.ndarray, dict[str, int]]]
+
 
 @dataclass(frozen=True)
 class RestorationParams:
@@ -142,7 +142,10 @@ _POWER_KEYS = {"source", "frequency_hz", "overload_tolerance", "unrated_branches
                "frequency"}
 _CUSTOMER_KEYS = {"kw_per_customer", "people_per_customer", "table"}
 _SUBSTATION_KEYS = {"table"}
-_RESTORATION_KEYS = {f for f in RestorationParams.__dataclass_fields__}
+#: In the dataclass's order, so that of two bad keys the same one is always reported.
+_RESTORATION_KEYS = tuple(RestorationParams.__dataclass_fields__)
+#: Most customers one load may have: more than there are people on Earth.
+_MAX_CUSTOMERS = 1e10
 
 
 def read_system(spec: str | Path, *, rate: RateBranches, **overrides: Any) -> System:
@@ -186,77 +189,32 @@ def _find_manifest(path: Path) -> Path:
                            "or pandapower:<case>")
 
 
-def _number(table: dict, key: str, default: float, where: str, path, raw, *, minimum: float = 0.0) -> float:
-    value = table.get(key, default)
-    number = finite_number(value)
-    if number is None or not minimum <= number <= 1e12:
-        raise InputError(path, f"{where}.{key} must be a number >= {minimum}, got {shown(value)}", line_of(raw, key))
-    return number
-
-
 def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: Path | None,
            raw: str | None = None, rate: RateBranches) -> System:
+    """Check a parsed manifest section by section, in the order its errors are reported, and build the system."""
     where = manifest_path or name
     check_keys(manifest, _TOP_KEYS, "", where, raw)
     power = check_keys(manifest.get("power", {}), _POWER_KEYS, "power", where, raw)
     if "source" not in power:
         raise InputError(where, "missing power.source (a grid file or pandapower:<case>)", line_of(raw, "power"))
-    if name is None:
-        name = manifest.get("name")
-        if name is None:
-            raise InputError(where, "missing name = \"...\" at the top of the manifest")
-        if not isinstance(name, str) or not name.strip():
-            raise InputError(where, f"name must be a non-empty string, got {shown(name)}", line_of(raw, "name"))
+    name = _manifest_name(manifest, where, raw) if name is None else name
     input_files: dict[str, str] = {}
     if manifest_path is not None:
         input_files[str(manifest_path)] = sha256(manifest_path)
-
-    source = power["source"]
-    if not isinstance(source, str):
-        raise InputError(where, "power.source must be a string", line_of(raw, "source"))
-    frequency = _number(power, "frequency_hz", 50.0, "power", where, raw, minimum=1.0)
-    grid = read_grid(source, base_dir, frequency_hz=frequency)
-    net = grid.net
-    if is_stock(source):
-        input_files[source] = grid.digest
-    else:
-        grid_path = base_dir / source
-        input_files[str(grid_path)] = sha256(grid_path)
-    check_net(net, source if is_stock(source) else base_dir / source)
-    notes = [*grid.notes, *net_notes(net), *_disconnect_dark_loads(net)]
+    source, frequency, net, notes = _power_grid(power, base_dir, where, raw, input_files)
 
     customers_cfg = check_keys(manifest.get("customers", {}), _CUSTOMER_KEYS, "customers", where, raw)
     substations_cfg = check_keys(manifest.get("substations", {}), _SUBSTATION_KEYS, "substations", where, raw)
-    restoration_cfg = manifest.get("restoration", {})
-    restoration, per_operator = _restoration(restoration_cfg, where, raw)
-
+    restoration, per_operator = _restoration(manifest.get("restoration", {}), where, raw)
     substations = _substations(net, substations_cfg, base_dir, where, raw, input_files)
     customers, people = _customers(net, customers_cfg, base_dir, where, raw, input_files)
     layers = load_layers(manifest, base_dir, net, substations, where, raw, input_files)
 
-    tolerance = _number(power, "overload_tolerance", 0.1, "power", where, raw)
-    margin = _number(power, "rating_margin", 0.5, "power", where, raw)
-    unrated = power.get("unrated_branches", "base-flow")
-    if unrated not in ("base-flow", "never-trip"):
-        raise InputError(where, f"power.unrated_branches must be 'base-flow' or 'never-trip', got {shown(unrated)}",
-                         line_of(raw, "unrated_branches"))
-    base_overloads = power.get("base_overloads", "raise")
-    if base_overloads not in ("raise", "trip"):
-        raise InputError(where, f"power.base_overloads must be 'raise' or 'trip', got {shown(base_overloads)}",
-                         line_of(raw, "base_overloads"))
+    tolerance, margin, unrated, base_overloads = _rating_settings(power, where, raw)
     line_rating, trafo_rating, rating_notes = rate(
         net, unrated=unrated, margin=margin, tolerance=tolerance, base_overloads=base_overloads)
-    dynamics = None
-    if "frequency" in power:
-        if not isinstance(power["frequency"], dict):
-            raise InputError(where, "[power.frequency] must be a table", line_of(raw, "frequency"))
-        dynamics = read_frequency_settings(power["frequency"], frequency, net, base_dir, where, raw, input_files)
-
-    if not isinstance(manifest.get("description", ""), str):
-        raise InputError(where, "description must be a string", line_of(raw, "description"))
-    refs = manifest.get("references", [])
-    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
-        raise InputError(where, "references must be a list of strings", line_of(raw, "references"))
+    dynamics = _frequency_model(power, frequency, net, base_dir, where, raw, input_files)
+    description, references = _texts(manifest, where, raw)
     return System(
         name=name,
         net=net,
@@ -269,14 +227,78 @@ def _build(*, name: str | None, manifest: dict, base_dir: Path, manifest_path: P
         restoration=restoration,
         operator_restoration=per_operator,
         rating_notes=rating_notes,
-        description=str(manifest.get("description", "")),
-        references=tuple(refs),
+        description=description,
+        references=references,
         source=source,
         input_files=input_files,
         layers=layers,
         frequency=dynamics,
         load_notes=tuple(notes),
     )
+
+
+def _manifest_name(manifest: dict, where, raw) -> str:
+    """The manifest's ``name``: required, a non-empty string."""
+    name = manifest.get("name")
+    if name is None:
+        raise InputError(where, "missing name = \"...\" at the top of the manifest")
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(where, f"name must be a non-empty string, got {shown(name)}", line_of(raw, "name"))
+    return name
+
+
+def _power_grid(power: dict, base_dir: Path, where, raw, input_files: dict[str, str]) -> tuple[str, float, Any, list]:
+    """``power.source`` read and checked at ``power.frequency_hz``: (source, frequency, net, notes); files hashed."""
+    source = power["source"]
+    if not isinstance(source, str):
+        raise InputError(where, "power.source must be a string", line_of(raw, "source"))
+    frequency = manifest_number(power, "frequency_hz", 50.0, "power", where, raw, minimum=1.0)
+    grid = read_grid(source, base_dir, frequency_hz=frequency)
+    net = grid.net
+    if is_stock(source):
+        input_files[source] = grid.digest
+    else:
+        grid_path = base_dir / source
+        input_files[str(grid_path)] = sha256(grid_path)
+    check_net(net, source if is_stock(source) else base_dir / source)
+    notes = [*grid.notes, *net_notes(net), *_disconnect_dark_loads(net)]
+    return source, frequency, net, notes
+
+
+def _rating_settings(power: dict, where, raw) -> tuple[float, float, str, str]:
+    """How branches are rated: (overload_tolerance, rating_margin, unrated_branches, base_overloads)."""
+    tolerance = manifest_number(power, "overload_tolerance", 0.1, "power", where, raw, minimum=0.0)
+    margin = manifest_number(power, "rating_margin", 0.5, "power", where, raw, minimum=0.0)
+    unrated = power.get("unrated_branches", "base-flow")
+    if unrated not in ("base-flow", "never-trip"):
+        raise InputError(where, f"power.unrated_branches must be 'base-flow' or 'never-trip', got {shown(unrated)}",
+                         line_of(raw, "unrated_branches"))
+    base_overloads = power.get("base_overloads", "raise")
+    if base_overloads not in ("raise", "trip"):
+        raise InputError(where, f"power.base_overloads must be 'raise' or 'trip', got {shown(base_overloads)}",
+                         line_of(raw, "base_overloads"))
+    return tolerance, margin, unrated, base_overloads
+
+
+def _frequency_model(power: dict, frequency: float, net, base_dir: Path, where, raw,
+                     input_files: dict[str, str]) -> FrequencySettings | None:
+    """The ``[power.frequency]`` table's settings, or None when the manifest has none."""
+    if "frequency" not in power:
+        return None
+    if not isinstance(power["frequency"], dict):
+        raise InputError(where, "[power.frequency] must be a table", line_of(raw, "frequency"))
+    return read_frequency_settings(power["frequency"], frequency, net, base_dir, where, raw, input_files)
+
+
+def _texts(manifest: dict, where, raw) -> tuple[str, tuple[str, ...]]:
+    """The manifest's ``description`` (a string) and ``references`` (a list of strings)."""
+    description = manifest.get("description", "")
+    if not isinstance(description, str):
+        raise InputError(where, "description must be a string", line_of(raw, "description"))
+    refs = manifest.get("references", [])
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise InputError(where, "references must be a list of strings", line_of(raw, "references"))
+    return description, tuple(refs)
 
 
 def _disconnect_dark_loads(net) -> list[str]:
@@ -295,17 +317,16 @@ def _disconnect_dark_loads(net) -> list[str]:
 
 
 def _restoration_params(table: dict, base: RestorationParams, where: str, path, raw) -> RestorationParams:
-    check_keys(table, _RESTORATION_KEYS, where, path, raw)
+    """One set of restoration settings: ``base`` with the keys ``table`` gives (crews and max_reclose whole)."""
+    check_keys(table, set(_RESTORATION_KEYS), where, path, raw)
     values = {}
     for key in _RESTORATION_KEYS:
         if key in table:
             default = getattr(base, key)
-            number = _number(table, key, default, where, path, raw,
-                             minimum=1.0 if key == "crews" else 0.0)
-            if isinstance(default, int) and not number.is_integer():
-                raise InputError(path, f"{where}.{key} must be a whole number, got {table[key]!r}",
-                                 line_of(raw, key))
-            values[key] = int(number) if isinstance(default, int) else number
+            whole = isinstance(default, int)
+            number = manifest_number(table, key, default, where, path, raw,
+                                     minimum=1.0 if key == "crews" else 0.0, integer=whole)
+            values[key] = int(number) if whole else number
     return replace(base, **values)
 
 
@@ -401,8 +422,8 @@ def _bus_label(idx, name) -> str:
 
 
 def _customers(net, cfg: dict, base_dir: Path, where, raw, input_files) -> tuple[np.ndarray, float]:
-    kw_per_customer = _number(cfg, "kw_per_customer", 2.0, "customers", where, raw, minimum=1e-9)
-    people = _number(cfg, "people_per_customer", 2.5, "customers", where, raw)
+    kw_per_customer = manifest_number(cfg, "kw_per_customer", 2.0, "customers", where, raw, minimum=1e-9)
+    people = manifest_number(cfg, "people_per_customer", 2.5, "customers", where, raw, minimum=0.0)
     load = net.load
     counts = np.round(load.p_mw.to_numpy(dtype=float).clip(min=0) * 1000.0 / kw_per_customer)
     if "table" in cfg:
@@ -420,14 +441,8 @@ def _customers(net, cfg: dict, base_dir: Path, where, raw, input_files) -> tuple
                 raise InputError(path, f"load {row['load']!r} is listed twice (first on line {seen[idx]})",
                                  f"line {line}")
             seen[idx] = line
-            try:
-                count = float(row["customers"])
-            except ValueError:
-                count = -1.0
-            if not math.isfinite(count) or count < 0 or not count.is_integer() or count > 1e10:
-                raise InputError(path, f"customers must be a whole count >= 0, got {row['customers']!r}",
-                                 f"line {line}")
-            counts[position[idx]] = count
+            counts[position[idx]] = number_cell(row["customers"], "customers", path, f"line {line}", minimum=0.0,
+                                                maximum=_MAX_CUSTOMERS, integer=True)
     return counts.astype(float), people
 
 
