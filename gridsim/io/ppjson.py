@@ -30,7 +30,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from gridsim.errors import InputError
+from gridsim.io.numbers import shown
 
 __all__ = ["read_pandapower_json"]
 
@@ -70,7 +74,9 @@ def read_pandapower_json(path: Path) -> Any:
     if not isinstance(body, dict):
         raise InputError(path, "_object of the pandapowerNet must be a mapping of tables", "_object")
 
-    import pandapower as pp
+    # pandapower takes seconds to import, and gridsim.model.grid, which imports this module, is on the import
+    # path of every CLI command and of load_scenario: it is imported here, when a grid is read.
+    import pandapower as pp  # noqa: PLC0415
 
     net = pp.create_empty_network()
     for key, value in body.items():
@@ -100,7 +106,7 @@ def _plain(value: Any, where: str, path: Path, depth: int) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if key in ("_module", "_class"):
-                raise _refuse(path, where, f"an object to rebuild ({key} = {_short(item)})")
+                raise _refuse(path, where, f"an object to rebuild ({key} = {shown(item)})")
             _plain(item, f"{where}.{key}", path, depth + 1)
     elif isinstance(value, list):
         for i, item in enumerate(value):
@@ -108,49 +114,14 @@ def _plain(value: Any, where: str, path: Path, depth: int) -> None:
     elif isinstance(value, float) and not math.isfinite(value):
         return  # NaN and infinities are data; the net checks refuse them where they matter
     elif value is not None and not isinstance(value, (str, int, float, bool)):
-        raise _refuse(path, where, f"unsupported value {_short(value)}")
+        raise _refuse(path, where, f"unsupported value {shown(value)}")
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _frame(spec: dict, where: str, path: Path):
+def _frame(spec: dict, where: str, path: Path) -> pd.DataFrame:
     """Build one table from its pandapower JSON entry, after checking every key and cell."""
-    import pandas as pd
-
-    module, cls = spec.get("_module"), spec.get("_class")
-    if module not in _FRAME_MODULES or cls != "DataFrame":
-        raise _refuse(path, where, f"object {module!r}.{cls!r} is not a pandapower table")
-    _only_keys(spec, _FRAME_KEYS, where, path)
-    for flag in ("is_multiindex", "is_multicolumn"):
-        if spec.get(flag, False) is not False:
-            raise _refuse(path, f"{where}.{flag}", f"{flag} must be false")
-    for name_key in ("index_name", "column_name"):
-        if not isinstance(spec.get(name_key), (str, type(None))):
-            raise _refuse(path, f"{where}.{name_key}", f"{name_key} must be a string or null")
-    orient = spec.get("orient", "columns")
-    if orient not in ("split", "columns"):
-        raise _refuse(path, f"{where}.orient", f"orient {_short(orient)} (pandapower writes 'split' or 'columns')")
-    dtypes = spec.get("dtype", {})
-    if not isinstance(dtypes, dict):
-        raise _refuse(path, f"{where}.dtype", "dtype must be a mapping of column to type name")
-    for column, name in dtypes.items():
-        if not isinstance(name, str) or not _DTYPE.fullmatch(name):
-            raise _refuse(path, f"{where}.dtype.{column}", f"unsupported column type {_short(name)}")
-    raw = spec.get("_object")
-    if not isinstance(raw, str):
-        raise _refuse(path, f"{where}._object", "a table's data must be JSON text")
-    inner = f"{where}._object"
-    try:
-        table = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise _refuse(path, inner, "a table's data is not one JSON document") from None
-    if orient == "split":
-        columns, index, rows = _split(table, inner, path)
-    else:
-        columns, index, rows = _columns(table, inner, path)
+    _check_frame_entry(spec, where, path)
+    orient, dtypes = _frame_options(spec, where, path)
+    columns, index, rows = _frame_data(spec.get("_object"), orient, f"{where}._object", path)
     integer_labels = all(isinstance(label, int) and not isinstance(label, bool) for label in index)
     labels = pd.Index(index, dtype="int64") if integer_labels else pd.Index(index, dtype=object)
     frame = pd.DataFrame(rows, index=labels, columns=pd.Index(columns, dtype=object))
@@ -162,6 +133,47 @@ def _frame(spec: dict, where: str, path: Path):
     if spec.get("column_name") is not None:
         frame.columns.name = spec["column_name"]
     return frame
+
+
+def _check_frame_entry(spec: dict, where: str, path: Path) -> None:
+    """A DataFrame entry as pandapower writes it: its module and class, its keys, its flags and index names."""
+    module, cls = spec.get("_module"), spec.get("_class")
+    if module not in _FRAME_MODULES or cls != "DataFrame":
+        raise _refuse(path, where, f"object {module!r}.{cls!r} is not a pandapower table")
+    _only_keys(spec, _FRAME_KEYS, where, path)
+    for flag in ("is_multiindex", "is_multicolumn"):
+        if spec.get(flag, False) is not False:
+            raise _refuse(path, f"{where}.{flag}", f"{flag} must be false")
+    for name_key in ("index_name", "column_name"):
+        if not isinstance(spec.get(name_key), (str, type(None))):
+            raise _refuse(path, f"{where}.{name_key}", f"{name_key} must be a string or null")
+
+
+def _frame_options(spec: dict, where: str, path: Path) -> tuple[str, dict]:
+    """The entry's ``orient`` (``split`` or ``columns``) and ``dtype`` mapping, each name one pandapower writes."""
+    orient = spec.get("orient", "columns")
+    if orient not in ("split", "columns"):
+        raise _refuse(path, f"{where}.orient", f"orient {shown(orient)} (pandapower writes 'split' or 'columns')")
+    dtypes = spec.get("dtype", {})
+    if not isinstance(dtypes, dict):
+        raise _refuse(path, f"{where}.dtype", "dtype must be a mapping of column to type name")
+    for column, name in dtypes.items():
+        if not isinstance(name, str) or not _DTYPE.fullmatch(name):
+            raise _refuse(path, f"{where}.dtype.{column}", f"unsupported column type {shown(name)}")
+    return orient, dtypes
+
+
+def _frame_data(raw: Any, orient: str, inner: str, path: Path) -> tuple[list, list, list]:
+    """(columns, index, rows) of a table's data, the JSON text in its ``_object``, every cell checked."""
+    if not isinstance(raw, str):
+        raise _refuse(path, inner, "a table's data must be JSON text")
+    try:
+        table = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise _refuse(path, inner, "a table's data is not one JSON document") from None
+    if orient == "split":
+        return _split(table, inner, path)
+    return _columns(table, inner, path)
 
 
 def _split(table: Any, where: str, path: Path) -> tuple[list, list, list]:
@@ -209,7 +221,7 @@ def _index_label(label: str) -> int | str:
 def _labels(labels: list, where: str, path: Path) -> None:
     for i, label in enumerate(labels):
         if isinstance(label, bool) or not isinstance(label, (str, int)):
-            raise _refuse(path, f"{where}[{i}]", f"a label must be a string or an integer, got {_short(label)}")
+            raise _refuse(path, f"{where}[{i}]", f"a label must be a string or an integer, got {shown(label)}")
 
 
 def _cell(cell: Any, where: str, path: Path) -> None:
@@ -227,14 +239,11 @@ def _cell(cell: Any, where: str, path: Path) -> None:
 
 def _scalar(value: Any, where: str, path: Path) -> None:
     if value is not None and not isinstance(value, (str, int, float, bool)):
-        raise _refuse(path, where, f"a table cell must be a number, text, true/false or null, got {_short(value)}")
+        raise _refuse(path, where, f"a table cell must be a number, text, true/false or null, got {shown(value)}")
 
 
 def _cast(series, name: str, where: str, path: Path):
     """Give a column the dtype pandapower recorded for it, as ``pandas.read_json(dtype=...)`` would."""
-    import numpy as np
-    import pandas as pd
-
     try:
         if name in ("object", "str", "string"):
             return series.astype(object).where(series.notna(), None)

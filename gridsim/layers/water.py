@@ -49,6 +49,9 @@ from scipy.optimize import OptimizeWarning
 
 from gridsim.errors import InputError, SimulationError
 
+# wntr is imported inside the functions that use it (noqa: PLC0415 there): it takes about 3 s to import, and only
+# systems with a water layer need it, while this module loads with every system (gridsim.model.layers).
+
 __all__ = [
     "ServiceResult",
     "WaterSettings",
@@ -101,7 +104,7 @@ def library_networks() -> list[str]:
 
 
 def _library_dir() -> Path:
-    import wntr
+    import wntr  # noqa: PLC0415  (wntr loads only with a water layer: see the note at the imports)
 
     return Path(wntr.__file__).parent / "library" / "networks"
 
@@ -114,7 +117,7 @@ def read_water_network(spec: str, base_dir: Path):
     InputError
         Unknown library name, missing file, or a file WNTR cannot read (with its reason).
     """
-    import wntr
+    import wntr  # noqa: PLC0415  (wntr loads only with a water layer: see the note at the imports)
 
     if spec.startswith("wntr:"):
         name = spec.split(":", 1)[1]
@@ -225,7 +228,7 @@ def _grid(horizon_min: float, step_min: float) -> np.ndarray:
 
 def _hydraulic_service(model, links: Mapping[str, list[tuple[float, float]]], horizon_min: float,
                        settings: WaterSettings) -> ServiceResult:
-    import wntr
+    import wntr  # noqa: PLC0415  (wntr loads only with a water layer: see the note at the imports)
 
     wn = _prepared_copy(model, links, horizon_min, settings)
     logging.getLogger("wntr").setLevel(logging.ERROR)
@@ -249,8 +252,8 @@ def _hydraulic_service(model, links: Mapping[str, list[tuple[float, float]]], ho
 def _prepared_copy(model, links: Mapping[str, list[tuple[float, float]]], horizon_min: float,
                    settings: WaterSettings):
     """A copy of the model with the run's options and one closing rule per link outage."""
-    from wntr.network import LinkStatus
-    from wntr.network.controls import AndCondition, Control, ControlAction, Rule, SimTimeCondition
+    from wntr.network import LinkStatus  # noqa: PLC0415  (wntr loads only with a water layer: see the note at the imports)
+    from wntr.network.controls import AndCondition, Control, ControlAction, Rule, SimTimeCondition  # noqa: PLC0415  (wntr loads only with a water layer: see the note at the imports)
 
     wn = copy.deepcopy(model)
     step_s = int(round(settings.timestep_min * 60))
@@ -338,7 +341,7 @@ def _directed_edges(model) -> list[tuple[str, str, str]]:
     Links closed in the model's initial state (bypasses that controls open
     now and then) carry nothing: graph mode does not play the controls.
     """
-    from wntr.network import LinkStatus
+    from wntr.network import LinkStatus  # noqa: PLC0415  (wntr loads only with a water layer: see the note at the imports)
 
     edges: list[tuple[str, str, str]] = []
     for name in model.link_name_list:

@@ -46,7 +46,7 @@ def impedances_as_branches(net: Any, source: Any) -> tuple[int, int]:
     imp = net.get("impedance")
     if imp is None or imp.empty:
         return 0, 0
-    import pandapower as pp
+    import pandapower as pp  # noqa: PLC0415  (loads with gridsim.model.grid: see the note there)
 
     for pair in (("rft_pu", "rtf_pu"), ("xft_pu", "xtf_pu"), ("gf_pu", "gt_pu"), ("bf_pu", "bt_pu")):
         if not all(column in imp for column in pair):

@@ -21,8 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from gridsim.errors import InputError
+from gridsim.io.ppjson import read_pandapower_json
+from gridsim.model.branches import impedances_as_branches, refuse_unmodelled_branches
+
+# pandapower itself is imported inside the functions that read a grid (noqa: PLC0415 there): it takes about 5 s
+# to import, and this module is on the import path of every CLI command (through the scenario schema) and of
+# gridsim.metrics, which need no grid read.
 
 __all__ = ["STOCK_PREFIXES", "Grid", "dispatch_range", "is_stock", "load_power_net", "matpower_cases", "net_digest",
            "normalise_net", "quiet_pandapower", "read_grid", "stock_cases"]
@@ -65,7 +72,7 @@ class Grid:
 @functools.cache
 def stock_cases() -> dict[str, Callable[[], Any]]:
     """Every network ``pandapower.networks`` builds without arguments, by name, as used in ``pandapower:<name>``."""
-    import pandapower.networks as pn
+    import pandapower.networks as pn  # noqa: PLC0415  (see the note at the imports)
 
     cases: dict[str, Callable[[], Any]] = {}
     for name in dir(pn):
@@ -150,8 +157,6 @@ def read_grid(source: str, base_dir: Path | None = None, *, frequency_hz: float 
         label = path
         suffix = path.suffix.lower()
         if suffix == ".json":
-            from gridsim.io.ppjson import read_pandapower_json
-
             net = read_pandapower_json(path)
         elif suffix in (".m", ".mat"):
             net = _read_matpower(path, frequency_hz)
@@ -167,8 +172,6 @@ def load_power_net(source: str, base_dir: Path | None = None, *, frequency_hz: f
 
 def normalise_net(net: Any, source: Any) -> Grid:
     """Make every branch a line or transformer (:mod:`gridsim.model.branches`), in place; say what changed."""
-    from gridsim.model.branches import impedances_as_branches, refuse_unmodelled_branches
-
     if not hasattr(net, "get") or not hasattr(net.get("bus"), "index"):
         raise InputError(source, "not a usable pandapower network: no bus table")
     refuse_unmodelled_branches(net, source)
@@ -183,8 +186,6 @@ def normalise_net(net: Any, source: Any) -> Grid:
 
 def net_digest(net: Any) -> str:
     """SHA-256 of a net's tables (not its results), so a stock case's content is recorded like a file's."""
-    import pandas as pd
-
     digest = hashlib.sha256()
     for key in sorted(k for k in net.keys() if isinstance(k, str) and not k.startswith("res_")):
         frame = net[key]
@@ -214,8 +215,8 @@ _MPC_FINITE = {
 
 def _read_matpower(path: Path, frequency_hz: float):
     """Read a MATPOWER case through pandapower's converter, refusing non-finite values it would drop."""
-    from pandapower.converter.matpower.from_mpc import _m2ppc, _mat2ppc
-    from pandapower.converter.pypower import from_ppc
+    from pandapower.converter.matpower.from_mpc import _m2ppc, _mat2ppc  # noqa: PLC0415  (see the note at the imports)
+    from pandapower.converter.pypower import from_ppc  # noqa: PLC0415
 
     try:
         ppc = _mat2ppc(str(path), "mpc") if path.suffix.lower() == ".mat" else _m2ppc(str(path))
@@ -233,8 +234,6 @@ def _read_matpower(path: Path, frequency_hz: float):
 
 
 def _check_mpc(ppc: dict, path: Path) -> None:
-    import numpy as np
-
     for matrix, columns in _MPC_FINITE.items():
         table = ppc.get(matrix)
         if table is None:

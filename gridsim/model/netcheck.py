@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import networkx as nx
 import numpy as np
+import pandas as pd
 
 from gridsim.errors import InputError
 
@@ -43,8 +45,6 @@ def check_net(net: Any, source: Any) -> None:
         no source in service, a non-finite or absurd value, an in-service
         branch with zero reactance.
     """
-    import pandas as pd
-
     for table in {"bus", *_BUS_COLUMNS, *_FINITE_COLUMNS}:
         frame = net.get(table) if hasattr(net, "get") else None
         if not isinstance(frame, pd.DataFrame):
@@ -78,8 +78,6 @@ def _check_buses(net: Any, source: Any) -> None:
 
 
 def _numbers(frame, column: str) -> np.ndarray:
-    import pandas as pd
-
     return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float) if len(frame) else np.zeros(0)
 
 
@@ -137,8 +135,7 @@ def dark_loads(net: Any) -> np.ndarray:
 
     A source is an external grid or a generator in service, as in the cascade's islanding rule.
     """
-    import networkx as nx
-    import pandapower.topology as top
+    import pandapower.topology as top  # noqa: PLC0415  (pandapower loads when a grid is read: gridsim.model.grid)
 
     load = net.load
     if load.empty:
