@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandapower as pp
 import pytest
-from conftest import _line, three_sites
+from conftest import _line, empty_net, three_sites
 
 from gridsim.loading import system_from_net
 from gridsim.metrics import summarize
@@ -271,7 +271,7 @@ def test_a_cycle_that_cannot_restart_is_not_fully_restored_and_is_listed():
 
 def gas_loop_net():
     """ext - b0; b0 - b1 (10 MW, gas compressor); b0 - b2 (20 MW, gas-fired generator, 30 MW max)."""
-    net = pp.create_empty_network()
+    net = empty_net()
     b0, b1, b2 = (pp.create_bus(net, 110, name=f"b{i}") for i in range(3))
     pp.create_ext_grid(net, b0)
     _line(net, b0, b1)

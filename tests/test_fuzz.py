@@ -15,7 +15,8 @@ is ``HANG_BOUND_S`` = 30 s per invocation, enforced by ``signal.alarm`` (a run o
 
 Examples are derandomized, so CI draws the same inputs every time. pandapower rebuilds its case9 from JSON
 in seconds, which would dominate the run time; the fuzzer is about how gridsim reads its inputs, so the stock
-net is built once per module and copied for each load (:func:`_stock_case9_built_once`).
+net is built once per session (conftest's ``stock_net``) and copied for each load
+(:func:`_stock_case9_built_once`).
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ import traceback
 from pathlib import Path
 
 import pandapower as pp
-import pandapower.networks as pn
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from conftest import stock_net
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -67,7 +68,7 @@ def _on_alarm(signum, frame):
 @pytest.fixture(scope="module", autouse=True)
 def _stock_case9_built_once():
     """``pandapower:case9`` built once and deep-copied per load (the same net, in milliseconds, not seconds)."""
-    net = pn.case9()
+    net = stock_net("case9")
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(stock_cases(), "case9", lambda: copy.deepcopy(net))
         yield
@@ -517,7 +518,7 @@ def case9_json(tmp_path_factory) -> Path:
     Its external grid is made a slack generator, as in topologies/wscc9: an isolated grid, so that the
     frequency model of ``[power.frequency]`` has machines to work with.
     """
-    net = pn.case9()
+    net = stock_net("case9")  # a copy: the net built once is not changed
     ext = net.ext_grid.iloc[0]
     pp.create_gen(net, int(ext.bus), p_mw=71.6, vm_pu=float(ext.vm_pu), max_p_mw=250.0, min_p_mw=10.0, slack=True,
                   index=2)
