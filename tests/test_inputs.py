@@ -9,9 +9,11 @@ import numpy as np
 import pandapower as pp
 import pandapower.networks as pn
 import pytest
+from conftest import parallel_pair, radial_feeder
+from pandapower.converter.matpower import to_mpc
 
 from gridsim.errors import InputError
-from gridsim.loading import load_system
+from gridsim.loading import load_system, system_from_net
 from gridsim.model.grid import load_power_net
 from gridsim.power.cascade import run_cascade
 
@@ -44,8 +46,6 @@ def test_matpower_m_file_gives_the_same_dc_flows_as_the_stock_case():
 
 
 def test_matpower_mat_file_round_trip(tmp_path):
-    from pandapower.converter.matpower import to_mpc
-
     path = tmp_path / "case30.mat"
     to_mpc(pn.case30(), str(path), init="flat")
     net = load_power_net(str(path))
@@ -204,10 +204,6 @@ def test_structurally_broken_grids_are_refused_at_load_time(tmp_path, breakage, 
 
 
 def test_base_case_overloads_get_raised_ratings_unless_asked_to_trip(tmp_path):
-    from conftest import parallel_pair
-
-    from gridsim.loading import system_from_net
-
     net = parallel_pair(load_mw=120.0, rating_mva=50.0)  # 60 MW on each 50 MVA line in the base case
     tripping = system_from_net(net, overload_tolerance=0.0, base_overloads="trip")
     assert len(run_cascade(tripping).trips) == 2
@@ -238,10 +234,6 @@ def test_a_grid_of_generators_only_loads_and_rates(tmp_path):
 
 
 def test_negative_loads_are_injections_not_demand():
-    from conftest import radial_feeder
-
-    from gridsim.loading import system_from_net
-
     net = radial_feeder()
     pp.create_load(net, 2, p_mw=-5.0)
     system = system_from_net(net)

@@ -17,12 +17,15 @@ from gridsim.layers import transport
 from gridsim.layers.transport import (
     Demand,
     RoadNetwork,
+    _biconjugate,
+    _conjugate,
     assign,
     bpr_time_min,
     read_demand_csv,
     read_road_csv,
     read_road_graphml,
 )
+from gridsim.loading import load_system
 
 
 def bpr(flow, capacity, free_flow, alpha=0.15, beta=4.0):
@@ -441,8 +444,6 @@ def test_every_method_reaches_the_same_equilibrium_on_a_grid():
 
 def test_conjugate_targets_are_conjugate_convex_mixes():
     """The mixes by the closed forms of Mitradjieva and Lindberg, against a direct 2x2 solve."""
-    from gridsim.layers.transport import _biconjugate, _conjugate
-
     rng = np.random.default_rng(7)
     solved = 0
     for _ in range(1000):
@@ -762,8 +763,6 @@ def test_missing_graphml_file(tmp_path):
 
 
 def test_a_system_with_roads_loads_and_dark_signals_slow_traffic(tmp_path):
-    from gridsim.loading import load_system
-
     write(tmp_path)
     (tmp_path / "signals.csv").write_text("id,node\nS-A,A\n")
     (tmp_path / "system.toml").write_text(
