@@ -43,10 +43,15 @@ Adding an action
 ----------------
 1. A record in :data:`ACTION_TYPES`: the schema accepts the action at once,
    with its targets and parameters checked.
-2. Its effect in ``gridsim.sim.simulation`` (a method of the clock) and its
-   entry in ``STEP_EFFECTS``.
+2. Its effect in ``gridsim.sim.simulation``: a method of the clock, named in
+   the clock's ``EFFECTS`` dict (public as ``STEP_EFFECTS``), with an undo
+   method if its restoration kind is ``step-end``.
 3. The Actions table of docs/FORMATS.md, pasted from :func:`actions_markdown`
    (the docs test prints it when the page is out of date).
+
+A new parameter is a :class:`Parameter` here and a field of
+:class:`~gridsim.scenario.schema.Step`; a new crew restoration kind is a word
+of :data:`RESTORATIONS` and a job builder in the clock's ``JOBS``.
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ from typing import TYPE_CHECKING
 
 from gridsim.model.elements import Ref, breakers_at
 
-if TYPE_CHECKING:  # for annotations only: the schema, which reads this table, needs no system to load
+if TYPE_CHECKING:  # annotations only: importing the table (and the schema) does not load the system model
     from gridsim.model.system import System
 
 __all__ = [

@@ -15,6 +15,11 @@ Otherwise the reclose is deferred and tried again after the next change
 done from the control room instead once remote control of its sites is back
 (a denial ended, a telecom site restarted, spare devices installed).
 
+What a step does is the effect of its action: :data:`STEP_EFFECTS` holds one
+for each record of the action table (:mod:`gridsim.scenario.actions`), and
+the record's restoration kind says what undoes it (a crew job the clock
+builds, or the end of the step's ``duration_min``).
+
 Every failure in the log names its cause (``caused_by``): another element,
 whose latest earlier failure line is meant, or the attack step
 (``step:3``), so the chain of any failure can be walked back to a step (see
@@ -32,14 +37,14 @@ import heapq
 import itertools
 import math
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from gridsim.errors import InputError, SimulationError
-from gridsim.model.elements import Ref, breakers_at
+from gridsim.model.elements import Ref
 from gridsim.model.system import System
 from gridsim.power.cascade import (
     AC_SHED_STEP,
@@ -51,12 +56,14 @@ from gridsim.power.cascade import (
     run_cascade,
 )
 from gridsim.power.fast import run_fast_cascade
+from gridsim.scenario.actions import ACTION_TYPES
 from gridsim.scenario.schema import Scenario, Step
 from gridsim.scenario.selectors import resolve_targets, step_rng
+from gridsim.sim.frequency import frequency_response, island_machines
 from gridsim.sim.infrastructure import LAYER_SERIES, Infrastructure, Wakeup
 from gridsim.sim.result import Event, SimulationResult
 
-__all__ = ["BASE_CASE", "ENGINES", "cause_of", "simulate"]
+__all__ = ["BASE_CASE", "CREW_KINDS", "ENGINES", "STEP_EFFECTS", "StepEffect", "cause_of", "simulate"]
 
 #: The cascade engines a run can use.
 ENGINES = ("fast", "reference")
@@ -72,6 +79,30 @@ _WAKE_LABELS = {"backup": "backup runs out", "water": "water service changes"}
 BASE_CASE = "base-case"
 
 _Cause = tuple[str, frozenset[int]]  # (element whose event is meant, buses where it acts; empty: system-wide)
+
+
+@dataclass(frozen=True)
+class StepEffect:
+    """What an action of :data:`gridsim.scenario.actions.ACTION_TYPES` does to the clock's state.
+
+    ``start(clock, now, step, targets)`` runs when the step starts (None: the
+    step changes nothing but the log); ``end(clock, now, step, targets)`` when
+    its ``duration_min`` ends, and undoes the effect (only for the restoration
+    kind ``step-end``: crew kinds are undone by the jobs the clock builds).
+    """
+
+    start: Callable[[_Clock, float, Step, list[Ref]], None] | None = None
+    end: Callable[[_Clock, float, Step, list[Ref]], None] | None = None
+
+
+def _hold_key(step: Step) -> str:
+    """The key under which a step holds what it takes out (``step3``); ``step3:<target>`` for a site's breakers."""
+    return f"step{step.index}"
+
+
+def _root_of(step: Step) -> str:
+    """The step's own line in the cause chains (``step:3``)."""
+    return f"step:{step.index}"
 
 
 @dataclass
@@ -181,7 +212,7 @@ class _Clock:
         self.site_loads: dict[str, list[int]] = defaultdict(list)
         for pos, site in enumerate(self.load_site):
             self.site_loads[site].append(pos)
-        self.site_branches = self._site_branches()
+        self._opened: dict[Ref, list[Ref]] = {}  # open_breakers target -> what opening it opens
         self.site_customers = {s: float(system.customers[p].sum()) for s, p in self.site_loads.items()}
         self.site_kv = {name: float(net.bus.vn_kv.loc[list(sub.buses)].max())
                         for name, sub in system.substations.items()}
@@ -235,14 +266,12 @@ class _Clock:
 
     # ------------------------------------------------------------ set-up
 
-    def _site_branches(self) -> dict[str, list[Ref]]:
-        return {name: breakers_at(self.system.net, set(site.buses)) for name, site in self.system.substations.items()}
-
     def _opened_by(self, ref: Ref) -> tuple[str, list[Ref]]:
         """The site of an open_breakers target and what opening it opens (a bus opens only its own)."""
-        if ref.table == "bus":
-            return self.system.site_of_bus(ref.key), breakers_at(self.system.net, {int(ref.key)})
-        return str(ref.key), self.site_branches[str(ref.key)]
+        if ref not in self._opened:
+            self._opened[ref] = ACTION_TYPES["open_breakers"].takes_out(self.system, ref)
+        site = self.system.site_of_bus(ref.key) if ref.table == "bus" else str(ref.key)
+        return site, self._opened[ref]
 
     def _branch_sites(self, ref: Ref) -> tuple[str, ...]:
         row = self.system.net[ref.table].loc[ref.key]
@@ -355,8 +384,7 @@ class _Clock:
             sites = self._branch_sites(ref)
             params = self.system.restoration_for(sites[0])
             if self.trip_count[ref] < params.max_reclose:
-                self._dispatch(now, _Job("branch", sites[0], [(ref, "overload")], f"reclose {ref}", sites,
-                                         failed=str(ref)))
+                self._dispatch(now, self._branch_job(ref, "overload"))
             else:
                 self._log(now, ref, "info", "locked-out",
                           detail=f"tripped {self.trip_count[ref]} times by protection (overload or out of step); "
@@ -595,113 +623,167 @@ class _Clock:
     # ------------------------------------------------------------ attack steps
 
     def _on_step(self, now: float, step: Step, triggers: list[str], _restorations) -> None:
+        """A step starts: its own line, its action's effect, then its end or the restoration of what it took out."""
         refs = self.targets[step.index]
         where = _describe(refs)
         triggers.append(f"{step.label} on {where}" if refs else step.label)
-        key, root = f"step{step.index}", f"step:{step.index}"
-        self._log(now, root, "info", "attack", step=step.index,
+        self._log(now, _root_of(step), "info", "attack", step=step.index,
                   detail=f"{step.action} {step.technique} on {where}" + (f": {step.note}" if step.note else ""))
-        if step.action == "open_breakers":
-            for ref in refs:
-                _, branches = self._opened_by(ref)
-                for branch in branches:
-                    self.holders[branch].add(f"{key}:{ref}")
-                self._log(now, ref, "out", "attack", step=step.index, generation=0, caused_by=root,
-                          detail=f"breakers opened ({len(branches)} branches)")
-                self.pending.append((str(ref), self._buses_of(str(ref))))
-        elif step.action == "trip_branches":
-            for ref in refs:
-                self.holders[ref].add(key)
-                self._log(now, ref, "out", "attack", step=step.index, generation=0, caused_by=root, detail="tripped")
-                self.pending.append((str(ref), self._buses_of(str(ref))))
-        elif step.action == "trip_generators":
-            lost = [int(ref.key) for ref in refs if not self.holders[ref]]
-            for ref in refs:
-                self.holders[ref].add(key)
-                self._log(now, ref, "out", "attack", step=step.index, generation=0, caused_by=root,
-                          detail="generator tripped")
-                self.pending.append((str(ref), self._buses_of(str(ref))))
-            self._frequency_event(now, step, 0.0, lost)
-        elif step.action == "scale_loads":
-            change = self._load_change(self._load_positions(refs), step.factor)
-            for pos in self._load_positions(refs):
-                self.load_scale[pos].append(step.factor)
-            self.pending.append((root, self._load_buses(refs)))
-            self._frequency_event(now, step, change)
-        elif step.action in ("deny_control", "deny_view"):
-            denied = self.control_denied if step.action == "deny_control" else self.view_denied
-            for ref in refs:
-                denied[str(ref.key)].add(key)
-                if step.action == "deny_view":
-                    self.control_denied[str(ref.key)].add(key)
-        elif step.action == "destroy_firmware":
-            for ref in refs:
-                if ref.table == "telecom":
-                    self.infra.coupling.hold(str(ref), key, f"step {step.index} ({step.action} {step.technique})",
-                                             root)
-                else:
-                    self.firmware_destroyed[str(ref.key)].add(key)
-        elif step.action == "disable":
-            for ref in refs:
-                self.infra.coupling.hold(str(ref), key, f"step {step.index} ({step.action} {step.technique})", root)
-        elif step.action == "disable_backup":
-            for ref in refs:
-                self.infra.coupling.disable_backup(str(ref), key)
-                self._log(now, ref, "info", "attack", step=step.index, detail="backup disabled")
+        effect = self.EFFECTS[step.action]
+        if effect.start is not None:
+            effect.start(self, now, step, refs)
         if step.duration_min is not None:
             self._push(now + step.duration_min, _STEP_END, "step_end", step)
         else:
             self._start_restoration(now, step)
 
     def _on_step_end(self, now: float, step: Step, triggers: list[str], _restorations) -> None:
-        key = f"step{step.index}"
+        """A step's ``duration_min`` ends: its effect is undone, or the restoration of what it took out begins."""
         triggers.append(f"end of {step.label}")
         self.changed = True
-        if step.action == "scale_loads":
-            positions = self._load_positions(self.targets[step.index])
-            change = self._load_change(positions, 1.0 / step.factor) if step.factor else 0.0
-            for pos in positions:
-                self.load_scale[pos].remove(step.factor)
-            if not step.factor:  # the loads come back from nothing: the change is the demand they return with
-                base = self.system.net.load.p_mw.to_numpy(dtype=float) * self.system.net.load.scaling.to_numpy(float)
-                change = float(sum(base[pos] * math.prod(self.load_scale[pos]) for pos in set(positions)))
-            self.pending.append((f"step:{step.index}", self._load_buses(self.targets[step.index])))
-            self._frequency_event(now, step, change)
-        elif step.action in ("deny_control", "deny_view"):
-            for ref in self.targets[step.index]:
-                self.control_denied[str(ref.key)].discard(key)
-                self.view_denied[str(ref.key)].discard(key)
-        elif step.action == "disable":
-            for ref in self.targets[step.index]:
-                self.infra.coupling.release(str(ref), key)
-        elif step.action == "destroy_firmware":
-            # Only a mitigated copy bounds it (spare devices installed): the devices work again.
-            for ref in self.targets[step.index]:
-                if ref.table == "telecom":
-                    self.infra.coupling.release(str(ref), key)
-                else:
-                    self.firmware_destroyed[str(ref.key)].discard(key)
-        elif step.action == "disable_backup":
-            for ref in self.targets[step.index]:
-                self.infra.coupling.enable_backup(str(ref), key)
+        effect = self.EFFECTS[step.action]
+        if effect.end is not None:
+            effect.end(self, now, step, self.targets[step.index])
         self._start_restoration(now, step)
 
     def _start_restoration(self, now: float, step: Step) -> None:
-        key = f"step{step.index}"
-        refs = self.targets[step.index]
-        if step.action == "open_breakers":
-            for ref in refs:
-                site, branches = self._opened_by(ref)
-                holds = [(b, f"{key}:{ref}") for b in branches]
-                self._dispatch(now, _Job("site", site, holds, f"reclose {ref}", (site,), failed=str(ref)))
-        elif step.action == "trip_branches":
-            for ref in refs:
-                sites = self._branch_sites(ref)
-                self._dispatch(now, _Job("branch", sites[0], [(ref, key)], f"reclose {ref}", sites, failed=str(ref)))
-        elif step.action == "trip_generators":
-            for ref in refs:
-                site = self.system.site_of_bus(self.system.net.gen.at[ref.key, "bus"])
-                self._dispatch(now, _Job("gen", site, [(ref, key)], f"restart {ref}", (site,), failed=str(ref)))
+        """One job a target for an action whose restoration kind is a crew's (the action table says which)."""
+        job = self.JOBS.get(ACTION_TYPES[step.action].restoration)
+        if job is None:
+            return  # "none" or "step-end": nothing for the operators to undo
+        for ref in self.targets[step.index]:
+            self._dispatch(now, job(self, ref, _hold_key(step)))
+
+    # ------------------------------------------------------------ what each action does (STEP_EFFECTS)
+
+    def _open_breakers(self, now: float, step: Step, refs: list[Ref]) -> None:
+        for ref in refs:
+            _, branches = self._opened_by(ref)
+            for branch in branches:
+                self.holders[branch].add(f"{_hold_key(step)}:{ref}")
+            self._log(now, ref, "out", "attack", step=step.index, generation=0, caused_by=_root_of(step),
+                      detail=f"breakers opened ({len(branches)} branches)")
+            self.pending.append((str(ref), self._buses_of(str(ref))))
+
+    def _take_out(self, now: float, step: Step, refs: list[Ref], detail: str) -> None:
+        """Hold each target out under the step's key, with its failure line and its place in the cause chain."""
+        for ref in refs:
+            self.holders[ref].add(_hold_key(step))
+            self._log(now, ref, "out", "attack", step=step.index, generation=0, caused_by=_root_of(step),
+                      detail=detail)
+            self.pending.append((str(ref), self._buses_of(str(ref))))
+
+    def _trip_branches(self, now: float, step: Step, refs: list[Ref]) -> None:
+        self._take_out(now, step, refs, "tripped")
+
+    def _trip_generators(self, now: float, step: Step, refs: list[Ref]) -> None:
+        lost = [int(ref.key) for ref in refs if not self.holders[ref]]  # running until now: their MW are lost
+        self._take_out(now, step, refs, "generator tripped")
+        self._frequency_event(now, step, 0.0, lost)
+
+    def _scale_loads(self, now: float, step: Step, refs: list[Ref]) -> None:
+        change = self._load_change(self._load_positions(refs), step.factor)
+        for pos in self._load_positions(refs):
+            self.load_scale[pos].append(step.factor)
+        self.pending.append((_root_of(step), self._load_buses(refs)))
+        self._frequency_event(now, step, change)
+
+    def _unscale_loads(self, now: float, step: Step, refs: list[Ref]) -> None:
+        positions = self._load_positions(refs)
+        change = self._load_change(positions, 1.0 / step.factor) if step.factor else 0.0
+        for pos in positions:
+            self.load_scale[pos].remove(step.factor)
+        if not step.factor:  # the loads come back from nothing: the change is the demand they return with
+            base = self.system.net.load.p_mw.to_numpy(dtype=float) * self.system.net.load.scaling.to_numpy(float)
+            change = float(sum(base[pos] * math.prod(self.load_scale[pos]) for pos in set(positions)))
+        self.pending.append((_root_of(step), self._load_buses(refs)))
+        self._frequency_event(now, step, change)
+
+    def _deny_control(self, now: float, step: Step, refs: list[Ref]) -> None:
+        for ref in refs:
+            self.control_denied[str(ref.key)].add(_hold_key(step))
+
+    def _deny_view(self, now: float, step: Step, refs: list[Ref]) -> None:
+        for ref in refs:  # operators who cannot see cannot switch either
+            self.view_denied[str(ref.key)].add(_hold_key(step))
+            self.control_denied[str(ref.key)].add(_hold_key(step))
+
+    def _end_denial(self, now: float, step: Step, refs: list[Ref]) -> None:
+        for ref in refs:
+            self.control_denied[str(ref.key)].discard(_hold_key(step))
+            self.view_denied[str(ref.key)].discard(_hold_key(step))
+
+    def _destroy_firmware(self, now: float, step: Step, refs: list[Ref]) -> None:
+        for ref in refs:
+            if ref.table == "telecom":
+                self.infra.coupling.hold(str(ref), _hold_key(step), f"step {step.index} ({step.action} "
+                                         f"{step.technique})", _root_of(step))
+            else:
+                self.firmware_destroyed[str(ref.key)].add(_hold_key(step))
+
+    def _install_spares(self, now: float, step: Step, refs: list[Ref]) -> None:
+        """Only a mitigated copy bounds destroy_firmware (spare devices installed): the devices work again."""
+        for ref in refs:
+            if ref.table == "telecom":
+                self.infra.coupling.release(str(ref), _hold_key(step))
+            else:
+                self.firmware_destroyed[str(ref.key)].discard(_hold_key(step))
+
+    def _disable(self, now: float, step: Step, refs: list[Ref]) -> None:
+        for ref in refs:
+            self.infra.coupling.hold(str(ref), _hold_key(step), f"step {step.index} ({step.action} {step.technique})",
+                                     _root_of(step))
+
+    def _enable(self, now: float, step: Step, refs: list[Ref]) -> None:
+        for ref in refs:
+            self.infra.coupling.release(str(ref), _hold_key(step))
+
+    def _disable_backup(self, now: float, step: Step, refs: list[Ref]) -> None:
+        for ref in refs:
+            self.infra.coupling.disable_backup(str(ref), _hold_key(step))
+            self._log(now, ref, "info", "attack", step=step.index, detail="backup disabled")
+
+    def _enable_backup(self, now: float, step: Step, refs: list[Ref]) -> None:
+        for ref in refs:
+            self.infra.coupling.enable_backup(str(ref), _hold_key(step))
+
+    #: The effect of every action of the action table, by name (public as :data:`STEP_EFFECTS`).
+    EFFECTS: ClassVar[dict[str, StepEffect]] = {
+        "access": StepEffect(),
+        "open_breakers": StepEffect(_open_breakers),
+        "trip_branches": StepEffect(_trip_branches),
+        "trip_generators": StepEffect(_trip_generators),
+        "scale_loads": StepEffect(_scale_loads, _unscale_loads),
+        "deny_control": StepEffect(_deny_control, _end_denial),
+        "deny_view": StepEffect(_deny_view, _end_denial),
+        "destroy_firmware": StepEffect(_destroy_firmware, _install_spares),
+        "disable": StepEffect(_disable, _enable),
+        "disable_backup": StepEffect(_disable_backup, _enable_backup),
+    }
+
+    # ------------------------------------------------------------ restoration jobs
+
+    def _site_job(self, ref: Ref, key: str) -> _Job:
+        """Reclose what opening the breakers at a site (or a bus) opened, held under ``<key>:<target>``."""
+        site, branches = self._opened_by(ref)
+        return _Job("site", site, [(b, f"{key}:{ref}") for b in branches], f"reclose {ref}", (site,), failed=str(ref))
+
+    def _branch_job(self, ref: Ref, key: str) -> _Job:
+        """Reclose a branch held under ``key`` (a step's, or ``overload`` for a protection trip)."""
+        sites = self._branch_sites(ref)
+        return _Job("branch", sites[0], [(ref, key)], f"reclose {ref}", sites, failed=str(ref))
+
+    def _gen_job(self, ref: Ref, key: str) -> _Job:
+        """Restart a generator held under ``key`` (a step's, or ``frequency`` for a protection trip)."""
+        site = self.system.site_of_bus(self.system.net.gen.at[ref.key, "bus"])
+        return _Job("gen", site, [(ref, key)], f"restart {ref}", (site,), failed=str(ref))
+
+    #: The job of each crew restoration kind of :data:`gridsim.scenario.actions.RESTORATIONS`.
+    JOBS: ClassVar[dict[str, Callable[[_Clock, Ref, str], _Job]]] = {
+        "reclose-site": _site_job,
+        "reclose-branch": _branch_job,
+        "restart-generator": _gen_job,
+    }
 
     def _load_buses(self, refs: list[Ref]) -> frozenset[int]:
         bus_of = self.system.net.load.bus.to_numpy()
@@ -730,8 +812,6 @@ class _Clock:
 
     def _frequency_event(self, now: float, step: Step, change_mw: float, lost_gens: list[int] = ()) -> None:
         """A sudden imbalance at a step: the frequency model decides under-frequency shedding and trips."""
-        from gridsim.sim.frequency import frequency_response, island_machines
-
         settings = self.system.frequency
         if settings is None or self.last_result is None or (change_mw == 0.0 and not lost_gens):
             return
@@ -755,9 +835,7 @@ class _Clock:
                 self._log(now, ref, "out", "frequency", step=step.index, generation=0, caused_by=f"step:{step.index}",
                           detail=f"{where}: generator protection tripped after {step.label}")
                 self.pending.append((str(ref), self._buses_of(str(ref))))
-                site = self.system.site_of_bus(self.system.net.gen.at[index, "bus"])
-                self._dispatch(now, _Job("gen", site, [(ref, "frequency")], f"restart {ref}", (site,),
-                                         failed=str(ref)))
+                self._dispatch(now, self._gen_job(ref, "frequency"))
         elif response.shed_share > 0:
             energised = self.last_result.energised_buses or frozenset()
             bus_of = self.system.net.load.bus.to_numpy()
@@ -975,3 +1053,10 @@ def _describe(refs: list[Ref]) -> str:
     if len(refs) <= 3:
         return ", ".join(str(r) for r in refs)
     return f"{len(refs)} {refs[0].table}s ({refs[0].key}, {refs[1].key}, ...)"
+
+
+#: What each action does to the clock, by name: the effects of :data:`gridsim.scenario.actions.ACTION_TYPES`
+#: (tests/test_actions.py checks that the two name the same actions).
+STEP_EFFECTS: Mapping[str, StepEffect] = _Clock.EFFECTS
+#: The restoration kinds of :data:`gridsim.scenario.actions.RESTORATIONS` the clock builds crew jobs for.
+CREW_KINDS: tuple[str, ...] = tuple(_Clock.JOBS)
