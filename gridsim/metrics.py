@@ -1,6 +1,6 @@
 """Measures of blackout extent, computed from a simulation's timeline.
 
-Pure functions: a :class:`~gridsim.sim.simulation.SimulationResult` in,
+Pure functions: a :class:`~gridsim.sim.result.SimulationResult` in,
 numbers out. The timeline is a step function: each recorded state holds
 until the next instant, and the last one until ``end_min``.
 """
@@ -204,8 +204,6 @@ def frequency_summary(result: SimulationResult) -> dict[str, Any]:
     in per cent of the untouched demand, that trips the generators of the
     untouched system (None if no increase up to 500 % does).
     """
-    from gridsim.sim.frequency import base_blackout_threshold
-
     events = result.frequency_events
     nominal = result.system.frequency.nominal_hz
     return {
@@ -214,7 +212,7 @@ def frequency_summary(result: SimulationResult) -> dict[str, Any]:
         "highest_hz": max((e["zenith_hz"] for e in events), default=nominal),
         "largest_ufls_share": max((e["ufls_share"] for e in events), default=0.0),
         "generator_trips": sum(1 for e in events if e["tripped"]),
-        "blackout_demand_increase_pct": base_blackout_threshold(result.system),
+        "blackout_demand_increase_pct": result.blackout_demand_increase_pct,
     }
 
 

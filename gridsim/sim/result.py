@@ -62,6 +62,10 @@ class SimulationResult:
     hydraulic_runs: int = 0
     engine: str = "fast"
     frequency_events: list[dict[str, Any]] = field(default_factory=list)
+    # With a frequency model: the smallest sudden demand increase (% of the untouched demand) that trips the
+    # generators of the untouched system (None if none up to 500 % does); a property of the system the run
+    # reports beside its own frequency events.
+    blackout_demand_increase_pct: float | None = None
     # Cascades whose AC flow did not converge at full load: when, load shed (MW), stages, loads, area.
     voltage_collapses: list[dict[str, Any]] = field(default_factory=list)
     sites_without_control: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per instant

@@ -59,7 +59,7 @@ from gridsim.power.fast import run_fast_cascade
 from gridsim.scenario.actions import ACTION_TYPES
 from gridsim.scenario.schema import Scenario, Step
 from gridsim.scenario.selectors import resolve_targets, step_rng
-from gridsim.sim.frequency import frequency_response, island_machines
+from gridsim.sim.frequency import base_blackout_threshold, frequency_response, island_machines
 from gridsim.sim.infrastructure import LAYER_SERIES, Infrastructure, Wakeup
 from gridsim.sim.result import Event, SimulationResult
 
@@ -168,6 +168,8 @@ def simulate(system: System, scenario: Scenario, *, flow: str = "dc", engine: st
     label = known.get(cascade) or str(getattr(cascade, "label", "custom"))
     result = _Clock(system, scenario, flow, run_seed, horizon, cascade, progress).run()
     result.engine = label
+    if system.frequency is not None:
+        result.blackout_demand_increase_pct = base_blackout_threshold(system)
     return result
 
 
