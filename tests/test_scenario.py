@@ -367,3 +367,12 @@ def test_validate_of_a_scenario_with_only_a_name_exits_2(tmp_path):
 def test_the_line_finder_ends_for_any_path(path):
     lines = _Lines(yaml.compose("a: {b: [1]}\n"))
     assert lines.place(path).startswith(path or "top level")
+
+
+@pytest.mark.parametrize("high", ["9" * 400, ".nan", ".inf", "true"])
+def test_a_reported_range_that_is_not_two_finite_numbers_is_one_line(high):
+    text = ("name: x\nsteps:\n  - at_min: 0\n    action: open_breakers\n    technique: T0855\n"
+            "    targets: {kind: substation, ids: [a]}\nreported:\n  peak_mw_lost:\n    value: 1\n"
+            f"    source: s\n    range: [0, {high}]\n")
+    with pytest.raises(InputError, match=r"reported.peak_mw_lost.range \(line 11\): range must be \[low, high\]"):
+        parse_scenario(text)

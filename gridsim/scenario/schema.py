@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import math
 import re
 import reprlib
 from collections.abc import Callable
@@ -513,8 +512,7 @@ def _parse_reported(raw: Any, fail: _Fail) -> tuple[Reported, ...]:
         span = entry.get("range")
         if span is not None:
             if (not isinstance(span, list) or len(span) != 2
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in span)
-                    or not all(math.isfinite(v) for v in span) or span[0] > span[1]):
+                    or any(finite_number(v) is None for v in span) or span[0] > span[1]):
                 raise fail(f"{path}.range", f"range must be [low, high] with low <= high, got {_show(span)}")
             span = (float(span[0]), float(span[1]))
         calibrated = entry.get("calibrated", False)
