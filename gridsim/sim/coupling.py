@@ -1,7 +1,7 @@
 """Dependency propagation between the grid and the infrastructure layers.
 
-The README's dependency rules ("How a cascade runs", 7 and after), as a state
-machine the simulation clock drives:
+The dependency rules of docs/PROPAGATION.md, as a state machine the
+simulation clock drives:
 
 - every row of the dependency table is a *requirement* of a dependent on a
   supplier; rows with the same ``group`` for one dependent are alternatives;
