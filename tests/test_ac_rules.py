@@ -13,18 +13,23 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
+import pandapower
 import pandapower as pp
 import pytest
 from click.testing import CliRunner
+from test_fast_engine import assert_same_ac
+from test_grid_values import activsg, seeded_substation_attack
 
 from gridsim.cli.main import cli
 from gridsim.metrics import summarize
-from gridsim.power.cascade import LOAD_SERVED, LOAD_SHED, UVLS_PU, Outages, run_cascade, stage_kept
+from gridsim.power.cascade import run_cascade
+from gridsim.power.contract import LOAD_SERVED, LOAD_SHED, UVLS_PU, Outages, stage_kept
 from gridsim.power.fast import run_fast_cascade
 from gridsim.power.powerflow import run_ac
-from gridsim.scenario.schema import parse_scenario
+from gridsim.scenario.schema import load_scenario, parse_scenario
 from gridsim.sim.simulation import simulate
 
 WEAK_LINE = 3  # one of the two long lines
@@ -186,9 +191,6 @@ def test_a_run_logs_the_out_of_step_trip(make_system):
 # ---------------------------------------------------------------- the Texas synthetic grids in AC
 
 def test_activsg200_fast_equals_reference_in_ac_on_seeded_attacks():
-    from test_fast_engine import assert_same_ac
-    from test_grid_values import activsg, seeded_substation_attack
-
     system = activsg("case_ACTIVSg200")
     for seed in range(6):
         assert_same_ac(system, seeded_substation_attack(system, seed))
@@ -196,12 +198,6 @@ def test_activsg200_fast_equals_reference_in_ac_on_seeded_attacks():
 
 def test_activsg2000_seed_2_separates_out_of_step_instead_of_collapsing_whole():
     """The attack that once blacked out 90 % of Texas in AC (the whole island cut in 10 % stages)."""
-    from pathlib import Path
-
-    from test_grid_values import activsg
-
-    from gridsim.scenario.schema import load_scenario
-
     system = activsg("case_ACTIVSg2000")
     plan = load_scenario(str(Path(__file__).parents[1] / "attacks" / "random-substations.yaml"))
     seen = []
@@ -344,8 +340,6 @@ def test_a_generator_without_range_takes_no_slack_even_as_the_reference(make_sys
 
 
 def test_a_jacobian_superlu_cannot_factorise_is_no_solution(monkeypatch):
-    import pandapower
-
     def singular(net, **kw):
         raise RuntimeError("failed to factorize matrix at line 110 in file dsnode_bmod.c")
 

@@ -9,7 +9,8 @@ import pandapower as pp
 import pytest
 from conftest import island_with_generator, parallel_pair, radial_feeder, stock_system
 
-from gridsim.power.cascade import LOAD_ISLAND, LOAD_SERVED, LOAD_SHED, Outages, run_cascade
+from gridsim.power.cascade import run_cascade
+from gridsim.power.contract import LOAD_ISLAND, LOAD_SERVED, LOAD_SHED, Outages
 
 
 @pytest.mark.parametrize("flow", ["dc", "ac"])

@@ -14,11 +14,15 @@ import pandapower.networks as pn
 import pytest
 from click.testing import CliRunner
 from pandapower.converter.matpower import from_mpc
+from test_fast_engine import assert_same
 
 from gridsim.cli.main import cli
 from gridsim.errors import InputError
-from gridsim.loading import load_system
+from gridsim.loading import load_system, system_from_net
 from gridsim.model.grid import load_power_net, matpower_cases, read_grid, stock_cases
+from gridsim.power.contract import Outages
+from gridsim.power.dcsolver import DENSE_ROWS
+from gridsim.power.fast import fast_engine
 
 #: A 345 kV bus, two 138 kV buses: branch 1-2 is a transformer with TAP = 1 (MATPOWER's "no tap"), 2-3 a line.
 TAP1_CASE = """function mpc = tap1
@@ -189,18 +193,13 @@ def test_matpower_cases_by_name():
 
 def test_large_grids_never_get_a_dense_bus_by_bus_inverse():
     # A dense inverse spans every bus: on 200,000 buses it asked for 298 GiB.
-    from gridsim.loading import system_from_net
-    from gridsim.power import dcsolver
-    from gridsim.power.fast import fast_engine
-
     net = pn.case118()  # a small energised island on a large bus table: the old rule inverted n_bus x n_bus
-    pp.create_buses(net, dcsolver._DENSE_ROWS, vn_kv=138.0)
+    pp.create_buses(net, DENSE_ROWS, vn_kv=138.0)
     system = system_from_net(net)
-    assert len(system.net.bus) > dcsolver._DENSE_ROWS
+    assert len(system.net.bus) > DENSE_ROWS
     engine = fast_engine(system)
     result = engine.run(flow="dc")
-    base = engine._base_solver()
-    assert base is not None and base.inverse is None and base.lu is not None
+    assert engine.factorisation == "sparse-lu"
     assert math.isclose(float(result.served_mw.sum()), float(system.net.load.p_mw.sum()), rel_tol=1e-9)
 
 
@@ -222,8 +221,6 @@ def activsg(name: str):
 
 def seeded_substation_attack(system, seed: int, k: int = 5):
     """Every branch at ``k`` substations drawn with ``seed``, as ``open_breakers`` on random substations does."""
-    from gridsim.power.cascade import Outages
-
     net = system.net
     rng = np.random.default_rng(seed)
     names = sorted(system.substations)
@@ -235,8 +232,6 @@ def seeded_substation_attack(system, seed: int, k: int = 5):
 
 @pytest.mark.parametrize("name, seeds", [("case_ACTIVSg200", range(8)), ("case_ACTIVSg2000", range(4))])
 def test_fast_equals_reference_on_the_texas_synthetic_grids(name, seeds):
-    from test_fast_engine import assert_same
-
     system = activsg(name)
     assert len(system.net.impedance) == 0 and len(system.net.trafo) > 0
     tripped_trafos = 0

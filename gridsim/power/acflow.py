@@ -10,6 +10,11 @@ by its generators where no external grid holds it (``NR_KLU``), from the DC angl
 first and from a flat start if that fails, as the reference tries
 ``init="dc"`` then ``"flat"``. Islands with more than one reference bus are
 left to the reference engine by the caller.
+
+pandapower's ``makeYbus`` and lightsim2grid are imported inside the
+functions that call them, not at the top: a sweep's worker process imports
+the fast engine, and with it this module, without either (2.8 s and 0.7 s)
+unless it runs an AC flow.
 """
 
 from __future__ import annotations
@@ -17,12 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from gridsim.power.compiled import CompiledGrid
-from gridsim.power.powerflow import MIN_VM_PU
+from gridsim.power.contract import AC_MAX_ITERATIONS, AC_TOLERANCE, MIN_VM_PU
 
 __all__ = ["AcNetwork"]
-
-#: Newton-Raphson settings of the reference (pandapower ``runpp(max_iteration=30)``, tolerance 1e-8 p.u.).
-MAX_ITER, TOL = 30, 1e-8
 
 
 class AcNetwork:
@@ -53,7 +55,7 @@ class AcNetwork:
         None or a single row: the reference bus takes it all. Tries the DC
         angles ``theta0`` first, then a flat start. Returns whether it
         converged to an operating point: a solution with a bus below
-        ``MIN_VM_PU`` does not count, as in the reference.
+        :data:`~gridsim.power.contract.MIN_VM_PU` does not count, as in the reference.
         """
         g = self.g
         is_ref, is_pv = np.isin(rows, ref), np.isin(rows, pv)
@@ -106,7 +108,7 @@ def _newton(ybus, v0, s_pu, slack, weights, pv, pq) -> tuple[bool, np.ndarray]:
     solver = NRSing_KLU() if len(slack) == 1 else NR_KLU()
     try:
         ok = solver.compute_pf(ybus, v0.copy(), s_pu, slack.astype(np.int32), weights, pv.astype(np.int32),
-                               pq.astype(np.int32), MAX_ITER, TOL)
+                               pq.astype(np.int32), AC_MAX_ITERATIONS, AC_TOLERANCE)
     except RuntimeError:  # a singular Jacobian: no solution, as pandapower reports it
         return False, v0
     v = np.array(solver.get_V(), dtype=complex)

@@ -27,5 +27,6 @@ def per_system(system: Any, name: str, build: Callable[[], T]) -> T:
     if kept is not None and kept[0]() is system:
         return kept[1]
     value = build()
-    _KEPT[key] = (weakref.ref(system, lambda _ref, key=key: _KEPT.pop(key, None)), value)
+    # The callback holds the table itself: at interpreter exit the module's globals may already be gone.
+    _KEPT[key] = (weakref.ref(system, lambda _ref, key=key, kept=_KEPT: kept.pop(key, None)), value)
     return value

@@ -12,7 +12,7 @@ README's "How a cascade runs") to a fixed point:
    proportion to their headroom, within their limits, and load is shed
    proportionally when they cannot cover it;
 4. in AC, every line or transformer whose DC angle passes
-   :data:`STABILITY_LIMIT_RAD` (a transfer above its steady-state limit
+   :data:`~gridsim.power.contract.STABILITY_LIMIT_RAD` (a transfer above its steady-state limit
    ``V^2 / X``) trips out of step (one cascade generation), and the rules run
    again from 2;
 5. a DC or AC power flow, each island on its own: in AC an external grid
@@ -21,7 +21,7 @@ README's "How a cascade runs") to a fixed point:
    (from DC angles and from a flat start) is taken as voltage collapse. The
    islands that do not converge on their own are shed, load and generation
    together, in 10 % stages until they do; at the first stage that converges, the buses
-   below :data:`UVLS_PU` show where the collapse is, and the smallest area
+   below :data:`~gridsim.power.contract.UVLS_PU` show where the collapse is, and the smallest area
    around them (one branch more at a time) whose shedding lets the islands
    converge is shed instead, at its lightest stage, when that cuts no more;
    an island that fails with everything in it cut goes dark alone;
@@ -31,102 +31,60 @@ README's "How a cascade runs") to a fixed point:
 Static generators (PV, wind) follow the grid: they inject in energised
 islands and cannot hold up an island alone (anti-islanding protection).
 The net given is never modified.
+
+This engine is written apart from the fast one (:mod:`gridsim.power.fast`),
+so that each checks the other: they share the contract
+(:mod:`gridsim.power.contract`: types, the rules' constants) and no rule
+code. Where both engines need the same rule, each writes it its own way, and
+the comment of each names its twin (a deliberate pair): the dispatch
+(:func:`dispatch`), the slack's shares (:func:`slack_weights`), the
+search of the shedding stages (:func:`_lightest_stage`).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 
 from gridsim.model.grid import dispatch_range
-from gridsim.power.powerflow import branch_flows_mva, run_ac, run_dc
+from gridsim.model.system import System
+from gridsim.power.contract import (
+    AC_SHED_STAGES,
+    AC_SHED_STEP,
+    LOAD_ISLAND,
+    LOAD_SERVED,
+    LOAD_SHED,
+    MAX_RINGS,
+    STABILITY_LIMIT_RAD,
+    TRIP_OUT_OF_STEP,
+    TRIP_OVERLOAD,
+    UVLS_PU,
+    CascadeResult,
+    Outages,
+    Trip,
+    VoltageCollapse,
+    check_flow,
+    labelled,
+    stage_kept,
+)
+from gridsim.power.powerflow import branch_flows_mva, branch_graph, dc_branch_angles, run_ac, run_dc
 
-__all__ = ["Outages", "CascadeResult", "Trip", "VoltageCollapse", "run_cascade", "stage_kept", "lightest_stage",
-           "LOAD_SERVED", "LOAD_ISLAND", "LOAD_SHED", "AC_SHED_STEP", "AC_SHED_STAGES", "UVLS_PU", "MAX_RINGS",
-           "STABILITY_LIMIT_RAD", "slack_weights"]
-
-LOAD_SERVED, LOAD_ISLAND, LOAD_SHED = "served", "island", "shed"
-
-#: The voltage-collapse rule sheds in stages of this share of an area's load and generation ...
-AC_SHED_STEP = 0.1
-#: ... ten of them, the last leaving nothing.
-AC_SHED_STAGES = 10
-#: Where an island collapses: its buses below this voltage (p.u.) once it converges at a uniform stage,
-#: about where under-voltage load-shedding relays pick up (NERC standard PRC-010 governs such schemes).
-UVLS_PU = 0.9
-#: In AC, a branch whose DC angle (theta_f - theta_t - shift) passes this (radians) carries more than its
-#: steady-state stability limit V^2 / X: out-of-step protection opens it before any AC flow is tried.
-STABILITY_LIMIT_RAD = 1.0
-#: The area shed grows from those buses one branch at a time, this many at most, before the rule falls
-#: back to the whole of the collapsing islands.
-MAX_RINGS = 10
-
-
-@dataclass(frozen=True)
-class Outages:
-    """What is out of service when a cascade starts (pandapower indices)."""
-
-    lines: frozenset[int] = frozenset()
-    trafos: frozenset[int] = frozenset()
-    gens: frozenset[int] = frozenset()
-    load_factor: Mapping[int, float] = field(default_factory=dict)
-    trafo3ws: frozenset[int] = frozenset()
-    switches: frozenset[int] = frozenset()  # bus-bus switches held open
-    load_shed: Mapping[int, float] = field(default_factory=dict)  # share of a load's demand cut (under-frequency)
+# The contract's names after run_cascade are here too for the modules that imported them from this one before
+# they had a module of their own (gridsim.sim.simulation); new code imports them from gridsim.power.contract.
+__all__ = ["run_cascade", "dispatch", "slack_weights", "energised_buses",
+           "AC_SHED_STAGES", "AC_SHED_STEP", "LOAD_ISLAND", "LOAD_SERVED", "LOAD_SHED", "MAX_RINGS",
+           "STABILITY_LIMIT_RAD", "UVLS_PU", "CascadeResult", "Outages", "Trip", "VoltageCollapse", "stage_kept"]
 
 
-@dataclass(frozen=True)
-class Trip:
-    """One branch tripped by protection."""
+@labelled("reference")
+def run_cascade(system: System, outages: Outages = Outages(), *, flow: str = "dc") -> CascadeResult:
+    """Run the power cascade rules to a fixed point on a copy of ``system.net``: the reference engine.
 
-    table: str  # "line" or "trafo"
-    index: int
-    generation: int
-    loading: float  # flow / rating when it tripped; out-of-step: DC flow / steady-state limit
-    cause: str = "overload"  # or "out-of-step" (AC only: beyond the branch's steady-state stability limit)
-
-
-@dataclass(frozen=True)
-class VoltageCollapse:
-    """What the voltage-collapse rule cut where an AC power flow did not converge."""
-
-    stages: int  # 10 % stages of its load and generation the area lost (10: all of it)
-    loads: np.ndarray  # per load (``net.load.index`` order): in the area cut
-    shed_mw: float  # load cut
-    rings: int | None  # the area: buses below UVLS_PU and this many branches around; None: the whole islands
-
-
-@dataclass
-class CascadeResult:
-    """Fixed point of one cascade. Per-load arrays follow ``net.load.index`` order."""
-
-    trips: list[Trip]
-    demand_mw: np.ndarray
-    served_mw: np.ndarray
-    load_state: np.ndarray  # LOAD_SERVED / LOAD_ISLAND / LOAD_SHED
-    depth: int
-    islands: int
-    line_flow_mva: np.ndarray
-    trafo_flow_mva: np.ndarray
-    collapse: VoltageCollapse | None = None  # the last generation's AC flow did not converge at full load
-    energised_buses: frozenset[int] | None = None  # buses in islands that hold a source and serve load
-
-    @property
-    def lost_mw(self) -> float:
-        return float(self.demand_mw.sum() - self.served_mw.sum())
-
-    @property
-    def ac_shed_stages(self) -> int:
-        """10 % stages the voltage-collapse rule cut (0: the AC flow converged, or DC)."""
-        return self.collapse.stages if self.collapse is not None else 0
-
-
-def run_cascade(system, outages: Outages = Outages(), *, flow: str = "dc") -> CascadeResult:
-    """Run the power cascade rules to a fixed point on a copy of ``system.net``.
+    A :class:`~gridsim.power.contract.CascadeEngine` labelled ``reference``.
 
     Parameters
     ----------
@@ -141,9 +99,18 @@ def run_cascade(system, outages: Outages = Outages(), *, flow: str = "dc") -> Ca
     -------
     CascadeResult
         Branches tripped (in generations), served load and the state of every load.
+
+    Examples
+    --------
+    >>> from gridsim import load_system
+    >>> from gridsim.power.contract import Outages
+    >>> result = run_cascade(load_system("pandapower:case30"), Outages(lines=frozenset({14, 15})))
+    >>> [(trip.index, trip.generation) for trip in result.trips]
+    [(29, 1), (20, 2), (21, 3), (22, 3), (23, 3), (24, 3)]
+    >>> result.depth, round(result.lost_mw, 1)
+    (3, 44.0)
     """
-    if flow not in ("dc", "ac"):
-        raise ValueError(f"flow must be 'dc' or 'ac', got {flow!r}")
+    check_flow(flow)
     net = copy.deepcopy(system.net)
     load_idx = net.load.index
     factor = np.array([outages.load_factor.get(int(i), 1.0) for i in load_idx], dtype=float)
@@ -176,11 +143,11 @@ def run_cascade(system, outages: Outages = Outages(), *, flow: str = "dc") -> Ca
         state, shed_factor = _balance(net, islands, base_scaling, gen_p0)
         unstable = _out_of_step(net, base_scaling * shed_factor, state) if flow == "ac" else []
         if unstable:
-            new, cause = unstable, "out-of-step"
+            new, cause = unstable, TRIP_OUT_OF_STEP
         else:
             collapse = _solve(net, flow, base_scaling * shed_factor, state, islands)
             line_flow, trafo_flow = branch_flows_mva(net, flow)
-            new, cause = _overloaded(net, system, line_flow, trafo_flow, limit), "overload"
+            new, cause = _overloaded(net, system, line_flow, trafo_flow, limit), TRIP_OVERLOAD
         if not new:
             break
         generation += 1
@@ -233,16 +200,12 @@ def energised_buses(net, islands: list[set[int]], served: np.ndarray, demand: np
 
 def _islands(net) -> list[set[int]]:
     """Connected sets of buses over closed, in-service branches and switches."""
-    import networkx as nx
-
     return [set(c) for c in nx.connected_components(_graph(net))]
 
 
 def _graph(net):
     """pandapower's graph of the buses in service over closed, in-service branches and switches."""
-    import pandapower.topology as top
-
-    graph = top.create_nxgraph(net, respect_switches=True, include_out_of_service=False)
+    graph = branch_graph(net)
     in_service = set(net.bus.index[net.bus.in_service.to_numpy(dtype=bool)])
     graph.remove_nodes_from([n for n in list(graph.nodes) if n not in in_service])
     return graph
@@ -288,14 +251,7 @@ def _balance(net, islands, base_scaling, gen_p0) -> tuple[np.ndarray, np.ndarray
             fraction = (g_cap.sum() + sgen_p[sgens].sum()) / load_mw if load_mw > 0 else 1.0
             keep[loads] = np.clip(fraction, 0.0, 1.0)
             state[loads & (demand > 0)] = LOAD_SHED if fraction < 1.0 - 1e-12 else LOAD_SERVED
-            dispatch = g_cap
-        elif net_demand <= g_low.sum():
-            total_low = g_low.sum()
-            dispatch = g_low * (max(net_demand, 0.0) / total_low) if total_low > 0 else np.zeros_like(g_low)
-        else:
-            room = g_cap - g_low
-            dispatch = g_low + (net_demand - g_low.sum()) * room / room.sum()
-        gen_p[gens] = dispatch
+        gen_p[gens] = dispatch(net_demand, g_low, g_cap)
         chosen = np.flatnonzero(gens)[np.argmax(g_cap)]
         slack[chosen] = True
     # Islands with an external grid keep their scheduled set points.
@@ -306,6 +262,25 @@ def _balance(net, islands, base_scaling, gen_p0) -> tuple[np.ndarray, np.ndarray
     else:
         net.gen["slack"] = slack
     return state, keep
+
+
+def dispatch(net_demand: float, low: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """The dispatch rule: the outputs of an island's generators (limits ``low``, ``cap``) for its ``net_demand``.
+
+    Short of capacity, every generator runs at its maximum (the island sheds
+    the rest); at or below the sum of the minimums, they share the demand in
+    proportion to their minimums; in between, each takes its minimum and a
+    share of the rest in proportion to its headroom ``cap - low``. This
+    engine's one home of the rule; a deliberate pair, its twin (every island
+    at once) is :func:`gridsim.power.fast._dispatch`.
+    """
+    if net_demand > cap.sum():
+        return cap
+    if net_demand <= low.sum():
+        total_low = low.sum()
+        return low * (max(net_demand, 0.0) / total_low) if total_low > 0 else np.zeros_like(low)
+    room = cap - low
+    return low + (net_demand - low.sum()) * room / room.sum()
 
 
 def _solve(net, flow: str, scaling: np.ndarray, state: np.ndarray, islands: list[set[int]]) -> VoltageCollapse | None:
@@ -344,7 +319,7 @@ def _solve(net, flow: str, scaling: np.ndarray, state: np.ndarray, islands: list
         net.sgen["scaling"] = np.where(sgen_mask, sgen_scaling * kept, sgen_scaling)
         return not _run_ac(net, islands)
 
-    stages = lightest_stage(lambda kept: converges(None, kept))
+    stages = _lightest_stage(lambda kept: converges(None, kept))
     if stages is None:  # not even without their load: the failing islands go dark (the last trial zeroed them)
         return VoltageCollapse(AC_SHED_STAGES, loads, float(demand[loads].sum()), None)
     uniform = VoltageCollapse(stages, loads, float(demand[loads].sum()) * (1.0 - stage_kept(stages)), None)
@@ -361,7 +336,7 @@ def _solve(net, flow: str, scaling: np.ndarray, state: np.ndarray, islands: list
         previous = zone
         if not converges(zone, 0.0):
             continue
-        local = lightest_stage(lambda kept, z=zone: converges(z, kept), known=AC_SHED_STAGES)
+        local = _lightest_stage(lambda kept, z=zone: converges(z, kept), known=AC_SHED_STAGES)
         zone_loads = _at(net, zone, loads, gens, sgens)[0]
         shed_mw = float(demand[zone_loads].sum()) * (1.0 - stage_kept(local))
         if shed_mw <= uniform.shed_mw:
@@ -378,17 +353,13 @@ def _at(net, buses: set[int], loads: np.ndarray, gens: np.ndarray, sgens: np.nda
             np.isin(net.sgen.bus.to_numpy(), where) & sgens)
 
 
-def stage_kept(stages: int) -> float:
-    """Share of its load (and generation) an area keeps after ``stages`` voltage-collapse stages."""
-    return max(0.0, 1.0 - AC_SHED_STEP * stages)
-
-
-def lightest_stage(converges: Callable[[float], bool], known: int | None = None) -> int | None:
+def _lightest_stage(converges: Callable[[float], bool], known: int | None = None) -> int | None:
     """The first of the 10 % stages at which ``converges(kept)`` holds, None if none does.
 
     ``known`` is a stage known to converge: it is solved again, not tested, so
-    the caller's power flow is left at the stage returned. Both engines search
-    their stages with this one function.
+    the caller's power flow is left at the stage returned. A deliberate pair:
+    the fast engine searches its stages with its own twin,
+    :func:`gridsim.power.fast._lightest_stage`.
     """
     for stages in range(1, AC_SHED_STAGES + 1):
         if stages == known:
@@ -407,8 +378,6 @@ def _hops_from(net, buses: list[int]) -> dict[int, float]:
     where it makes the switch a branch of its own; a three-winding
     transformer one between any two of its sides.
     """
-    import networkx as nx
-
     z_ohm = net.switch.z_ohm if "z_ohm" in net.switch else None
 
     def hop(key) -> float:
@@ -469,7 +438,8 @@ def slack_weights(net, island: set[int]) -> np.ndarray:
 
     In proportion to its dispatch range (max_p - min_p), as the balance
     shares the island's demand; equal shares where every range is zero;
-    zero outside the island or out of service.
+    zero outside the island or out of service. A deliberate pair: the fast
+    engine's twin is :meth:`gridsim.power.fast.FastCascade._slack_share`.
     """
     low, cap = dispatch_range(net)
     inside = net.gen.bus.isin(list(island)).to_numpy() & net.gen.in_service.to_numpy(dtype=bool)
@@ -521,25 +491,13 @@ def _out_of_step(net, scaling: np.ndarray, state: np.ndarray) -> list[tuple[str,
     angles are pandapower's own DC solution. Returns (table, index, DC flow /
     limit) as :func:`_overloaded` does.
     """
-    from pandapower.pypower.idx_brch import F_BUS, SHIFT, T_BUS
-    from pandapower.pypower.idx_bus import VA
-
     if not _has_reference(net):
         return []
     work = copy.deepcopy(net)
     work.load["scaling"] = np.where(state != LOAD_ISLAND, scaling, 0.0)
     run_dc(work)
-    ppc, lookup = work._ppc, work._pd2ppc_lookups["branch"]
-    theta = np.radians(ppc["bus"][:, VA].real)
-    branch = ppc["branch"]
     out = []
-    for table in ("line", "trafo"):
-        if table not in lookup or not len(net[table]):
-            continue
-        start, end = lookup[table]
-        rows = branch[start:end]
-        delta = (theta[rows[:, F_BUS].real.astype(np.int64)] - theta[rows[:, T_BUS].real.astype(np.int64)]
-                 - np.radians(rows[:, SHIFT].real))
+    for table, delta in dc_branch_angles(work).items():
         on = net[table].in_service.to_numpy(dtype=bool)
         ratio = np.nan_to_num(np.abs(delta) / STABILITY_LIMIT_RAD, nan=0.0)
         for pos in np.flatnonzero(on & (ratio > 1.0)):
@@ -548,6 +506,7 @@ def _out_of_step(net, scaling: np.ndarray, state: np.ndarray) -> list[tuple[str,
 
 
 def _overloaded(net, system, line_flow, trafo_flow, limit) -> list[tuple[str, int, float]]:
+    """Lines and transformers in service loaded above ``limit`` x their rating: (table, index, flow / rating)."""
     out = []
     for table, flow, rating in (("line", line_flow, system.line_rating_mva),
                                 ("trafo", trafo_flow, system.trafo_rating_mva)):

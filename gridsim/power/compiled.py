@@ -9,7 +9,8 @@ pandapower), branches with their susceptance ``1 / (x * tap)`` and phase
 shift exactly as pandapower's ``makeBdc`` computes them, and the maps from
 lines, transformers, three-winding transformers, loads, static generators,
 generators and external grids to rows. Everything is a numpy array: the
-object pickles small, for worker processes.
+object pickles small, for worker processes, which unpickle it without
+importing pandapower (its imports here are inside :func:`compile_grid`).
 
 Withdrawals that no cascade rule changes (shunts, wards, storage) are kept
 as one fixed vector, taken from pandapower's own bus table.
@@ -22,7 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gridsim.model.grid import dispatch_range
+from gridsim.model.grid import dispatch_range, quiet_pandapower
+from gridsim.model.system import System
+from gridsim.power.powerflow import dc_case
 
 __all__ = ["CompiledGrid", "compile_grid"]
 
@@ -70,6 +73,7 @@ class CompiledGrid:
     gen_slack: np.ndarray  # slack flag in the untouched net
     ext_row: np.ndarray  # rows of the in-service external grids
     fixed_withdrawal_mw: np.ndarray  # per row: shunts, wards, storage ... (nothing a cascade changes)
+    shunt_mw: np.ndarray  # per row: shunt conductance at 1 p.u. (pandapower's GS; in the AC admittance matrix)
     has_bus_switches: bool  # closed bus-bus switches: opening one changes the rows (not compiled)
     # For AC power flows: pandapower's own bus and branch tables, and reactive power.
     bus_table: np.ndarray
@@ -81,21 +85,19 @@ class CompiledGrid:
 
     @property
     def n_branch(self) -> int:
+        """Branch rows (lines, transformers, three-winding halves, impedances, switches with impedance ...)."""
         return len(self.from_row)
 
 
-def compile_grid(system) -> CompiledGrid:
+def compile_grid(system: System) -> CompiledGrid:
     """Compile ``system.net`` (never modified) into a :class:`CompiledGrid`."""
+    # pandapower's column numbers, imported here: a worker process that only unpickles a CompiledGrid needs none.
     from pandapower.pypower.idx_brch import BR_STATUS, BR_X, F_BUS, SHIFT, T_BUS, TAP
     from pandapower.pypower.idx_bus import BUS_TYPE, GS, NONE, PD, QD, VA, VM
 
-    from gridsim.model.grid import quiet_pandapower
-
     quiet_pandapower()
     net = copy.deepcopy(system.net)
-    _convert(net)
-    ppc = net._ppc
-    lookups = net._pd2ppc_lookups
+    ppc, lookups = dc_case(net)
     bus, branch = ppc["bus"], ppc["branch"]
     base_mva = float(ppc["baseMVA"])
 
@@ -185,6 +187,7 @@ def compile_grid(system) -> CompiledGrid:
         gen_slack=(gen.slack.to_numpy(dtype=bool) if "slack" in gen else np.zeros(len(gen), dtype=bool)),
         ext_row=rows_of_buses(ext.bus.to_numpy()[ext_on]),
         fixed_withdrawal_mw=fixed,
+        shunt_mw=np.real(bus[:, GS]).astype(float),
         has_bus_switches=bus_switches,
         bus_table=np.array(bus, copy=True),
         branch_table=np.array(branch, copy=True),
@@ -193,22 +196,3 @@ def compile_grid(system) -> CompiledGrid:
         fixed_withdrawal_q_mvar=fixed_q,
         vm_set_pu=np.real(bus[:, VM]).astype(float),
     )
-
-
-def _convert(net) -> None:
-    """pandapower's internal case of the net, as ``rundcpp`` builds it, without solving.
-
-    The connectivity check is off: a part of the grid with no reference now
-    may hold a generator the cascade's balancing makes its slack, so every
-    in-service bus keeps its row.
-    """
-    from pandapower.auxiliary import _add_auxiliary_elements, _init_rundcpp_options
-    from pandapower.pd2ppc import _pd2ppc
-
-    _init_rundcpp_options(net, trafo_model="t", trafo_loading="current", recycle=None, check_connectivity=False,
-                          switch_rx_ratio=2, trafo3w_losses="hv")
-    _add_auxiliary_elements(net)
-    net._pd2ppc_lookups = {"bus": np.array([], dtype=np.int64), "bus_dc": np.array([], dtype=np.int64),
-                           "ext_grid": np.array([], dtype=np.int64), "gen": np.array([], dtype=np.int64),
-                           "branch": np.array([], dtype=np.int64), "branch_dc": np.array([], dtype=np.int64)}
-    net._ppc, _ = _pd2ppc(net)

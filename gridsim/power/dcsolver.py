@@ -21,11 +21,11 @@ from scipy.sparse.linalg import splu
 
 from gridsim.power.compiled import CompiledGrid
 
-__all__ = ["BaseSolver", "fresh_solve"]
+__all__ = ["DENSE_ROWS", "BaseSolver", "fresh_solve"]
 
 
 #: Up to this many rows the base grid is inverted densely; above it, a sparse LU is kept.
-_DENSE_ROWS = 300
+DENSE_ROWS = 300
 #: Most rows split off the base islands that the base factorisation still serves (dense, LU).
 _SPLIT_DENSE, _SPLIT_LU = 64, 64
 #: Columns of the base inverse kept from the sparse LU (each is one row's worth of floats).
@@ -73,7 +73,7 @@ class BaseSolver:
         rows = np.flatnonzero(solve)
         matrix = _b_matrix(g, np.where(on, g.b_pu, 0.0), on, rows)
         inverse = lu = None
-        if g.n_bus <= _DENSE_ROWS:  # the dense inverse spans every bus: small grids only, never n_bus² on a large one
+        if g.n_bus <= DENSE_ROWS:  # the dense inverse spans every bus: small grids only, never n_bus² on a large one
             inverse = np.zeros((g.n_bus, g.n_bus))
             inverse[np.ix_(rows, rows)] = np.linalg.inv(matrix.toarray())
         else:
@@ -91,7 +91,7 @@ class BaseSolver:
         out[self.rows] = self.lu.solve(np.ascontiguousarray(rhs[self.rows]))
         return out
 
-    def _columns(self, rows: np.ndarray) -> np.ndarray:
+    def columns(self, rows: np.ndarray) -> np.ndarray:
         """``X[:, rows]``; from the sparse LU, each column solved once and kept (sweeps reuse them)."""
         if self.inverse is not None:
             return self.inverse[:, rows]
@@ -146,14 +146,14 @@ class BaseSolver:
         q = np.where(kept & self.solve_mask, p_pu, 0.0)
         y_q = self._apply(q)
         if len(split):
-            x_s = self._columns(split)
+            x_s = self.columns(split)
             x_ss = x_s[split]
             y_q = y_q - x_s @ np.linalg.solve(x_ss, y_q[split])
         removed = np.flatnonzero(self.on & ~on & (kept[self.from_row] | kept[self.to_row]))
         if len(removed):
             f, t = self.from_row[removed], self.to_row[removed]
             f_in, t_in = kept[f] & self.solve_mask[f], kept[t] & self.solve_mask[t]
-            y_u = self._columns(f) * f_in - self._columns(t) * t_in
+            y_u = self.columns(f) * f_in - self.columns(t) * t_in
             if len(split):
                 y_u = y_u - x_s @ np.linalg.solve(x_ss, y_u[split])
             ut_y_u = y_u[f] * f_in[:, None] - y_u[t] * t_in[:, None]
@@ -196,7 +196,7 @@ def fresh_solve(g: CompiledGrid, b: np.ndarray, on: np.ndarray, rows: np.ndarray
     inside = (f >= 0) & (t >= 0)
     f, t, bb = f[inside], t[inside], b[on][inside]
     n, r = len(nodes), len(rows)
-    if n <= _DENSE_ROWS // 4:  # dense n x n only for a small island (n counts its references too)
+    if n <= DENSE_ROWS // 4:  # dense n x n only for a small island (n counts its references too)
         cells = np.concatenate([f * n + f, t * n + t, f * n + t, t * n + f])
         matrix = np.bincount(cells, weights=np.concatenate([bb, bb, -bb, -bb]), minlength=n * n).reshape(n, n)
         rhs = p_pu[rows] - matrix[:r, r:] @ theta[refs]

@@ -1,9 +1,10 @@
 """The fast power cascade: the reference engine's rules on compiled arrays.
 
 Same rules, same results as :func:`gridsim.power.cascade.run_cascade` (the
-test suite and ``benchmarks/check_fast_engine.py`` hold the two equal: the
-same branches trip, served load within 1e-6 MW), without rebuilding
-pandapower's case at every step:
+conformance suite ``tests/test_engine_contract.py``, the test suite and
+``benchmarks/check_fast_engine.py`` hold the two equal: the same branches
+trip, served load within 1e-6 MW), without rebuilding pandapower's case at
+every step:
 
 - islands by :func:`scipy.sparse.csgraph.connected_components` over the
   branches in service;
@@ -17,36 +18,65 @@ The AC cascade follows the same loop with pandapower's admittance matrices
 and lightsim2grid's Newton-Raphson per island (:mod:`gridsim.power.acflow`),
 the reference's out-of-step screen on the DC angles, and its voltage-collapse
 rule (10 % shedding stages, in the area around the buses whose voltage
-sags). Outages
-that open bus-bus switches (they change which buses pandapower fuses), and AC
-islands held at two reference buses, are handed to the reference engine.
+sags).
+
+This engine is written apart from the reference, so that each checks the
+other: the two share the contract (:mod:`gridsim.power.contract`) and no
+rule code. Where both need the same rule, each writes it its own way and
+names its twin: the dispatch (:func:`_dispatch`), the slack's shares
+(:meth:`FastCascade._slack_share`), the search of the shedding stages
+(:func:`_lightest_stage`).
+
+The fallback: two kinds of cascade are beyond the arrays, and the engine
+hands them whole to the reference (its ``fallback``): outages that open
+bus-bus switches (they change which buses pandapower fuses into one row,
+which the compiled grid fixed once), and AC islands held at two reference
+buses (pandapower fixes the angle of both; the arrays' Newton-Raphson takes
+one slack per island). Their results are the reference's, so the engines
+agree on them by construction; every other cascade runs on the arrays.
+
+An engine is an object the caller holds (:class:`FastCascade`, or
+:func:`fast_engine`'s one per system, kept by :func:`gridsim.power.cache.per_system`
+beside the system, never on it). It pickles without its factorisations, for
+worker processes, which import this module without pandapower or
+lightsim2grid (each is imported where a solver first needs it).
 """
 
 from __future__ import annotations
 
+import copy
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import connected_components, dijkstra
 
-from gridsim.power.cascade import (
+from gridsim.model.system import System
+from gridsim.power.acflow import AcNetwork
+from gridsim.power.cache import per_system
+from gridsim.power.cascade import run_cascade
+from gridsim.power.compiled import CompiledGrid, compile_grid
+from gridsim.power.contract import (
     AC_SHED_STAGES,
     LOAD_ISLAND,
     LOAD_SERVED,
     LOAD_SHED,
     MAX_RINGS,
     STABILITY_LIMIT_RAD,
+    TRIP_OUT_OF_STEP,
+    TRIP_OVERLOAD,
     UVLS_PU,
+    CascadeEngine,
     CascadeResult,
     Outages,
     Trip,
     VoltageCollapse,
-    lightest_stage,
-    run_cascade,
+    check_flow,
+    labelled,
     stage_kept,
 )
-from gridsim.power.compiled import CompiledGrid, compile_grid
 from gridsim.power.dcsolver import BaseSolver, fresh_solve
 
 __all__ = ["FastCascade", "fast_engine", "run_fast_cascade"]
@@ -58,41 +88,79 @@ except ImportError:  # pragma: no cover - a scipy that moved it: the public func
 
 _EPS = 1e-9
 _SERVED, _ISLAND, _SHED = 0, 1, 2
+_STATE_NAMES = np.array([LOAD_SERVED, LOAD_ISLAND, LOAD_SHED], dtype=object)
 _NO_LOADS = np.zeros(0, dtype=np.int64)
 
 
 class _NeedsReference(Exception):
-    """This cascade is beyond the arrays (two references in one island in AC): the reference runs it."""
-_STATE_NAMES = np.array([LOAD_SERVED, LOAD_ISLAND, LOAD_SHED], dtype=object)
+    """This cascade is beyond the arrays (two references in one island in AC): the fallback runs it."""
 
 
-def run_fast_cascade(system, outages: Outages = Outages(), *, flow: str = "dc") -> CascadeResult:
-    """Drop-in replacement for :func:`gridsim.power.cascade.run_cascade`, compiled once per system."""
+@labelled("fast")
+def run_fast_cascade(system: System, outages: Outages = Outages(), *, flow: str = "dc") -> CascadeResult:
+    """Drop-in replacement for :func:`gridsim.power.cascade.run_cascade`, compiled once per system.
+
+    A :class:`~gridsim.power.contract.CascadeEngine` labelled ``fast``: the
+    engine of :func:`fast_engine` (``system``'s, built on first use and kept
+    beside it) runs the cascade.
+
+    Parameters
+    ----------
+    system : gridsim.model.System
+        Grid, ratings and protection tolerance.
+    outages : Outages
+        Branches and generators out, and load multipliers, at the start.
+    flow : {"dc", "ac"}
+        Power flow used by the protection rule.
+
+    Returns
+    -------
+    CascadeResult
+        The reference's result: the same trips in the same generations, the same load served.
+
+    Examples
+    --------
+    >>> from gridsim import load_system
+    >>> from gridsim.power.contract import Outages
+    >>> result = run_fast_cascade(load_system("pandapower:case30"), Outages(lines=frozenset({14, 15})))
+    >>> [(trip.index, trip.generation) for trip in result.trips]
+    [(29, 1), (20, 2), (21, 3), (22, 3), (23, 3), (24, 3)]
+    >>> result.depth, round(result.lost_mw, 1)
+    (3, 44.0)
+    """
     return fast_engine(system).run(outages, flow=flow)
 
 
-def fast_engine(system) -> FastCascade:
-    """The system's compiled engine, built on first use and kept on the system."""
-    engine = getattr(system, "_fast_engine", None)
-    if engine is None:
-        engine = FastCascade(compile_grid(system), system)
-        object.__setattr__(system, "_fast_engine", engine)
-    return engine
+def fast_engine(system: System) -> FastCascade:
+    """The compiled engine of ``system``, built on first use and kept beside the system (never on it).
+
+    Later calls with the same (live) system hand back the same engine; see
+    :func:`gridsim.power.cache.per_system`. A caller may as well build and
+    hold its own, ``FastCascade(compile_grid(system), system)``.
+    """
+    return per_system(system, "fast_engine", lambda: FastCascade.kept_beside(system))
 
 
 class FastCascade:
-    """A compiled grid and what is worth keeping between cascades on it.
+    """A compiled grid and what is worth keeping between cascades on it: the fast engine of one system.
 
     Parameters
     ----------
     grid : CompiledGrid
         From :func:`gridsim.power.compiled.compile_grid`.
     system : System, optional
-        Needed only to hand outages the arrays cannot express to the reference engine.
+        The system compiled; needed only to hand the cascades the arrays
+        cannot express (see the module's docstring) to ``fallback``.
+    fallback : CascadeEngine
+        The engine of those cascades: the reference.
     """
 
-    def __init__(self, grid: CompiledGrid, system=None):
-        self.grid, self.system = grid, system
+    label = "fast"
+
+    def __init__(self, grid: CompiledGrid, system: System | None = None, *,
+                 fallback: CascadeEngine = run_cascade) -> None:
+        self.grid, self.fallback = grid, fallback
+        self._system: System | weakref.ref | None = system
         g = grid
         self._line_pos = {int(i): p for p, i in enumerate(g.line_index)}
         self._trafo_pos = {int(i): p for p, i in enumerate(g.trafo_index)}
@@ -113,24 +181,73 @@ class FastCascade:
         self._sym_col = cols[self._sym_order].astype(np.int32)
         self._sym_alive = np.concatenate([alive, alive])[self._sym_order]
         self._has_shift = bool(np.any(g.shift_rad != 0.0))
-        from pandapower.pypower.idx_bus import GS
-
-        self._gs_mw = np.real(g.bus_table[:, GS]).astype(float)
+        self._gs_mw = g.shunt_mw
         self._all_alive: tuple[np.ndarray, frozenset[int]] | None = None
         self._base: BaseSolver | None | bool = False  # False: not built yet
 
+    @classmethod
+    def kept_beside(cls, system: System) -> FastCascade:
+        """The engine :func:`fast_engine` keeps beside ``system``: it refers to the system weakly.
+
+        The cache holds the engine for as long as the system lives; an engine
+        holding the system strongly would keep it alive for ever.
+        """
+        engine = cls(compile_grid(system))
+        engine._system = weakref.ref(system)
+        return engine
+
+    @property
+    def system(self) -> System | None:
+        """The system the fallback runs on (None: an engine for what the arrays express only)."""
+        held = self._system
+        return held() if isinstance(held, weakref.ref) else held
+
+    @system.setter
+    def system(self, system: System | None) -> None:
+        self._system = system
+
     def __getstate__(self) -> dict:
-        """Pickles without its factorisations (SuperLU objects do not pickle): rebuilt on first use."""
+        """Pickles without its factorisations (SuperLU objects do not pickle): rebuilt on first use.
+
+        A system held weakly pickles as itself: an unpickled engine holds its own copy.
+        """
         state = dict(self.__dict__)
+        state["_system"] = self.system
         state["_base"] = False
         state.pop("_untouched_cache", None)
         state["_all_alive"] = None
         return state
 
+    def for_system(self, system: System | None) -> FastCascade:
+        """This engine (its compiled grid; factorisations rebuilt on first use) with ``system`` for the fallback.
+
+        ``system`` is the one compiled, or a copy of it with the same net
+        (a sweep's, without its layers); None: an engine for a worker that
+        only runs what the arrays express, and pickles without the net.
+        """
+        twin = copy.copy(self)
+        twin.system = system
+        return twin
+
+    @property
+    def factorisation(self) -> str | None:
+        """How the untouched grid's DC flow is factorised: ``"dense"`` (small grids), ``"sparse-lu"``, or None.
+
+        None: its islands do not each hold one reference, and every DC flow is solved afresh.
+        """
+        base = self._base_solver()
+        if base is None:
+            return None
+        return "dense" if base.inverse is not None else "sparse-lu"
+
     # ------------------------------------------------------------ one cascade
 
     def run(self, outages: Outages = Outages(), flow: str = "dc") -> CascadeResult:
-        """Run the cascade rules to a fixed point. See :func:`gridsim.power.cascade.run_cascade`."""
+        """Run the cascade rules to a fixed point. See :func:`gridsim.power.cascade.run_cascade`.
+
+        Outages that open bus-bus switches, and AC islands held at two
+        references, go to the fallback (the module's docstring says why).
+        """
         g = self.grid
         if outages.switches:
             return self._reference(outages, flow)
@@ -153,9 +270,10 @@ class FastCascade:
             return self._reference(outages, flow)
 
     def _reference(self, outages: Outages, flow: str) -> CascadeResult:
+        """The fallback's cascade, for what the arrays cannot express."""
         if self.system is None:
             raise ValueError("this cascade needs the reference engine, and the engine was built without a system")
-        return run_cascade(self.system, outages, flow=flow)
+        return self.fallback(self.system, outages, flow=flow)
 
     def run_rows(self, branch_rows: np.ndarray, gen_positions: np.ndarray | None = None,
                  load_factor: np.ndarray | None = None, *, flow: str = "dc",
@@ -164,8 +282,7 @@ class FastCascade:
 
         ``load_kept`` is the share of each load's demand not cut by under-frequency relays.
         """
-        if flow not in ("dc", "ac"):
-            raise ValueError(f"flow must be 'dc' or 'ac', got {flow!r}")
+        check_flow(flow)
         g = self.grid
         branch_on = g.branch_on.copy()
         branch_on[branch_rows] = False
@@ -188,42 +305,51 @@ class FastCascade:
                 island = self._balance(labels, gen_on, load_p)
                 injection_pu = self._injections(island, gen_on, load_p)
                 balanced_for = n_islands
-            angles, unstable = None, None
-            if flow == "ac":
-                if (np.bincount(labels[island.refs], minlength=len(island.energised)) > 1).any():
-                    raise _NeedsReference  # an island pinned at two references: pandapower fixes both
-                angles = self._angles(branch_on, labels, island, injection_pu)
-                unstable = self._out_of_step(*angles[:2])
-            if unstable is not None:
-                new, ratio, cause = unstable[0], unstable[1], "out-of-step"
-            else:
-                if flow == "dc":
-                    carried = np.abs(self._flows(branch_on, n_islands, labels, island, injection_pu))
-                    stage_keep, collapse = None, None
-                else:
-                    carried, stage_keep, collapse = self._ac(branch_on, labels, island, angles, gen_on, load_p)
-                watched = carried[self._watched_rows] if len(self._watched_rows) else np.zeros(0)
-                (new, ratio), cause = self._overloaded(branch_on, watched), "overload"
-            if not len(new):
+            step = self._protection(flow, branch_on, n_islands, labels, island, injection_pu, gen_on, load_p)
+            if not len(step.new):
                 break
             generation += 1
-            for k in new:
+            for k in step.new:
                 branch_on[self._watched_rows[k]] = False
                 trips.append(Trip(str(self._watched_table[k]), int(self._watched_index[k]), generation,
-                                  float(ratio[k]), cause))
+                                  float(step.ratio[k]), step.cause))
+        return self._fixed_point(trips, generation, labels, island, step, load_p, demand)
 
+    def _protection(self, flow: str, branch_on: np.ndarray, n_islands: int, labels: np.ndarray, island: _Island,
+                    injection_pu: np.ndarray, gen_on: np.ndarray, load_p: np.ndarray) -> _Generation:
+        """One generation's protection: in AC the out-of-step screen first; else the power flow and the overloads."""
+        if flow == "ac":
+            if (np.bincount(labels[island.refs], minlength=len(island.energised)) > 1).any():
+                raise _NeedsReference  # an island pinned at two references: pandapower fixes both
+            angles = self._angles(branch_on, labels, island, injection_pu)
+            unstable = self._out_of_step(*angles[:2])
+            if unstable is not None:
+                return _Generation(unstable[0], unstable[1], TRIP_OUT_OF_STEP)
+            carried, stage_keep, collapse = self._ac(branch_on, labels, island, angles, gen_on, load_p)
+        else:
+            carried = np.abs(self._flows(branch_on, n_islands, labels, island, injection_pu))
+            stage_keep, collapse = None, None
+        watched = carried[self._watched_rows] if len(self._watched_rows) else np.zeros(0)
+        new, ratio = self._overloaded(branch_on, watched)
+        return _Generation(new, ratio, TRIP_OVERLOAD, watched, stage_keep, collapse)
+
+    def _fixed_point(self, trips: list[Trip], generation: int, labels: np.ndarray, island: _Island,
+                     last: _Generation, load_p: np.ndarray, demand: np.ndarray) -> CascadeResult:
+        """The result of a cascade whose generation ``last`` tripped nothing."""
+        g = self.grid
         state, keep = island.state, island.keep
-        if stage_keep is not None:
-            keep = keep * stage_keep
+        if last.stage_keep is not None:
+            keep = keep * last.stage_keep
         served = np.where(state == _ISLAND, 0.0, np.clip(load_p * keep * g.load_on, 0.0, demand))
         state = _STATE_NAMES[np.where((state == _SERVED) & (served < demand - _EPS), _SHED, state)]
         n_lines = len(g.line_branch)
         energised = self._energised(labels, island.energised, served, demand)
         n_islands = int(np.count_nonzero(np.bincount(labels[self._pandapower_rows])))
+        watched = last.watched
         return CascadeResult(
             trips=trips, demand_mw=demand, served_mw=served, load_state=state, depth=generation,
             islands=n_islands, line_flow_mva=watched[:n_lines], trafo_flow_mva=watched[n_lines:],
-            collapse=collapse, energised_buses=energised)
+            collapse=last.collapse, energised_buses=energised)
 
     # ------------------------------------------------------------ many single outages at once
 
@@ -297,35 +423,8 @@ class FastCascade:
         _, comp = self._islands(branch_on)
         n_comp = int(comp.max()) + 1
         ends = np.stack([comp[g.from_row[k_all]], comp[g.to_row[k_all]]], axis=1)
-        adjacency: dict[int, list[tuple[int, int]]] = {}
-        for j, (a, b) in enumerate(ends.tolist()):
-            adjacency.setdefault(a, []).append((b, j))
-            adjacency.setdefault(b, []).append((a, j))
-        # Depth-first order from the reference of every island with an external grid.
-        tin = np.full(n_comp, -1, dtype=np.int64)
-        tout = np.zeros(n_comp, dtype=np.int64)
-        child_of_bridge = np.full(len(k_all), -1, dtype=np.int64)
-        clock = 0
-        for ref in island.refs[island.has_ext[labels[island.refs]]]:
-            root = int(comp[ref])
-            if tin[root] >= 0:
-                continue
-            stack = [(root, iter(adjacency.get(root, ())))]
-            tin[root] = clock
-            clock += 1
-            while stack:
-                node, edges = stack[-1]
-                step = next(edges, None)
-                if step is None:
-                    tout[node] = clock
-                    stack.pop()
-                    continue
-                other, j = step
-                if tin[other] < 0:
-                    tin[other] = clock
-                    clock += 1
-                    child_of_bridge[j] = other
-                    stack.append((other, iter(adjacency.get(other, ()))))
+        roots = [int(comp[ref]) for ref in island.refs[island.has_ext[labels[island.refs]]]]
+        tin, tout, child_of_bridge, clock = _bridge_forest(n_comp, ends, roots)
         order = np.full(n_comp, -1, dtype=np.int64)  # component -> position in the depth-first order
         order[tin >= 0] = tin[tin >= 0]
         source_rows = np.concatenate([g.ext_row, g.gen_row[g.gen_on]])
@@ -353,7 +452,7 @@ class FastCascade:
         far_is_to &= order[comp[g.to_row[k]]] < tout[child_of_bridge[picked]]
         near = np.where(far_is_to, g.from_row[k], g.to_row[k])
         into_far = np.where(far_is_to, flow[k], -flow[k])
-        columns = base._columns(near) if base.inverse is None else base.inverse[:, near]
+        columns = base.columns(near)
         after = flow[w_rows][:, None] + g.b_pu[w_rows][:, None] * (
             columns[g.from_row[w_rows]] - columns[g.to_row[w_rows]]) * into_far[None, :]
         fine = ((np.abs(after) <= allowed[:, None]) | (w_rows[:, None] == k[None, :])).all(axis=0)
@@ -391,7 +490,7 @@ class FastCascade:
         return connected_components(graph, directed=False)
 
     def _balance(self, labels: np.ndarray, gen_on: np.ndarray, load_p: np.ndarray) -> _Island:
-        """The reference's balancing rule, over every island at once."""
+        """The reference's balancing rule, written over every island at once (the dispatch: :func:`_dispatch`)."""
         g = self.grid
         n = labels.max() + 1 if len(labels) else 0
         load_isl, gen_isl, sgen_isl = labels[g.load_row], labels[g.gen_row], labels[g.sgen_row]
@@ -410,7 +509,6 @@ class FastCascade:
             balancing = own[gen_isl] & gen_on
             load_mw = np.bincount(load_isl, weights=load_p * g.load_on, minlength=n)
             sgen_mw = np.bincount(sgen_isl, weights=g.sgen_p_mw, minlength=n)
-            low_sum = np.bincount(gen_isl[balancing], weights=g.gen_low_mw[balancing], minlength=n)
             cap_sum = np.bincount(gen_isl[balancing], weights=g.gen_cap_mw[balancing], minlength=n)
             net_demand = load_mw - sgen_mw
             short = own & (net_demand > cap_sum)
@@ -420,15 +518,8 @@ class FastCascade:
             keep[shed_loads] = np.clip(fraction[load_isl[shed_loads]], 0.0, 1.0)
             cut = shed_loads & (load_p * g.load_on > 0) & (fraction[load_isl] < 1.0 - 1e-12)
             state[cut] = _SHED
-            # Dispatch of each balancing generator by the case its island is in.
-            isl = gen_isl[balancing]
-            low, cap = g.gen_low_mw[balancing], g.gen_cap_mw[balancing]
-            room_sum = np.bincount(isl, weights=cap - low, minlength=n)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                at_low = np.where(low_sum[isl] > 0, low * (np.maximum(net_demand[isl], 0.0) / low_sum[isl]), 0.0)
-                between = low + (net_demand[isl] - low_sum[isl]) * (cap - low) / room_sum[isl]
-            dispatch = np.where(short[isl], cap, np.where(net_demand[isl] <= low_sum[isl], at_low, between))
-            gen_p[balancing] = dispatch
+            gen_p[balancing] = _dispatch(gen_isl[balancing], g.gen_low_mw[balancing], g.gen_cap_mw[balancing],
+                                         net_demand)
             # The slack of each such island: its largest generator (first of equals).
             positions = np.flatnonzero(balancing)
             order = np.lexsort((positions, -g.gen_cap_mw[positions], gen_isl[positions]))
@@ -511,8 +602,6 @@ class FastCascade:
         islands are dark, as in the reference. Returns the flows, the per-load factor the
         stages left (or None) and the :class:`VoltageCollapse` (or None).
         """
-        from gridsim.power.acflow import AcNetwork
-
         g = self.grid
         live_row, refs = island.live_row, island.refs
         theta, on, _, _ = angles  # the DC solution of this generation, the AC flow's first start
@@ -546,7 +635,7 @@ class FastCascade:
             start = self._angles(branch_on, labels, island, (s.real - self._gs_mw) / g.base_mva)[0]
             return all(network.solve(rows_of[label], refs, pv, s, start, voltage, share) for label in failing)
 
-        stages = lightest_stage(lambda kept: converges(None, kept))
+        stages = _lightest_stage(lambda kept: converges(None, kept))
         if stages is None:  # not even without their load: the failing islands go dark, the others stand
             voltage[in_area] = 0.0
             return (network.branch_mva(voltage), np.where(loads, 0.0, 1.0),
@@ -562,9 +651,10 @@ class FastCascade:
     def _slack_share(self, labels: np.ndarray, island: _Island, gen_on: np.ndarray) -> np.ndarray:
         """Per row, its generators' share of the AC slack in islands without an external grid.
 
-        The reference's rule (:func:`gridsim.power.cascade.slack_weights`): in
+        The reference's rule, written here over every island at once: in
         proportion to their dispatch range (max_p - min_p), equal shares where
-        every range is zero; zero in islands an external grid holds.
+        every range is zero; zero in islands an external grid holds. A
+        deliberate pair: its twin is :func:`gridsim.power.cascade.slack_weights`.
         """
         g = self.grid
         gen_isl = labels[g.gen_row]
@@ -600,7 +690,7 @@ class FastCascade:
             previous = zone & bus_row
             if not converges(zone, 0.0):
                 continue
-            stages = lightest_stage(lambda kept, z=zone: converges(z, kept), known=AC_SHED_STAGES)
+            stages = _lightest_stage(lambda kept, z=zone: converges(z, kept), known=AC_SHED_STAGES)
             zone_loads = loads & zone[g.load_row]
             shed_mw = float(demand[zone_loads].sum()) * (1.0 - stage_kept(stages))
             return VoltageCollapse(stages, zone_loads, shed_mw, ring) if shed_mw <= uniform.shed_mw else None
@@ -608,8 +698,6 @@ class FastCascade:
 
     def _hops_from(self, branch_on: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Branches to cross from the nearest of ``rows`` to every row (inf beyond ``MAX_RINGS``)."""
-        from scipy.sparse.csgraph import dijkstra
-
         g = self.grid
         on = branch_on & g.row_alive[g.from_row] & g.row_alive[g.to_row] & (g.from_row != g.to_row)
         half = np.zeros(g.n_branch, dtype=bool)
@@ -683,6 +771,92 @@ class FastCascade:
         if self._all_alive is None:
             self._all_alive = (bus_alive, buses)  # the first cascade's (usually everything): reused when equal
         return buses
+
+
+def _dispatch(island_of: np.ndarray, low: np.ndarray, cap: np.ndarray, net_demand: np.ndarray) -> np.ndarray:
+    """The dispatch rule, every island at once: the output of each balancing generator.
+
+    ``island_of``, ``low`` and ``cap`` are per generator (its island, its
+    limits), ``net_demand`` per island. In an island short of capacity every
+    generator runs at its maximum; at or below the sum of the minimums they
+    share the demand in proportion to their minimums; in between each takes
+    its minimum and a share of the rest in proportion to its headroom. This
+    engine's one home of the rule; a deliberate pair, its twin (one island at
+    a time) is :func:`gridsim.power.cascade.dispatch`.
+    """
+    n = len(net_demand)
+    low_sum = np.bincount(island_of, weights=low, minlength=n)[island_of]
+    cap_sum = np.bincount(island_of, weights=cap, minlength=n)[island_of]
+    room_sum = np.bincount(island_of, weights=cap - low, minlength=n)[island_of]
+    demand = net_demand[island_of]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at_low = np.where(low_sum > 0, low * (np.maximum(demand, 0.0) / low_sum), 0.0)
+        between = low + (demand - low_sum) * (cap - low) / room_sum
+    return np.where(demand > cap_sum, cap, np.where(demand <= low_sum, at_low, between))
+
+
+def _lightest_stage(converges: Callable[[float], bool], known: int | None = None) -> int | None:
+    """The first 10 % stage at which ``converges(kept)`` holds (None: none), the flow left solved at it.
+
+    ``known`` is a stage known to converge: reached, it is solved once more
+    rather than tested. A deliberate pair: the reference's twin is
+    :func:`gridsim.power.cascade._lightest_stage`.
+    """
+    stages = next((s for s in range(1, AC_SHED_STAGES + 1) if s == known or converges(stage_kept(s))), None)
+    if stages is not None and stages == known:
+        converges(stage_kept(stages))  # leave the voltages at it
+    return stages
+
+
+def _bridge_forest(n_comp: int, ends: np.ndarray, roots: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Depth-first entry and exit times over a forest of components joined by bridges.
+
+    ``ends`` holds the two components of each bridge; the walk starts at each
+    of ``roots`` in turn (a component already reached is skipped). Returns
+    ``tin`` (-1: not reached), ``tout``, the component each bridge leads down
+    to (-1: not walked) and the clock at the end: the subtree below a bridge
+    is the range ``tin[child] .. tout[child]``.
+    """
+    adjacency: dict[int, list[tuple[int, int]]] = {}
+    for j, (a, b) in enumerate(ends.tolist()):
+        adjacency.setdefault(a, []).append((b, j))
+        adjacency.setdefault(b, []).append((a, j))
+    tin = np.full(n_comp, -1, dtype=np.int64)
+    tout = np.zeros(n_comp, dtype=np.int64)
+    child_of_bridge = np.full(len(ends), -1, dtype=np.int64)
+    clock = 0
+    for root in roots:
+        if tin[root] >= 0:
+            continue
+        stack = [(root, iter(adjacency.get(root, ())))]
+        tin[root] = clock
+        clock += 1
+        while stack:
+            node, edges = stack[-1]
+            step = next(edges, None)
+            if step is None:
+                tout[node] = clock
+                stack.pop()
+                continue
+            other, j = step
+            if tin[other] < 0:
+                tin[other] = clock
+                clock += 1
+                child_of_bridge[j] = other
+                stack.append((other, iter(adjacency.get(other, ()))))
+    return tin, tout, child_of_bridge, clock
+
+
+@dataclass(frozen=True)
+class _Generation:
+    """What one generation's protection decided: the watched branches to trip, and what the flow left."""
+
+    new: np.ndarray  # positions among the watched branches
+    ratio: np.ndarray  # per watched branch: flow / rating (overload) or DC angle / limit (out of step)
+    cause: str
+    watched: np.ndarray | None = None  # per watched branch: its flow (MVA); None for an out-of-step generation
+    stage_keep: np.ndarray | None = None  # per load: what the voltage-collapse stages left
+    collapse: VoltageCollapse | None = None
 
 
 @dataclass

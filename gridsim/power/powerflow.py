@@ -1,7 +1,12 @@
-"""Thin, quiet wrappers over pandapower's power flows.
+"""Thin, quiet wrappers over pandapower: its power flows, its bus graph, its internal case.
 
-Only this module and :mod:`gridsim.power.cascade` call pandapower's solvers,
-so the reference engine's numerical choices live in one place.
+The reference engine (:mod:`gridsim.power.cascade`) and the ratings
+(:mod:`gridsim.power.ratings`) reach pandapower only through this module, so
+the reference's numerical choices live in one place. pandapower is imported
+inside the functions that call it, not at the top: the modules above this
+one (the reference engine, and through its fallback the fast engine and the
+sweep's worker processes) import without pandapower's 2.8 s, and pay it
+only when a net is solved.
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ import copy
 import numpy as np
 
 from gridsim.model.grid import quiet_pandapower
+from gridsim.power.contract import AC_MAX_ITERATIONS, AC_TOLERANCE, MIN_VM_PU
 
-__all__ = ["base_ac_flows", "base_dc_flows", "branch_flows_mva", "run_dc", "run_ac", "MIN_VM_PU"]
+__all__ = ["base_ac_flows", "base_dc_flows", "branch_flows_mva", "branch_graph", "dc_branch_angles", "internal_case",
+           "run_dc", "run_ac"]
 
 
 def run_dc(net) -> None:
@@ -29,14 +36,13 @@ def run_dc(net) -> None:
 RUNPP_OPTIONS = {"numba": False, "lightsim2grid": False}
 
 
-#: A Newton-Raphson solution with a bus below this voltage (p.u.) is the low-voltage branch of the
-#: nose curve, where loads would have stalled and tripped long before: not an operating point, and
-#: taken as not converged. Both engines use it.
-MIN_VM_PU = 0.5
-
-
 def run_ac(net, *, distributed: bool = False, inits: tuple[str, ...] = ("dc", "flat")) -> bool:
-    """AC power flow in place; return whether it converged to an operating point (see :data:`MIN_VM_PU`).
+    """AC power flow in place; return whether it converged to an operating point.
+
+    A solution with a bus below :data:`~gridsim.power.contract.MIN_VM_PU`
+    is no operating point; the iterations and the tolerance are the
+    contract's (:data:`~gridsim.power.contract.AC_MAX_ITERATIONS`,
+    :data:`~gridsim.power.contract.AC_TOLERANCE`).
 
     ``distributed``: the slack is shared by the generators in proportion to
     their ``slack_weight`` (pandapower's distributed slack, one island only).
@@ -47,7 +53,8 @@ def run_ac(net, *, distributed: bool = False, inits: tuple[str, ...] = ("dc", "f
     quiet_pandapower()
     for init in inits:  # a numerical failure from one start is not yet a voltage collapse
         try:
-            pp.runpp(net, max_iteration=30, init=init, distributed_slack=distributed, **RUNPP_OPTIONS)
+            pp.runpp(net, max_iteration=AC_MAX_ITERATIONS, tolerance_mva=AC_TOLERANCE, init=init,
+                     distributed_slack=distributed, **RUNPP_OPTIONS)
         except pp.LoadflowNotConverged:
             continue
         except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, FloatingPointError):
@@ -82,6 +89,73 @@ def branch_flows_mva(net, flow: str) -> tuple[np.ndarray, np.ndarray]:
     if len(rt) != len(net.trafo):
         trafo = np.zeros(len(net.trafo))
     return np.nan_to_num(line, nan=0.0), np.nan_to_num(trafo, nan=0.0)
+
+
+def branch_graph(net):
+    """pandapower's multigraph of ``net``'s buses over its closed, in-service branches and switches.
+
+    Edges are keyed ``(table, index)`` as :func:`pandapower.topology.create_nxgraph` keys them.
+    """
+    import pandapower.topology as top
+
+    return top.create_nxgraph(net, respect_switches=True, include_out_of_service=False)
+
+
+def internal_case(net) -> tuple[dict, dict]:
+    """pandapower's internal case of ``net`` (``ppc``) and its lookups from elements to rows.
+
+    As pandapower's last power flow (or conversion) on ``net`` left them.
+    pandapower keeps both in private attributes and offers no public
+    accessor; this is the one place gridsim reads them.
+    """
+    return net._ppc, net._pd2ppc_lookups  # noqa: SLF001 - pandapower has no public accessor for its internal case
+
+
+def dc_case(net) -> tuple[dict, dict]:
+    """pandapower's internal case of ``net`` as ``rundcpp`` builds it, without solving: ``(ppc, lookups)``.
+
+    ``net`` is converted in place (a copy, for the fast engine's compiler).
+    The connectivity check is off: a part of the grid with no reference now
+    may hold a generator the cascade's balancing makes its slack, so every
+    in-service bus keeps its row. pandapower has no public call for this;
+    the steps are those of its own DC power flow.
+    """
+    from pandapower.auxiliary import _add_auxiliary_elements, _init_rundcpp_options
+    from pandapower.pd2ppc import _pd2ppc
+
+    _init_rundcpp_options(net, trafo_model="t", trafo_loading="current", recycle=None, check_connectivity=False,
+                          switch_rx_ratio=2, trafo3w_losses="hv")
+    _add_auxiliary_elements(net)
+    # As pandapower's power flow does before it converts: clear the lookups, then keep the case beside them.
+    # Both are private attributes of the net, with no public setter.
+    lookups = {key: np.array([], dtype=np.int64) for key in ("bus", "bus_dc", "ext_grid", "gen", "branch", "branch_dc")}
+    net._pd2ppc_lookups = lookups  # noqa: SLF001 - pandapower's converter reads and fills them there
+    net._ppc, _ = _pd2ppc(net)  # noqa: SLF001 - where pandapower keeps its internal case
+    return internal_case(net)
+
+
+def dc_branch_angles(net) -> dict[str, np.ndarray]:
+    """The angle driving each line and transformer, ``theta_f - theta_t - shift`` (radians), of the DC flow on ``net``.
+
+    Read from pandapower's internal case after :func:`run_dc`, per table in
+    the net's order; a table with no rows in the case is left out.
+    """
+    from pandapower.pypower.idx_brch import F_BUS, SHIFT, T_BUS
+    from pandapower.pypower.idx_bus import VA
+
+    ppc, lookups = internal_case(net)
+    lookup = lookups["branch"]
+    theta = np.radians(ppc["bus"][:, VA].real)
+    branch = ppc["branch"]
+    out = {}
+    for table in ("line", "trafo"):
+        if table not in lookup or not len(net[table]):
+            continue
+        start, end = lookup[table]
+        rows = branch[start:end]
+        out[table] = (theta[rows[:, F_BUS].real.astype(np.int64)] - theta[rows[:, T_BUS].real.astype(np.int64)]
+                      - np.radians(rows[:, SHIFT].real))
+    return out
 
 
 def _with_reference(net):

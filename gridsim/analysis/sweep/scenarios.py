@@ -21,8 +21,8 @@ import numpy as np
 
 from gridsim.errors import InputError
 from gridsim.model.elements import Ref
-from gridsim.power.cascade import Outages
 from gridsim.power.compiled import CompiledGrid
+from gridsim.power.contract import Outages
 from gridsim.scenario.actions import ACTION_TYPES
 
 __all__ = ["TARGETS", "TARGET_ACTIONS", "Candidate", "candidates", "count_scenarios", "scenarios"]
