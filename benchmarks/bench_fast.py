@@ -28,7 +28,21 @@ import sys
 import time
 import warnings
 
+import lightsim2grid
 import numpy as np
+import pandapower as pp
+import pandapower.networks as pn
+from lightsim2grid.algorithm import AlgorithmType
+from lightsim2grid.lightsim2grid_cpp import ContingencyAnalysisCPP
+from lightsim2grid.network import init_from_pandapower
+
+from gridsim.analysis.sweep import SweepSettings, candidates, run_sweep, runner
+from gridsim.loading import load_system
+from gridsim.model.grid import quiet_pandapower
+from gridsim.power import powerflow
+from gridsim.power.cascade import run_cascade
+from gridsim.power.contract import Outages
+from gridsim.power.fast import fast_engine
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import median_time  # noqa: E402
@@ -37,9 +51,8 @@ RESULTS: list[tuple[str, str, float, float, str]] = []
 
 
 
-def attacks(system, n: int, seed: int = 0):
-    from gridsim.power.cascade import Outages
-
+def attacks(system, n: int, seed: int = 0) -> list[Outages]:
+    """``n`` seeded attacks of 1-5 lines each."""
     rng = np.random.default_rng(seed)
     lines = system.net.line.index.to_numpy()
     return [Outages(lines=frozenset(int(i) for i in rng.choice(lines, size=int(rng.integers(1, 6)), replace=False)))
@@ -47,10 +60,7 @@ def attacks(system, n: int, seed: int = 0):
 
 
 def one_cascade(case: str, n_fast: int, n_ref: int, repeat: int, flow: str = "dc") -> None:
-    from gridsim.loading import load_system
-    from gridsim.power.cascade import run_cascade
-    from gridsim.power.fast import fast_engine
-
+    """Mean seconds of one cascade on each engine, on the same random attacks."""
     system = load_system(f"pandapower:{case}")
     engine = fast_engine(system)
     sample = attacks(system, n_ref)  # the same attacks on both engines; the fast one runs them n_fast / n_ref times
@@ -64,11 +74,7 @@ def one_cascade(case: str, n_fast: int, n_ref: int, repeat: int, flow: str = "dc
 
 
 def n1_sweep(case: str, sample: float, repeat: int) -> None:
-    from gridsim.analysis.sweep import SweepSettings, candidates, run_sweep
-    from gridsim.loading import load_system
-    from gridsim.power.cascade import run_cascade
-    from gridsim.power.fast import fast_engine
-
+    """Every single-branch attack with its cascade: the sweep, a loop of the reference, lightsim2grid's N-1."""
     system = load_system(f"pandapower:{case}")
     cands = candidates(system, fast_engine(system).grid, "branches")
     one = median_time(lambda: run_sweep(system, SweepSettings(k=1, workers=1)), repeat)
@@ -89,14 +95,11 @@ def n1_sweep(case: str, sample: float, repeat: int) -> None:
 
 def parallel_sweep(case: str, n: int, repeat: int) -> None:
     """A Monte Carlo sweep in one process and in one worker per core (workers forced on)."""
-    from gridsim.analysis.sweep import SweepSettings, run_sweep, runner
-    from gridsim.loading import load_system
-
     system = load_system(f"pandapower:{case}")
     settings = SweepSettings(k=2, random=n, seed=1)
     alone = median_time(lambda: run_sweep(system, settings), max(1, repeat // 2))
     cores = os.cpu_count() or 1
-    runner._WORTH_WORKERS_S = 0.0
+    runner.WORTH_WORKERS_S = 0.0
     shared = median_time(lambda: run_sweep(system, SweepSettings(k=2, random=n, seed=1, workers=cores)),
                          max(1, repeat // 2))
     RESULTS.append((f"{n:,} random 2-branch attacks + cascades (DC), {case}, {cores} worker processes",
@@ -104,11 +107,7 @@ def parallel_sweep(case: str, n: int, repeat: int) -> None:
 
 
 def lightsim_n1(case: str, repeat: int) -> float:
-    import pandapower.networks as pn
-    from lightsim2grid.algorithm import AlgorithmType
-    from lightsim2grid.lightsim2grid_cpp import ContingencyAnalysisCPP
-    from lightsim2grid.network import init_from_pandapower
-
+    """Seconds of lightsim2grid's DC contingency analysis of every single branch (no cascade)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = init_from_pandapower(getattr(pn, case)())
@@ -139,19 +138,12 @@ def main() -> None:
     parser.add_argument("--sample", type=float, default=0.1,
                         help="share of case2869pegase's branches the reference loop runs (scaled to all)")
     args = parser.parse_args()
-    import lightsim2grid
-    import pandapower as pp
-
-    from gridsim.model.grid import quiet_pandapower
-
     quiet_pandapower()
     one_cascade("case118", 500, 100, args.repeat)
     one_cascade("case2869pegase", 200, 40, args.repeat)
     n1_sweep("case118", 1.0, args.repeat)
     n1_sweep("case2869pegase", args.sample, args.repeat)
     one_cascade("case2869pegase", 20, 10, max(1, args.repeat // 2), flow="ac")
-    from gridsim.power import powerflow
-
     powerflow.RUNPP_OPTIONS["lightsim2grid"] = "auto"  # pandapower picks lightsim2grid where it can
     one_cascade("case2869pegase", 20, 10, max(1, args.repeat // 2), flow="ac")
     RESULTS[-1] = (RESULTS[-1][0] + ", pandapower with its lightsim2grid backend", *RESULTS[-1][1:])

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +20,9 @@ from gridsim.analysis.sweep import SweepSettings, run_sweep, scenarios
 from gridsim.analysis.sweep import runner as runner_module
 from gridsim.analysis.sweep.runner import SweepPlan
 from gridsim.errors import InputError
-from gridsim.power.cascade import LOAD_ISLAND, Outages, run_cascade
+from gridsim.power.cascade import run_cascade
+from gridsim.power.contract import LOAD_ISLAND, Outages
+from gridsim.power.fast import fast_engine
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,11 +99,32 @@ def test_worker_processes_give_the_same_rows_in_the_same_order(monkeypatch):
     system = stock_system("case30")
     settings = SweepSettings(targets="branches", k=2, workers=1)
     alone, _ = collect(system, settings)
-    monkeypatch.setattr(runner_module, "_WORTH_WORKERS_S", 0.0)
+    monkeypatch.setattr(runner_module, "WORTH_WORKERS_S", 0.0)
     monkeypatch.setattr(runner_module, "CHUNK", 64)
     shared, acc = collect(system, SweepSettings(targets="branches", k=2, workers=2))
     assert acc.workers == 2
     assert shared == alone
+
+
+#: What a sweep's worker process does: import the runner, unpickle the engine it is handed once, run on it.
+WORKER = """
+import pickle, sys
+import gridsim.analysis.sweep.runner
+print("pandapower" in sys.modules, "lightsim2grid" in sys.modules)
+engine = pickle.load(sys.stdin.buffer)
+result = engine.run_rows(engine.grid.line_branch[:2])
+print("pandapower" in sys.modules, "lightsim2grid" in sys.modules, len(result.trips), float(result.served_mw.sum()))
+"""
+
+
+def test_a_worker_imports_and_runs_the_engine_it_is_handed_without_pandapower():
+    engine = fast_engine(stock_system("case30")).for_system(None)  # what a DC sweep hands its workers
+    expected = engine.run_rows(engine.grid.line_branch[:2])
+    done = subprocess.run([sys.executable, "-c", WORKER], input=pickle.dumps(engine), capture_output=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr.decode()
+    imported, ran = done.stdout.decode().splitlines()
+    assert imported == "False False"  # importing the runner (as a spawned worker does) imports neither
+    assert ran == f"False False {len(expected.trips)} {float(expected.served_mw.sum())}"  # nor does running
 
 
 def test_ccdf_and_percentiles_follow_the_rows():
@@ -279,10 +305,7 @@ def test_a_huge_random_is_refused_before_loading_with_the_limit_and_what_to_do(i
 
 
 def test_an_error_during_a_sweep_stops_the_workers_at_once(monkeypatch):
-    import multiprocessing
-    import time
-
-    monkeypatch.setattr(runner_module, "_WORTH_WORKERS_S", 0.0)
+    monkeypatch.setattr(runner_module, "WORTH_WORKERS_S", 0.0)
     monkeypatch.setattr(runner_module, "CHUNK", 64)
     handed = []
 

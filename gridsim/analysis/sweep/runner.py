@@ -9,6 +9,15 @@ seed give the same file. Memory stays flat: a chunk's rows go to the sink
 Single-branch scenarios on the fast engine are first decided all together
 by :meth:`gridsim.power.fast.FastCascade.single_outages` (outage factors on
 the base factorisation); only those it cannot decide exactly run a cascade.
+
+The engine is compiled once, in this process (:func:`gridsim.power.fast.fast_engine`,
+kept beside the caller's system, not on it), and handed to each worker
+process once, as it starts, inside the evaluator it runs its chunks with: no
+worker compiles the grid again. A worker imports this module, the contract,
+the fast engine and the compiled grid's types, none of which imports
+pandapower (2.8 s) or lightsim2grid at module level; when what a sweep
+runs needs only the compiled grid, the evaluator it is handed holds no
+pandapower net either, and the worker never imports pandapower at all.
 """
 
 from __future__ import annotations
@@ -27,8 +36,10 @@ import numpy as np
 from gridsim.analysis.sweep.scenarios import Candidate, candidates, count_scenarios, scenarios
 from gridsim.analysis.sweep.summary import Accumulator
 from gridsim.model.layers import Layers
-from gridsim.power.cascade import LOAD_ISLAND, CascadeResult, Outages, run_cascade
-from gridsim.power.fast import fast_engine
+from gridsim.model.system import System
+from gridsim.power.cascade import run_cascade
+from gridsim.power.contract import LOAD_ISLAND, CascadeResult, Outages
+from gridsim.power.fast import FastCascade, fast_engine
 
 __all__ = ["COLUMNS", "SweepPlan", "SweepSettings", "run_sweep"]
 
@@ -38,7 +49,7 @@ COLUMNS = ("scenario", "targets", "mw_lost", "pct_lost", "customers_out", "casca
 #: Scenarios per task: large enough to amortise a task, small enough for a smooth progress bar.
 CHUNK = 256
 #: Worker processes take most of a second to start (imports, the factorisation): worth it past this many seconds.
-_WORTH_WORKERS_S = 10.0
+WORTH_WORKERS_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -80,16 +91,34 @@ class SweepPlan:
         return self.seconds / self.timed * left / self.workers if self.timed and left > 0 else 0.0
 
 
-def run_sweep(system, settings: SweepSettings, *, sink: Callable[[dict], None] | None = None,
+def run_sweep(system: System, settings: SweepSettings, *, sink: Callable[[dict], None] | None = None,
               progress: Callable[[int], None] | None = None,
               plan: Callable[[SweepPlan], None] | None = None) -> Accumulator:
     """Run every scenario of ``settings`` on ``system``; return the summary's accumulator.
 
-    ``sink(columns)`` receives each chunk's rows as a dict of lists (see
-    :data:`COLUMNS`), in scenario order; ``progress(n)`` the number of
-    scenarios just finished; ``plan(SweepPlan)``, once, before any row is
-    handed on, the timing of the first chunk and the number of workers
-    (so that an estimate can be printed before the progress starts).
+    The engine is compiled once (kept beside ``system``) and handed to the
+    worker processes, if any, as they start.
+
+    Parameters
+    ----------
+    system : System
+        The system attacked; its layers play no part (a sweep runs power cascades only).
+    settings : SweepSettings
+        What each scenario takes out, how many, exhaustive or drawn, the engine, the flow, the workers.
+    sink : callable, optional
+        ``sink(columns)`` receives each chunk's rows as a dict of lists (see
+        :data:`COLUMNS`), in scenario order.
+    progress : callable, optional
+        ``progress(n)`` receives the number of scenarios just finished.
+    plan : callable, optional
+        ``plan(SweepPlan)`` receives, once, before any row is handed on, the
+        timing of the first chunk and the number of workers (so that an
+        estimate can be printed before the progress starts).
+
+    Returns
+    -------
+    Accumulator
+        The figures of every row, for the sweep's summary (``summary()``).
 
     Examples
     --------
@@ -99,13 +128,11 @@ def run_sweep(system, settings: SweepSettings, *, sink: Callable[[dict], None] |
     (820, 41)
     """
     power_only = dataclasses.replace(system, layers=Layers())  # sweeps are power cascades; pickles small
-    engine = copy.copy(fast_engine(system))  # compiled once per system: the layers play no part in it
-    engine.system = power_only
-    object.__setattr__(power_only, "_fast_engine", engine)
-    grid = fast_engine(power_only).grid
-    cands = candidates(power_only, grid, settings.targets)
+    # Compiled once per system (the layers play no part in it); its fallback runs on the power-only copy.
+    engine = fast_engine(system).for_system(power_only)
+    cands = candidates(power_only, engine.grid, settings.targets)
     total = count_scenarios(len(cands), settings.k, settings.random)
-    evaluator = _Evaluator(power_only, cands, settings)
+    evaluator = _Evaluator(power_only, cands, settings, engine)
     accumulator = Accumulator(system, settings, [c.label for c in cands], total, evaluator.base_demand_mw)
     chunks = _chunks(scenarios(len(cands), settings.k, settings.random, settings.seed), CHUNK)
 
@@ -124,7 +151,7 @@ def run_sweep(system, settings: SweepSettings, *, sink: Callable[[dict], None] |
     first_rows = evaluator.evaluate(first)
     seconds = time.perf_counter() - started
     left_s = seconds / len(first[1]) * (total - len(first[1]))
-    workers = settings.workers if left_s > _WORTH_WORKERS_S else 1
+    workers = settings.workers if left_s > WORTH_WORKERS_S else 1
     workers = max(1, min(workers, -(-(total - len(first[1])) // CHUNK)))
     if plan is not None:
         plan(SweepPlan(total=total, timed=len(first[1]), seconds=seconds, workers=workers))
@@ -157,7 +184,11 @@ def _chunks(items: Iterable[tuple[int, ...]], size: int) -> Iterator[tuple[int, 
 
 
 def _in_workers(workers: int, evaluator: _Evaluator, chunks) -> Iterator[dict]:
-    """Chunks evaluated by worker processes, yielded in order, with few chunks in flight (flat memory)."""
+    """Chunks evaluated by worker processes, yielded in order, with few chunks in flight (flat memory).
+
+    Each worker is handed the evaluator (:meth:`_Evaluator.portable`), and
+    with it the compiled engine, once, as it starts: its chunks all run on it.
+    """
     context = multiprocessing.get_context("spawn")  # no fork: BLAS threads and fork do not mix
     # One BLAS thread per worker: the workers are the parallelism (read by the children as they start).
     saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
@@ -212,20 +243,24 @@ _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS
 
 
 def _start_worker(evaluator: _Evaluator) -> None:
+    """A worker's start: keep the evaluator (and the engine in it) it was handed for every chunk it runs."""
     global _WORKER
     _WORKER = evaluator
 
 
-def _evaluate_in_worker(chunk):
+def _evaluate_in_worker(chunk: tuple[int, list[tuple[int, ...]]]) -> dict:
+    """One chunk, in a worker, on the evaluator it started with."""
     return _WORKER.evaluate(chunk)
 
 
 class _Evaluator:
     """Turns scenarios into rows: one per scenario, figures relative to the untouched grid."""
 
-    def __init__(self, system, cands: list[Candidate], settings: SweepSettings):
+    def __init__(self, system: System, cands: list[Candidate], settings: SweepSettings, engine: FastCascade):
         self.system, self.cands, self.settings = system, cands, settings
-        self.fast = fast_engine(system) if settings.engine == "fast" and settings.flow == "dc" else None
+        # The fast engine runs the cascades (its fallback on ``system``); in DC its arrays take the outages as rows.
+        self.fast = engine if settings.engine == "fast" else None
+        self.rows = self.fast is not None and settings.flow == "dc"
         self.customers = np.asarray(system.customers, dtype=float)
         base = self._cascade(Outages())
         self.base_served = base.served_mw.copy()
@@ -236,26 +271,26 @@ class _Evaluator:
         self.base_islands = base.islands
 
     def portable(self) -> _Evaluator:
-        """This evaluator for worker processes: without the pandapower net when the compiled grid is all it
-        needs, so that a worker starts without importing pandapower (a second or so)."""
-        if self.fast is None or any(c.needs_reference for c in self.cands):
+        """This evaluator for worker processes, with its engine.
+
+        Without the pandapower net when the compiled grid is all it needs (DC
+        on the fast engine, no candidate opening bus-bus switches), so that a
+        worker starts without importing pandapower (a second or so).
+        """
+        if not self.rows or any(c.needs_reference for c in self.cands):
             return self
         light = copy.copy(self)
         light.system = None
-        light.fast = copy.copy(self.fast)
-        light.fast.system = None
+        light.fast = self.fast.for_system(None)
         return light
 
     def _cascade(self, outages: Outages) -> CascadeResult:
         if self.fast is not None:
-            return self.fast.run(outages)
-        if self.settings.engine == "fast":
-            from gridsim.power.fast import run_fast_cascade
-
-            return run_fast_cascade(self.system, outages, flow=self.settings.flow)
+            return self.fast.run(outages, flow=self.settings.flow)
         return run_cascade(self.system, outages, flow=self.settings.flow)
 
     def evaluate(self, chunk: tuple[int, list[tuple[int, ...]]]) -> dict:
+        """The rows (:data:`COLUMNS`) of a chunk: its first scenario's number and its scenarios."""
         start, combos = chunk
         rows = {name: [] for name in COLUMNS}
         decided = self._decide_single_branches(combos)
@@ -281,7 +316,7 @@ class _Evaluator:
 
     def _run(self, combo: tuple[int, ...]) -> CascadeResult:
         parts = [self.cands[i] for i in combo]
-        if self.fast is not None and not any(c.needs_reference for c in parts):
+        if self.rows and not any(c.needs_reference for c in parts):
             rows = np.concatenate([c.branch_rows for c in parts])
             gens = np.concatenate([c.gen_positions for c in parts])
             return self.fast.run_rows(rows, gens)
@@ -295,7 +330,7 @@ class _Evaluator:
 
     def _decide_single_branches(self, combos: list[tuple[int, ...]]) -> dict[int, tuple]:
         """Scenarios of one single-branch candidate that outage factors settle exactly, by offset."""
-        if self.fast is None:
+        if not self.rows:
             return {}
         offsets = [j for j, combo in enumerate(combos)
                    if len(combo) == 1 and len(self.cands[combo[0]].branch_rows) == 1
