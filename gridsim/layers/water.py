@@ -271,7 +271,7 @@ def _prepared_copy(model, links: Mapping[str, list[tuple[float, float]]], horizo
     for name, control in list(wn.controls()):
         targets = {getattr(action.target()[0], "name", None) for action in control.actions()}
         controlled |= targets
-        if targets & set(links) and control._control_type_str() == "Control":
+        if targets & set(links) and control._control_type_str() == "Control":  # noqa: SLF001  (WNTR's only type test)
             wn.remove_control(name)
             wn.add_control(name, Rule(control.condition, list(control.actions()),
                                       priority=min(int(control.priority), _CONTROL_PRIORITY_CAP), name=name))
@@ -289,7 +289,7 @@ def _prepared_copy(model, links: Mapping[str, list[tuple[float, float]]], horizo
                 # Nothing else would reopen it (a pipe to a plant, a pump that always runs).
                 reopen = ControlAction(link, "status", LinkStatus.Open)
                 wn.add_control(f"gridsim-back-{link_name}-{k}",
-                               Control._time_control(wn, int(round(end * 60)), "SIM_TIME", False, reopen))
+                               Control._time_control(wn, int(round(end * 60)), "SIM_TIME", False, reopen))  # noqa: SLF001
     return wn
 
 

@@ -14,6 +14,21 @@ __all__ = ["plot_ccdf", "plot_timeline"]
 _GRID_ELEMENTS = ("substation", "line", "trafo", "trafo3w", "switch", "gen")
 
 
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend, imported at the first plot.
+
+    matplotlib takes about 0.6 s to import, which ``--no-plot`` runs and
+    library users who never plot do not pay; the backend must be chosen
+    before pyplot is imported.
+    """
+    import matplotlib  # noqa: PLC0415  (see the docstring)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    return plt
+
+
 def plot_timeline(result: SimulationResult, path: str | Path) -> Path:
     """Panels against hours since t = 0: the attack steps, served/demanded MW, MW lost on its own scale (a
     small loss on a large grid stays visible), customers out, and for a system with layers people without
@@ -23,10 +38,8 @@ def plot_timeline(result: SimulationResult, path: str | Path) -> Path:
     labelled in a strip on top ("0:05 T0823 T0855": time, ATT&CK ids), the
     labels stacked where they would collide; restorations with green ticks.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
+    matplotlib = plt.matplotlib
 
     end = max(result.end_min, float(result.times_min[-1]))
     t = np.append(result.times_min, end) / 60.0
@@ -151,8 +164,8 @@ def _step_labels(step_times: list[tuple[float, str]]) -> list[tuple[float, str]]
 
 def _text_width_in(text: str) -> float:
     """Width of ``text`` at the labels' font size, in inches (measured on the glyph outlines)."""
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import TextPath
+    from matplotlib.font_manager import FontProperties  # noqa: PLC0415  (matplotlib: see _pyplot)
+    from matplotlib.textpath import TextPath  # noqa: PLC0415
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -212,10 +225,7 @@ def plot_ccdf(accumulator, path: str | Path) -> Path:
     Heavy tails (a straight line on these axes) are the signature of
     cascading failure in power grids (Dobson et al., Chaos 17, 026103, 2007).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     summary = accumulator.summary()
     x, p = accumulator.ccdf_curve()

@@ -37,7 +37,7 @@ def sweep_to_folder(system: System, settings: SweepSettings, out_dir: str | Path
     out_dir : str or Path
         Folder that receives the sweep's folder (named by
         :func:`~gridsim.results.sweep.sweep_folder_name`).
-    progress, plan
+    progress, plan : callable, optional
         Handed to :func:`~gridsim.analysis.sweep.runner.run_sweep`: called with
         each chunk's scenario count, and once with the timed first chunk.
     plot : bool
@@ -46,6 +46,14 @@ def sweep_to_folder(system: System, settings: SweepSettings, out_dir: str | Path
         The command line the manifest records (default ``sys.argv``).
     load_seconds : float
         Time spent loading the system, recorded in the summary.
+
+    Returns
+    -------
+    summary : dict
+        What ``summary.json`` holds: the blackout-size distribution, the CCDF,
+        the most harmful elements, the settings and timings.
+    folder : Path
+        The sweep's folder.
     """
     started = time.perf_counter()
     with staged_folder(out_dir, sweep_folder_name(system.name, settings)) as stage:
