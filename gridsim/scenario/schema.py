@@ -331,6 +331,18 @@ def _parent_path(path: str) -> str:
 def load_scenario(spec: str | Path) -> Scenario:
     """Read and check a scenario file; a bare name is looked up among the bundled ones.
 
+    Parameters
+    ----------
+    spec : str or Path
+        A YAML file, or the name of a bundled scenario (``ukraine-2015``).
+
+    Returns
+    -------
+    Scenario
+        The timed steps, each with its action, targets and ATT&CK technique,
+        and the figures reported for the incident, frozen; with the file's
+        path and SHA-256 for the run's manifest.
+
     Raises
     ------
     InputError
@@ -391,6 +403,33 @@ def parse_scenario(text: str, *, source: str | Path = "<scenario>", sha256: str 
     An optional key given as null (``note:`` with nothing after it) is taken as
     absent; a required one (``name``, ``steps``, ``at_min``, ``action``,
     ``technique``) may not be null.
+
+    Parameters
+    ----------
+    text : str
+        The YAML.
+    source : str or Path
+        Where the text came from, for error messages and the manifest.
+    sha256 : str
+        The hex digest of the file's bytes, recorded by the run's manifest.
+
+    Returns
+    -------
+    Scenario
+        As :func:`load_scenario` gives it.
+
+    Raises
+    ------
+    InputError
+        Malformed YAML, unknown key, action or technique, a value out of range:
+        one line with the key's path and line.
+
+    Examples
+    --------
+    >>> plan = parse_scenario("{name: one-site, steps: [{at_min: 5, action: open_breakers, technique: T0855, "
+    ...                       "targets: {kind: substation, ids: [S1]}}]}")
+    >>> plan.name, plan.steps[0].action, plan.steps[0].at_min
+    ('one-site', 'open_breakers', 5.0)
     """
     doc, lines = _read_yaml(text, source)
 

@@ -126,8 +126,10 @@ def simulate(system: System, scenario: Scenario, *, flow: str = "dc", engine: st
 
     Parameters
     ----------
-    system, scenario
-        What exists and what the attacker does.
+    system : System
+        What exists (:func:`gridsim.load_system`).
+    scenario : Scenario
+        What the attacker does (:func:`gridsim.load_scenario`).
     flow : {"dc", "ac"}
         Power flow of the cascade.
     engine : {"fast", "reference"}
