@@ -162,7 +162,7 @@ def test_a_mitigation_that_moves_nothing_says_so_and_why():
 
 def test_case_study_command_prints_the_table_and_mitigations(in_process):
     done = in_process("case-study", "ukraine-2015", "--mitigate", "manual-control-ready", "--mitigate",
-                   "spare-converters", "--check")
+                      "spare-converters", "--check")
     assert done.returncode == 0, done.stderr
     assert "outage_duration_h.min" in done.stdout and "agrees" in done.stdout
     assert "calibrated input" in done.stdout and "what would have helped" in done.stdout
