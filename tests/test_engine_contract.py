@@ -270,14 +270,16 @@ class TestFastEngine(EngineContract):
         return run_fast_cascade
 
 
-@labelled("fast-held")
+@labelled("fast")
 def _held_fast_engine(system, outages: Outages = Outages(), *, flow: str = "dc") -> CascadeResult:
-    """The compiled engine as a caller builds and holds it, not the one kept beside the system."""
-    return FastCascade(compile_grid(system), system).run(outages, flow=flow)
+    """The compiled engine as a caller builds and holds it (itself a CascadeEngine), not the one kept beside."""
+    engine = FastCascade(compile_grid(system), system)
+    assert isinstance(engine, CascadeEngine) and engine.label == "fast"
+    return engine(system, outages, flow=flow)
 
 
 class TestAFastEngineTheCallerHolds(EngineContract):
-    label = "fast-held"
+    label = "fast"
 
     def make_engine(self) -> CascadeEngine:
         return _held_fast_engine

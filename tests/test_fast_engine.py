@@ -175,6 +175,16 @@ def test_engine_is_compiled_once_per_system_and_kept_beside_it():
     assert fast_engine(twin) is not fast_engine(system) and fast_engine(twin).system is twin
 
 
+def test_a_held_engine_runs_only_on_the_system_it_was_compiled_from():
+    system, other = stock_system("case9"), stock_system("case30")
+    engine = FastCascade(compile_grid(system), system)
+    assert engine(system, Outages(lines=frozenset({3}))).islands == 2
+    with pytest.raises(ValueError, match="compiled from another system"):
+        engine(other)
+    with pytest.raises(ValueError, match="compiled from another system"):
+        engine.for_system(None)(system)
+
+
 def test_the_kept_engine_does_not_keep_its_system_alive():
     system = system_from_net(pn.case9(), name="short-lived")
     engine = fast_engine(system)

@@ -37,8 +37,8 @@ class AcNetwork:
     """
 
     def __init__(self, g: CompiledGrid, on: np.ndarray):
-        from pandapower.pypower.idx_brch import BR_STATUS
-        from pandapower.pypower.makeYbus import makeYbus
+        from pandapower.pypower.idx_brch import BR_STATUS  # noqa: PLC0415  (see the module docstring)
+        from pandapower.pypower.makeYbus import makeYbus  # noqa: PLC0415  (see the module docstring)
 
         branch = g.branch_table.copy()
         branch[:, BR_STATUS] = on
@@ -100,7 +100,7 @@ def _newton(ybus, v0, s_pu, slack, weights, pv, pq) -> tuple[bool, np.ndarray]:
     does not always hand it back); an island of the reference alone has
     nothing to solve.
     """
-    from lightsim2grid.algorithm import NR_KLU, NRSing_KLU
+    from lightsim2grid.algorithm import NR_KLU, NRSing_KLU  # noqa: PLC0415  (see the module docstring)
 
     if len(slack) == 1 and not len(pv) and not len(pq):
         return True, v0

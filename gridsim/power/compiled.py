@@ -92,8 +92,8 @@ class CompiledGrid:
 def compile_grid(system: System) -> CompiledGrid:
     """Compile ``system.net`` (never modified) into a :class:`CompiledGrid`."""
     # pandapower's column numbers, imported here: a worker process that only unpickles a CompiledGrid needs none.
-    from pandapower.pypower.idx_brch import BR_STATUS, BR_X, F_BUS, SHIFT, T_BUS, TAP
-    from pandapower.pypower.idx_bus import BUS_TYPE, GS, NONE, PD, QD, VA, VM
+    from pandapower.pypower.idx_brch import BR_STATUS, BR_X, F_BUS, SHIFT, T_BUS, TAP  # noqa: PLC0415
+    from pandapower.pypower.idx_bus import BUS_TYPE, GS, NONE, PD, QD, VA, VM  # noqa: PLC0415
 
     quiet_pandapower()
     net = copy.deepcopy(system.net)

@@ -242,6 +242,17 @@ class FastCascade:
 
     # ------------------------------------------------------------ one cascade
 
+    def __call__(self, system: System, outages: Outages = Outages(), *, flow: str = "dc") -> CascadeResult:
+        """This engine as a :class:`~gridsim.power.contract.CascadeEngine` (say ``simulate(cascade=engine)``).
+
+        ``system`` must be the one it was compiled from (or a copy sharing
+        its net): an engine runs on its own compiled grid.
+        """
+        own = self.system
+        if own is None or system.net is not own.net:
+            raise ValueError("this engine was compiled from another system: build one with fast_engine(system)")
+        return self.run(outages, flow=flow)
+
     def run(self, outages: Outages = Outages(), flow: str = "dc") -> CascadeResult:
         """Run the cascade rules to a fixed point. See :func:`gridsim.power.cascade.run_cascade`.
 

@@ -24,7 +24,7 @@ __all__ = ["base_ac_flows", "base_dc_flows", "branch_flows_mva", "branch_graph",
 
 def run_dc(net) -> None:
     """DC power flow in place (results in ``net.res_*``)."""
-    import pandapower as pp
+    import pandapower as pp  # noqa: PLC0415  (see the module docstring)
 
     quiet_pandapower()
     pp.rundcpp(net)
@@ -48,7 +48,7 @@ def run_ac(net, *, distributed: bool = False, inits: tuple[str, ...] = ("dc", "f
     their ``slack_weight`` (pandapower's distributed slack, one island only).
     ``inits``: the starts tried in turn, DC angles then a flat start.
     """
-    import pandapower as pp
+    import pandapower as pp  # noqa: PLC0415  (see the module docstring)
 
     quiet_pandapower()
     for init in inits:  # a numerical failure from one start is not yet a voltage collapse
@@ -96,7 +96,7 @@ def branch_graph(net):
 
     Edges are keyed ``(table, index)`` as :func:`pandapower.topology.create_nxgraph` keys them.
     """
-    import pandapower.topology as top
+    import pandapower.topology as top  # noqa: PLC0415  (see the module docstring)
 
     return top.create_nxgraph(net, respect_switches=True, include_out_of_service=False)
 
@@ -120,8 +120,8 @@ def dc_case(net) -> tuple[dict, dict]:
     in-service bus keeps its row. pandapower has no public call for this;
     the steps are those of its own DC power flow.
     """
-    from pandapower.auxiliary import _add_auxiliary_elements, _init_rundcpp_options
-    from pandapower.pd2ppc import _pd2ppc
+    from pandapower.auxiliary import _add_auxiliary_elements, _init_rundcpp_options  # noqa: PLC0415  (see the top)
+    from pandapower.pd2ppc import _pd2ppc  # noqa: PLC0415  (see the module docstring)
 
     _init_rundcpp_options(net, trafo_model="t", trafo_loading="current", recycle=None, check_connectivity=False,
                           switch_rx_ratio=2, trafo3w_losses="hv")
@@ -140,8 +140,8 @@ def dc_branch_angles(net) -> dict[str, np.ndarray]:
     Read from pandapower's internal case after :func:`run_dc`, per table in
     the net's order; a table with no rows in the case is left out.
     """
-    from pandapower.pypower.idx_brch import F_BUS, SHIFT, T_BUS
-    from pandapower.pypower.idx_bus import VA
+    from pandapower.pypower.idx_brch import F_BUS, SHIFT, T_BUS  # noqa: PLC0415  (see the module docstring)
+    from pandapower.pypower.idx_bus import VA  # noqa: PLC0415  (see the module docstring)
 
     ppc, lookups = internal_case(net)
     lookup = lookups["branch"]
