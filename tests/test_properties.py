@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridsim.metrics import summarize
-from gridsim.power.cascade import LOAD_ISLAND, Outages, run_cascade
+from gridsim.power.cascade import run_cascade
+from gridsim.power.contract import LOAD_ISLAND, Outages
 from gridsim.scenario.schema import parse_scenario
 from gridsim.sim.simulation import simulate
 

@@ -153,7 +153,7 @@ def format_summary(s: dict) -> str:
 
 def _collapse_line(collapse: dict) -> str:
     """One line saying how much load the voltage-collapse rule shed, so it is not read as islanding or trips."""
-    from gridsim.power.cascade import AC_SHED_STEP, UVLS_PU
+    from gridsim.power.contract import AC_SHED_STEP, UVLS_PU
 
     events = collapse["events"]
     largest = max(events, key=lambda e: e["shed_mw"])

@@ -54,7 +54,6 @@ from gridsim.model.grid import dispatch_range
 from gridsim.model.system import System
 from gridsim.power.contract import (
     AC_SHED_STAGES,
-    AC_SHED_STEP,
     LOAD_ISLAND,
     LOAD_SERVED,
     LOAD_SHED,
@@ -73,11 +72,7 @@ from gridsim.power.contract import (
 )
 from gridsim.power.powerflow import branch_flows_mva, branch_graph, dc_branch_angles, run_ac, run_dc
 
-# The contract's names after run_cascade are here too for the modules that imported them from this one before
-# they had a module of their own (gridsim.sim.simulation); new code imports them from gridsim.power.contract.
-__all__ = ["run_cascade", "dispatch", "slack_weights", "energised_buses",
-           "AC_SHED_STAGES", "AC_SHED_STEP", "LOAD_ISLAND", "LOAD_SERVED", "LOAD_SHED", "MAX_RINGS",
-           "STABILITY_LIMIT_RAD", "UVLS_PU", "CascadeResult", "Outages", "Trip", "VoltageCollapse", "stage_kept"]
+__all__ = ["run_cascade", "dispatch", "slack_weights", "energised_buses"]
 
 
 @labelled("reference")

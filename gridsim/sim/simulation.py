@@ -46,15 +46,8 @@ import numpy as np
 from gridsim.errors import InputError, SimulationError
 from gridsim.model.elements import Ref
 from gridsim.model.system import System
-from gridsim.power.cascade import (
-    AC_SHED_STEP,
-    LOAD_ISLAND,
-    LOAD_SHED,
-    UVLS_PU,
-    CascadeResult,
-    Outages,
-    run_cascade,
-)
+from gridsim.power.cascade import run_cascade
+from gridsim.power.contract import AC_SHED_STEP, LOAD_ISLAND, LOAD_SHED, UVLS_PU, CascadeResult, Outages
 from gridsim.power.fast import run_fast_cascade
 from gridsim.scenario.actions import ACTION_TYPES
 from gridsim.scenario.schema import Scenario, Step
@@ -165,9 +158,8 @@ def simulate(system: System, scenario: Scenario, *, flow: str = "dc", engine: st
     horizon = 60.0 * (horizon_h if horizon_h is not None else scenario.horizon_h)
     if cascade is None:
         cascade = run_fast_cascade if engine == "fast" else run_cascade
-    # A cascade of one's own says what it is (its ``label``), or is "custom".
-    known = {run_fast_cascade: "fast", run_cascade: "reference"}
-    label = known.get(cascade) or str(getattr(cascade, "label", "custom"))
+    # Every engine carries its label (power.contract.CascadeEngine); a cascade of one's own without one is "custom".
+    label = str(getattr(cascade, "label", "custom"))
     result = _Clock(system, scenario, flow, run_seed, horizon, cascade, progress).run()
     result.engine = label
     if system.frequency is not None:
