@@ -141,6 +141,19 @@ class CascadeResult:
         """10 % stages the voltage-collapse rule cut (0: the AC flow converged, or DC)."""
         return self.collapse.stages if self.collapse is not None else 0
 
+    def out_fraction(self) -> np.ndarray:
+        """Share of each load's customers off supply: 1 in a dark island, else the share of its demand not served.
+
+        The clock logs a load's customers off by it, and a sweep counts
+        customers out by it; shares below 1e-9 (rounding) are 0.
+        """
+        demand, served = self.demand_mw, self.served_mw
+        fraction = np.where(demand > 0, 1.0 - np.divide(served, demand, out=np.ones_like(served), where=demand > 0),
+                            0.0)
+        fraction = np.where(self.load_state == LOAD_ISLAND, 1.0, np.clip(fraction, 0.0, 1.0))
+        fraction[fraction < 1e-9] = 0.0
+        return fraction
+
 
 @runtime_checkable
 class CascadeEngine(Protocol):

@@ -47,7 +47,7 @@ from gridsim.errors import InputError, SimulationError
 from gridsim.model.elements import Ref
 from gridsim.model.system import System
 from gridsim.power.cascade import run_cascade
-from gridsim.power.contract import AC_SHED_STEP, LOAD_ISLAND, LOAD_SHED, UVLS_PU, CascadeResult, Outages
+from gridsim.power.contract import AC_SHED_STEP, LOAD_SHED, UVLS_PU, CascadeResult, Outages
 from gridsim.power.fast import run_fast_cascade
 from gridsim.scenario.actions import ACTION_TYPES
 from gridsim.scenario.schema import Scenario, Step
@@ -64,7 +64,6 @@ ENGINES = ("fast", "reference")
 # Priorities of events at the same instant: attack first, then releases, then restorations;
 # crews are assigned last, once every job ready at that instant is queued.
 _STEP, _STEP_END, _JOB_DONE, _JOB_READY, _ASSIGN = 0, 1, 2, 3, 4
-_OUT_FRACTION_EPS = 1e-9
 #: Rounds of power cascade + dependency propagation allowed at one instant before giving up.
 _MAX_ROUNDS = 200
 _WAKE_LABELS = {"backup": "backup runs out", "water": "water service changes"}
@@ -479,11 +478,7 @@ class _Clock:
 
     def _log_loads(self, now: float, result: CascadeResult, triggers, restorations) -> None:
         """Log every load whose share of customers off supply changed with this cascade."""
-        demand, served = result.demand_mw, result.served_mw
-        fraction = np.where(demand > 0, 1.0 - np.divide(served, demand, out=np.ones_like(served), where=demand > 0),
-                            0.0)
-        fraction = np.where(result.load_state == LOAD_ISLAND, 1.0, np.clip(fraction, 0.0, 1.0))
-        fraction[fraction < _OUT_FRACTION_EPS] = 0.0
+        fraction = result.out_fraction()
         previous = self.logged_fraction if self.logged_fraction is not None else np.zeros_like(fraction)
         self.logged_fraction = fraction
         why = "; ".join(triggers) or "base case"

@@ -38,7 +38,7 @@ from gridsim.analysis.sweep.summary import Accumulator
 from gridsim.model.layers import Layers
 from gridsim.model.system import System
 from gridsim.power.cascade import run_cascade
-from gridsim.power.contract import LOAD_ISLAND, CascadeResult, Outages
+from gridsim.power.contract import CascadeResult, Outages
 from gridsim.power.fast import FastCascade, fast_engine
 
 __all__ = ["COLUMNS", "SweepPlan", "SweepSettings", "run_sweep"]
@@ -266,7 +266,7 @@ class _Evaluator:
         self.base_served = base.served_mw.copy()
         self.base_served_mw = float(base.served_mw.sum())
         self.base_demand_mw = float(base.demand_mw.sum())
-        self.base_fraction = _out_fraction(base)
+        self.base_fraction = base.out_fraction()
         self.base_customers_out = float(self.base_fraction @ self.customers)
         self.base_islands = base.islands
 
@@ -312,7 +312,7 @@ class _Evaluator:
     @staticmethod
     def _outcome(result: CascadeResult) -> tuple:
         tripped = [f"{t.table}:{t.index}" for t in result.trips]
-        return result.served_mw, _out_fraction(result), tripped, result.depth, result.islands
+        return result.served_mw, result.out_fraction(), tripped, result.depth, result.islands
 
     def _run(self, combo: tuple[int, ...]) -> CascadeResult:
         parts = [self.cands[i] for i in combo]
@@ -353,11 +353,3 @@ class _Evaluator:
         return decided
 
 
-def _out_fraction(result: CascadeResult) -> np.ndarray:
-    """Fraction of each load's customers off supply (as the clock records it)."""
-    demand, served = result.demand_mw, result.served_mw
-    fraction = np.where(demand > 0, 1.0 - np.divide(served, demand, out=np.ones_like(served), where=demand > 0),
-                        0.0)
-    fraction = np.where(result.load_state == LOAD_ISLAND, 1.0, np.clip(fraction, 0.0, 1.0))
-    fraction[fraction < 1e-9] = 0.0
-    return fraction
