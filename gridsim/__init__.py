@@ -46,6 +46,8 @@ _EXPORTS = {
     "CascadeResult": "gridsim.power.contract",
     "run_cascade": "gridsim.power.cascade",
     "run_fast_cascade": "gridsim.power.fast",
+    "fast_engine": "gridsim.power.fast",
+    "CascadeEngine": "gridsim.power.contract",
     "SweepSettings": "gridsim.analysis.sweep",
     "run_sweep": "gridsim.analysis.sweep",
     "InputError": "gridsim.errors",

@@ -162,7 +162,14 @@ class CascadeEngine(Protocol):
     ``engine(system, outages, flow="dc")`` returns a :class:`CascadeResult`
     and never modifies ``system``; ``flow`` is one of :data:`FLOWS`.
     ``label`` names the engine in what a run records (``"reference"``,
-    ``"fast"``, or a custom cascade's own name).
+    ``"fast"``, or a custom cascade's own name). Both bundled engines pass
+    the conformance class of ``tests/test_engine_contract.py``; a new one
+    subclasses it with its own ``make_engine()``.
+
+    Attributes
+    ----------
+    label : str
+        The engine's name in results.
     """
 
     label: str

@@ -137,6 +137,27 @@ def fast_engine(system: System) -> FastCascade:
     Later calls with the same (live) system hand back the same engine; see
     :func:`gridsim.power.cache.per_system`. A caller may as well build and
     hold its own, ``FastCascade(compile_grid(system), system)``.
+
+    Parameters
+    ----------
+    system : System
+        The system whose grid is compiled.
+
+    Returns
+    -------
+    FastCascade
+        A :class:`~gridsim.power.contract.CascadeEngine` for this system:
+        ``engine(system, outages, flow="dc")``.
+
+    Examples
+    --------
+    >>> from gridsim import Outages, load_system
+    >>> system = load_system("pandapower:case9")
+    >>> engine = fast_engine(system)
+    >>> engine is fast_engine(system), engine.label
+    (True, 'fast')
+    >>> engine(system, Outages(lines=frozenset({3}))).lost_mw >= 0
+    True
     """
     return per_system(system, "fast_engine", lambda: FastCascade.kept_beside(system))
 
