@@ -28,6 +28,7 @@ import numpy as np
 
 from gridsim.model.dynamics import FrequencySettings, Machine
 from gridsim.model.grid import dispatch_range
+from gridsim.power.cascade import dispatch as static_dispatch
 from gridsim.power.fast import run_fast_cascade
 
 __all__ = ["FrequencyResponse", "FrequencySettings", "Machine", "base_blackout_threshold", "blackout_threshold",
@@ -142,9 +143,9 @@ def island_machines(system, result, running: list[int], lost: list[int] = ()):
         [int(b) in energised for b in sgen.bus]])) if len(sgen) else 0.0
     g_low = np.array([low[positions[i]] for i in on])
     g_cap = np.array([cap[positions[i]] for i in on])
-    dispatch = _share(load_mw - sgen_mw, g_low, g_cap)
+    outputs = static_dispatch(load_mw - sgen_mw, g_low, g_cap)  # the static balance that ran before the event
     machines, kept, lost_mw = [], [], 0.0
-    for i, p0, lo, hi in zip(on, dispatch, g_low, g_cap):
+    for i, p0, lo, hi in zip(on, outputs, g_low, g_cap):
         if i in lost:
             lost_mw += float(p0)
             continue
@@ -154,16 +155,6 @@ def island_machines(system, result, running: list[int], lost: list[int] = ()):
                                 float(hi), float(lo)))
         kept.append(i)
     return machines, kept, load_mw, lost_mw
-
-
-def _share(net_demand: float, low: np.ndarray, cap: np.ndarray) -> np.ndarray:
-    """The static balance's dispatch: within limits, in proportion to headroom above the minimum."""
-    if net_demand >= cap.sum():
-        return cap.copy()
-    if net_demand <= low.sum():
-        return low * (max(net_demand, 0.0) / low.sum()) if low.sum() > 0 else np.zeros_like(low)
-    room = cap - low
-    return low + (net_demand - low.sum()) * room / room.sum()
 
 
 def base_blackout_threshold(system) -> float | None:
