@@ -64,7 +64,7 @@ def test_a_parameter_is_refused_by_the_actions_that_do_not_take_it_in_the_words_
         parse_scenario("name: x\nsteps:\n  - {at_min: 0, action: trip_branches, technique: T0855, factor: 2, "
                        "targets: {kind: line, ids: [0]}}\n")
     # The number is checked first, whatever the action.
-    with pytest.raises(InputError, match=r"factor must be a number from 0 to 1000"):
+    with pytest.raises(InputError, match=r"factor must be a number in \[0, 1000\]"):
         parse_scenario("name: x\nsteps:\n  - {at_min: 0, action: access, technique: T0865, factor: -1}\n")
 
 

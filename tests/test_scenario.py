@@ -50,7 +50,7 @@ def test_a_good_scenario_parses_into_frozen_steps():
      r"line 6\): action trip_generators acts on gen, not substation"),
     (GOOD.replace("ids: [S1]", "strategy: top, k: 2"), r"top needs by"),
     (GOOD.replace("ids: [S1]", "strategy: random, k: 0"), r"needs k, a positive integer"),
-    (GOOD.replace("at_min: 0", "at_min: -5"), r"at_min must be a non-negative number"),
+    (GOOD.replace("at_min: 0", "at_min: -5"), r"at_min must be a number >= 0"),
     (GOOD.replace("    technique: T0855\n", ""), r"steps\[0\] \(line 3\): missing technique"),
     ("name: x\nsteps: []\n", r"steps must be a non-empty list"),
     ("name: x\nsteps:\n  - [unclosed\n", r"line \d+, column \d+: malformed YAML"),
@@ -178,10 +178,10 @@ HUGE = "1" + "0" * 400  # a 401-digit integer: no float holds it
 
 @pytest.mark.parametrize("text, message", [
     (one_step(f"at_min: {HUGE}, action: access, technique: T0855"),
-     r"at_min must be a non-negative number, got a 401-digit integer"),
+     r"at_min must be a number >= 0, got a 401-digit integer"),
     (one_step(f"at_min: 0, action: access, technique: T0855, duration_min: {HUGE}"), r"duration_min must be"),
     (one_step("at_min: 0, action: access, technique: T0855", f"horizon_h: {HUGE}\n"), r"horizon_h must be"),
-    (GOOD + f"reported:\n  peak_mw_lost: {{value: -{HUGE}, source: x}}\n", r"value must be a non-negative"),
+    (GOOD + f"reported:\n  peak_mw_lost: {{value: -{HUGE}, source: x}}\n", r"value must be a number >= 0"),
     (one_step("at_min: 1" + "0" * 5000 + ", action: access, technique: T0855"),
      r"line 3, column \d+: malformed YAML: cannot read"),
 ])
@@ -219,7 +219,7 @@ def test_an_alias_bomb_is_walked_once_per_node_and_rejected():
 
 
 def test_null_is_refused_for_at_min_and_means_absent_for_optional_keys():
-    with pytest.raises(InputError, match=r"steps\[0\].at_min \(line 3\): at_min must be a non-negative number, "
+    with pytest.raises(InputError, match=r"steps\[0\].at_min \(line 3\): at_min must be a number >= 0, "
                                          r"got null"):
         parse_scenario(one_step("at_min: null, action: access, technique: T0855"), source="s.yaml")
     plan = parse_scenario(one_step("at_min: 0, action: access, technique: T0855, duration_min: null, note: null, "
@@ -275,7 +275,7 @@ def test_start_is_kept_as_iso_text(start, expected):
 @pytest.mark.parametrize("factor", ["1.0e+308", "1001", "-1", ".inf", ".nan", "1e308"])
 def test_scale_loads_factor_is_bounded(factor):
     step = "at_min: 0, action: scale_loads, technique: T0831, targets: {kind: load, ids: [0]}, factor: "
-    with pytest.raises(InputError, match=r"steps\[0\].factor \(line 3\): factor must be a number from 0 to 1000"):
+    with pytest.raises(InputError, match=r"steps\[0\].factor \(line 3\): factor must be a number in \[0, 1000\]"):
         parse_scenario(one_step(step + factor), source="s.yaml")
     assert parse_scenario(one_step(step + "1000")).steps[0].factor == 1000.0
 

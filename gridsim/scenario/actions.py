@@ -60,6 +60,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gridsim.io.numbers import requirement
 from gridsim.model.elements import Ref, breakers_at
 
 if TYPE_CHECKING:  # annotations only: importing the table (and the schema) does not load the system model
@@ -124,9 +125,8 @@ class Parameter:
     @property
     def allowed(self) -> str:
         """The numbers it accepts, in the words of the schema's errors."""
-        if self.maximum is not None:
-            return f"a number from 0 to {self.maximum:g}"
-        return f"a {'positive' if self.positive else 'non-negative'} number"
+        return requirement(minimum=None if self.positive else 0, above=0 if self.positive else None,
+                           maximum=self.maximum)
 
 
 #: The step parameters, by key, in the order the schema checks them.

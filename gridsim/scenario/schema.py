@@ -24,7 +24,7 @@ import yaml
 
 from gridsim.bundled import bundled_dir
 from gridsim.errors import InputError
-from gridsim.io.numbers import finite_number
+from gridsim.io.numbers import finite_number, requirement
 from gridsim.model.grid import STOCK_PREFIXES
 from gridsim.scenario.actions import ACTION_TYPES, KINDS, LAYER_TARGET_KINDS, PARAMETERS, ActionType, takers
 from gridsim.scenario.techniques import ATTACK_VERSION, techniques
@@ -576,7 +576,7 @@ def _as_float(value: Any) -> float | None:
 
 def _number(mapping: dict, key: str, path: str, fail: _Fail, *, default: float | None = None,
             required: bool = False, positive: bool = False, maximum: float | None = None) -> float | None:
-    """A finite non-negative number (positive, at most ``maximum`` if asked).
+    """A finite non-negative number (positive, at most ``maximum`` if asked), worded as every reader words it.
 
     An absent or null optional key gives ``default``; a required key may not be null.
     """
@@ -585,10 +585,7 @@ def _number(mapping: dict, key: str, path: str, fail: _Fail, *, default: float |
         return default
     number = _as_float(value)
     if number is None or number < 0 or (positive and number == 0) or (maximum is not None and number > maximum):
-        if maximum is not None:
-            wanted = f"a number from 0 to {maximum:g}"
-        else:
-            wanted = f"a {'positive' if positive else 'non-negative'} number"
+        wanted = requirement(minimum=None if positive else 0, above=0 if positive else None, maximum=maximum)
         raise fail(path, f"{key} must be {wanted}, got {_show(value)}{_text_number_hint(value)}")
     return number
 
