@@ -346,3 +346,24 @@ def test_a_run_killed_or_interrupted_exits_with_its_status_and_leaves_nothing(tm
         == said, stderr
     assert "results:" not in stdout
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("args", [["run", "ukraine-2015", "--no-bundle", "--json"],
+                                  ["sweep", "--system", "pandapower:case9", "--targets", "gens", "--no-plot"]])
+def test_a_command_run_in_process_puts_back_the_sigterm_handler_it_found(args, tmp_path):
+    import signal
+
+    from click.testing import CliRunner
+
+    from gridsim.cli.main import cli
+
+    def mine(signum, frame):
+        raise AssertionError("not called")
+
+    before = signal.signal(signal.SIGTERM, mine)
+    try:
+        done = CliRunner().invoke(cli, [*args, *(["--out", str(tmp_path)] if args[0] == "sweep" else [])])
+        assert done.exit_code == 0, done.output
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, before)

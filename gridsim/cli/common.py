@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import click
 
 from gridsim.errors import GridsimError
 
-__all__ = ["UserError", "exit_on_sigterm", "nonempty_folder", "reports_errors", "system_option"]
+__all__ = ["UserError", "exit_on_sigterm", "exits_cleanly_on_sigterm", "nonempty_folder", "reports_errors",
+           "system_option"]
 
 
 class UserError(click.ClickException):
@@ -56,3 +58,22 @@ def nonempty_folder(ctx: click.Context, param: click.Parameter, value: str | Non
 def exit_on_sigterm(signum, frame) -> None:
     """SIGTERM handler: exit as Ctrl-C would, so half-written results are cleaned up."""
     raise SystemExit(128 + signum)
+
+
+def exits_cleanly_on_sigterm(func: Callable) -> Callable:
+    """Run a command with SIGTERM raising :class:`SystemExit` (so its staged results are removed), then put back
+    the handler there was: a command run in-process (click's ``CliRunner``, a notebook) leaves its caller's
+    handling of SIGTERM as it found it."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            previous = signal.signal(signal.SIGTERM, exit_on_sigterm)
+        except ValueError:  # not the main thread: signals cannot be handled here, run as is
+            return func(*args, **kwargs)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return wrapper

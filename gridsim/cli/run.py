@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import signal
 import sys
 import time
 from pathlib import Path
 
 import click
 
-from gridsim.cli.common import UserError, exit_on_sigterm, nonempty_folder, reports_errors, system_option
+from gridsim.cli.common import UserError, exits_cleanly_on_sigterm, nonempty_folder, reports_errors, system_option
 from gridsim.scenario.schema import MAX_HORIZON_H
 
 
@@ -34,6 +33,7 @@ from gridsim.scenario.schema import MAX_HORIZON_H
 @click.option("--no-plot", is_flag=True, help="Skip timeline.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @reports_errors
+@exits_cleanly_on_sigterm
 def run_command(scenario: str, system_spec: str | None, flow: str, engine: str, seed: int | None,
                 horizon_h: float | None,
                 out_dir: Path, no_bundle: bool, no_plot: bool, as_json: bool) -> None:
@@ -45,7 +45,6 @@ def run_command(scenario: str, system_spec: str | None, flow: str, engine: str, 
     from gridsim.sim.simulation import simulate
 
     started = time.perf_counter()
-    signal.signal(signal.SIGTERM, exit_on_sigterm)  # so a killed run cleans up after itself
     if not no_bundle:
         check_writable(out_dir)
     plan = load_scenario(scenario)

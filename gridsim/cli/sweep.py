@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -15,7 +14,7 @@ import click
 
 from gridsim.analysis.sweep.runner import SweepPlan
 from gridsim.analysis.sweep.scenarios import TARGETS
-from gridsim.cli.common import UserError, exit_on_sigterm, reports_errors
+from gridsim.cli.common import UserError, exits_cleanly_on_sigterm, reports_errors
 
 _SINGULAR = {"branches": "branch", "lines": "line", "trafos": "transformer", "substations": "substation",
              "gens": "generator"}
@@ -46,6 +45,7 @@ MAX_SCENARIOS = 100_000_000
 @click.option("--no-plot", is_flag=True, help="Skip ccdf.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @reports_errors
+@exits_cleanly_on_sigterm
 def sweep_command(system_spec: str, targets: str, k: int, random: int | None, seed: int, workers: int | None,
                   engine: str, flow: str, out_dir: Path, no_plot: bool, as_json: bool) -> None:
     """Attack SYSTEM with every k-subset of its branches, substations or generators (or N random ones).
@@ -67,7 +67,6 @@ def sweep_command(system_spec: str, targets: str, k: int, random: int | None, se
     from gridsim.results.staging import check_writable
 
     started = time.perf_counter()
-    signal.signal(signal.SIGTERM, exit_on_sigterm)
     if random is not None and random > MAX_SCENARIOS:  # known before the (slow) loading of the system
         raise UserError(f"--random {random:,}: a sweep runs at most {MAX_SCENARIOS:,} scenarios; "
                         f"draw fewer (--random {MAX_SCENARIOS} or less)")
