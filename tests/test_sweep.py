@@ -139,12 +139,8 @@ def test_ccdf_and_percentiles_follow_the_rows():
     assert means == sorted(means, reverse=True)
 
 
-def gridsim(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gridsim", *args], capture_output=True, text=True, cwd=cwd)
-
-
-def test_cli_writes_parquet_summary_manifest_and_plot(tmp_path):
-    done = gridsim("sweep", "--system", "pandapower:case30", "--k", "2", "--out", str(tmp_path))
+def test_cli_writes_parquet_summary_manifest_and_plot(tmp_path, in_process):
+    done = in_process("sweep", "--system", "pandapower:case30", "--k", "2", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "sweep of pandapower:case30: 820 scenarios, every set of 2 branches" in done.stdout
     folder = tmp_path / "sweep_pandapower-case30_branches_k2"
@@ -163,8 +159,8 @@ def test_cli_writes_parquet_summary_manifest_and_plot(tmp_path):
     (["--system", "pandapower:nosuchcase"], "nosuchcase"),
     (["--system", "pandapower:case2869pegase", "--k", "4"], "sample them with --random N"),
 ])
-def test_cli_user_errors_are_one_line_with_status_2(tmp_path, args, message):
-    done = gridsim("sweep", *args, "--out", str(tmp_path))
+def test_cli_user_errors_are_one_line_with_status_2(tmp_path, args, message, in_process):
+    done = in_process("sweep", *args, "--out", str(tmp_path))
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
@@ -175,7 +171,7 @@ def test_cli_user_errors_are_one_line_with_status_2(tmp_path, args, message):
 
 
 @pytest.fixture
-def in_process(monkeypatch):
+def cli_runner(monkeypatch):
     """Run ``gridsim`` in this process with click's CliRunner; the command's SIGTERM handler is undone after."""
     import signal
 
@@ -250,10 +246,10 @@ def test_plan_comes_once_after_the_first_chunk_and_before_any_row(monkeypatch):
     assert sum(events[1:]) == 820
 
 
-def test_cli_says_the_count_before_the_work_and_an_estimate_after_the_first_chunk(in_process, tmp_path,
+def test_cli_says_the_count_before_the_work_and_an_estimate_after_the_first_chunk(cli_runner, tmp_path,
                                                                                    monkeypatch):
     monkeypatch.setattr(runner_module, "CHUNK", 64)
-    done = in_process("sweep", "--system", "pandapower:case14", "--k", "2", "--no-plot", "--json",
+    done = cli_runner("sweep", "--system", "pandapower:case14", "--k", "2", "--no-plot", "--json",
                       "--out", str(tmp_path))
     assert done.exit_code == 0, done.output
     first, second = done.stderr.splitlines()[:2]
@@ -263,8 +259,8 @@ def test_cli_says_the_count_before_the_work_and_an_estimate_after_the_first_chun
     assert summary["scenarios"] == 190
 
 
-def test_summary_counts_the_ratings_gridsim_derived_and_prints_a_caveat(in_process, tmp_path):
-    done = in_process("sweep", "--system", "pandapower:case14", "--no-plot", "--out", str(tmp_path))
+def test_summary_counts_the_ratings_gridsim_derived_and_prints_a_caveat(cli_runner, tmp_path):
+    done = cli_runner("sweep", "--system", "pandapower:case14", "--no-plot", "--out", str(tmp_path))
     assert done.exit_code == 0, done.output
     assert ("  caveat                branch ratings: 20 of 20 derived from base-case flows ((1 + rating_margin) x "
             "flow; the grid data has none): the blackout sizes measure that rule, not the grid's protection"
@@ -272,7 +268,7 @@ def test_summary_counts_the_ratings_gridsim_derived_and_prints_a_caveat(in_proce
     summary = json.loads((tmp_path / "sweep_pandapower-case14_branches_k1" / "summary.json").read_text())
     assert summary["ratings"] == {"branches": 20, "derived": 20, "raised": 0}
 
-    rated = in_process("sweep", "--system", "pandapower:case9", "--no-plot", "--out", str(tmp_path))
+    rated = cli_runner("sweep", "--system", "pandapower:case9", "--no-plot", "--out", str(tmp_path))
     assert rated.exit_code == 0, rated.output
     assert "caveat" not in rated.stdout  # case9's ratings are all its own
     summary = json.loads((tmp_path / "sweep_pandapower-case9_branches_k1" / "summary.json").read_text())
@@ -288,14 +284,14 @@ def test_format_ratings_names_raised_ratings_too():
         "case overloads them): the blackout sizes measure that rule, not the grid's protection")
 
 
-def test_a_huge_random_is_refused_before_loading_with_the_limit_and_what_to_do(in_process, tmp_path, monkeypatch):
+def test_a_huge_random_is_refused_before_loading_with_the_limit_and_what_to_do(cli_runner, tmp_path, monkeypatch):
     import gridsim.loading as system_module
 
     def no_loading(*args, **kwargs):
         raise AssertionError("the system was loaded before --random was checked")
 
     monkeypatch.setattr(system_module, "load_system", no_loading)
-    done = in_process("sweep", "--system", "pandapower:case9", "--targets", "branches",
+    done = cli_runner("sweep", "--system", "pandapower:case9", "--targets", "branches",
                       "--random", "1000000000000", "--out", str(tmp_path / "out"))
     assert done.exit_code == 2
     message = done.stderr.strip()
