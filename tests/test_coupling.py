@@ -316,3 +316,20 @@ def test_a_facility_on_a_shed_feeder_loses_power_though_its_bus_stays_energised(
     assert events_of(result, "facility:compressor") == [(0.0, "out", "dependency"), (65.0, "in", "restored")]
     out = next(e for e in result.events if e.element == "facility:compressor")
     assert out.caused_by == "load:0" and "40% of its demand shed or cut" in out.detail
+
+
+def test_a_facility_on_a_feeder_with_no_demand_goes_dark_with_the_feeder_s_island():
+    net = empty_net()
+    hub, far = pp.create_bus(net, 110), pp.create_bus(net, 110)
+    pp.create_ext_grid(net, hub)
+    _line(net, hub, far)
+    pp.create_load(net, far, p_mw=0.0)  # a feeder that draws nothing (a spare), yet what hangs on it needs it live
+    pp.create_load(net, hub, p_mw=10.0)
+    system = system_from_net(net, restoration=RestorationParams(remote_min=5))
+    layers = Layers(elements=facilities("pump"), dependencies=(Dependency("load:0", "facility:pump"),))
+    steps = ("  - {at_min: 0, action: trip_branches, technique: T0855, duration_min: 60,\n"
+             "     targets: {kind: line, ids: [0]}}\n")
+    result = simulate(with_layers(system, layers), scenario(steps))
+    # The feeder's bus is in a dark island: the load serves no one, and the pump on it is out until the line is
+    # back (60 + 5 min), though the load lost no demand (it had none).
+    assert events_of(result, "facility:pump") == [(0.0, "out", "dependency"), (65.0, "in", "restored")]

@@ -411,9 +411,8 @@ class _Clock:
         energised = result.energised_buses
         if energised is None:  # an engine that does not report it: every bus of a served island
             energised = frozenset(int(b) for b in self.system.net.bus.index)
-        demand, served = result.demand_mw, result.served_mw
-        out = np.where(demand > 0, 1.0 - np.divide(served, demand, out=np.ones_like(served), where=demand > 0), 0.0)
-        load_out = {int(i): float(o) for i, o in zip(self.system.net.load.index, out) if o > 0}
+        # A feeder in a dark island is out though it drew nothing: the share the clock logs, not demand alone.
+        load_out = {int(i): float(o) for i, o in zip(self.system.net.load.index, result.out_fraction()) if o > 0}
         for wakeup in self.infra.update(now, energised, why, load_out):
             self._push(wakeup.t_min, _JOB_DONE, "wake", wakeup)
         effects = self.infra.effects
