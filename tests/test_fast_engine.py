@@ -226,3 +226,34 @@ def test_ac_voltage_collapse_is_shed_in_the_same_stages(lines, stages):
 def test_ac_with_two_references_in_one_island_is_left_to_the_reference():
     system = shifter_grid()  # two external grids in one ring
     assert_same_ac(system, Outages(lines=frozenset({0})))
+
+
+def test_the_sparse_factorisation_s_columns_stay_right_when_its_column_cache_fills(monkeypatch):
+    """Columns solved from the sparse LU equal the dense inverse's, also after the cache was cleared to make room."""
+    import gridsim.power.dcsolver as dcsolver
+    from gridsim.power.fast import FastCascade
+
+    system = stock_system("case30")
+    dense = FastCascade.kept_beside(system)._base_solver()
+    monkeypatch.setattr(dcsolver, "DENSE_ROWS", 0)
+    monkeypatch.setattr(dcsolver, "_COLUMN_CACHE", 2)
+    sparse = FastCascade.kept_beside(system)._base_solver()
+    assert dense.inverse is not None and sparse.inverse is None
+    rows = dense.rows
+    for asked in ([rows[0], rows[1]], [rows[1], rows[2]], [rows[3], rows[1], rows[0]]):  # each overflows the cache
+        asked = np.array(asked)
+        assert np.allclose(sparse.columns(asked), dense.columns(asked), atol=1e-12)
+
+
+def test_a_held_engine_refuses_a_copy_of_its_system_with_other_limits():
+    import dataclasses
+
+    from gridsim.power.fast import fast_engine
+
+    system = stock_system("case30")
+    engine = fast_engine(system)
+    assert engine(dataclasses.replace(system)).lost_mw == engine(system).lost_mw  # the same net, ratings and limit
+    with pytest.raises(ValueError, match="compiled from another system"):
+        engine(dataclasses.replace(system, overload_tolerance=5.0))
+    with pytest.raises(ValueError, match="compiled from another system"):
+        engine(dataclasses.replace(system, line_rating_mva=system.line_rating_mva * 2))

@@ -74,6 +74,6 @@ def exits_cleanly_on_sigterm(func: Callable) -> Callable:
         try:
             return func(*args, **kwargs)
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
     return wrapper

@@ -96,10 +96,12 @@ class BaseSolver:
         if self.inverse is not None:
             return self.inverse[:, rows]
         cache = self.column_cache
-        missing = [int(r) for r in dict.fromkeys(rows.tolist()) if r not in cache and self.position[r] >= 0]
+        wanted = [int(r) for r in dict.fromkeys(rows.tolist()) if self.position[r] >= 0]
+        missing = [r for r in wanted if r not in cache]
+        if missing and len(cache) + len(missing) > _COLUMN_CACHE:
+            cache.clear()  # full: start again, solving every column asked for now (a cleared one is not zero)
+            missing = wanted
         if missing:
-            if len(cache) + len(missing) > _COLUMN_CACHE:
-                cache.clear()
             unit = np.zeros((len(self.rows), len(missing)))
             unit[self.position[missing], np.arange(len(missing))] = 1.0
             solved = self.lu.solve(unit)

@@ -266,11 +266,18 @@ class FastCascade:
     def __call__(self, system: System, outages: Outages = Outages(), *, flow: str = "dc") -> CascadeResult:
         """This engine as a :class:`~gridsim.power.contract.CascadeEngine` (say ``simulate(cascade=engine)``).
 
-        ``system`` must be the one it was compiled from (or a copy sharing
-        its net): an engine runs on its own compiled grid.
+        ``system`` must be the one it was compiled from (or a copy with the
+        same net, ratings and tolerance): an engine runs on its own compiled
+        grid, whose limits were the system's when it was compiled.
         """
         own = self.system
-        if own is None or system.net is not own.net:
+        if own is None:
+            raise ValueError("this engine was compiled from another system, or holds none (built without one, or "
+                             "its system is gone): build one with fast_engine(system)")
+        same = system is own or (system.net is own.net and system.overload_tolerance == own.overload_tolerance
+                                 and np.array_equal(system.line_rating_mva, own.line_rating_mva)
+                                 and np.array_equal(system.trafo_rating_mva, own.trafo_rating_mva))
+        if not same:
             raise ValueError("this engine was compiled from another system: build one with fast_engine(system)")
         return self.run(outages, flow=flow)
 
