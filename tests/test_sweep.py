@@ -319,3 +319,35 @@ def test_an_error_during_a_sweep_stops_the_workers_at_once(monkeypatch):
         time.sleep(0.05)
     assert not multiprocessing.active_children()
     assert raised.value.args == ("disk full",)
+
+
+class ThreadProbe:
+    """An evaluator that reports the BLAS thread limit its worker started with (picklable: module level).
+
+    Each chunk waits at a barrier of two, so two chunks run at once in two workers: every worker the pool
+    starts is seen, with no sleep and no timing.
+    """
+
+    def __init__(self, barrier) -> None:
+        self.barrier = barrier
+
+    def portable(self) -> ThreadProbe:
+        return self
+
+    def evaluate(self, chunk):
+        import os
+
+        self.barrier.wait(timeout=120)
+        return {"threads": os.environ.get("OMP_NUM_THREADS"), "pid": os.getpid()}
+
+
+def test_every_worker_starts_with_one_blas_thread_and_the_parent_environment_comes_back(monkeypatch):
+    import os
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    with multiprocessing.get_context("spawn").Manager() as manager:
+        probe = ThreadProbe(manager.Barrier(2))
+        rows = list(runner_module._in_workers(2, probe, [(i, [(i,)]) for i in range(6)]))
+    assert {row["threads"] for row in rows} == {"1"}
+    assert len({row["pid"] for row in rows}) == 2
+    assert "OMP_NUM_THREADS" not in os.environ

@@ -190,21 +190,14 @@ def _in_workers(workers: int, evaluator: _Evaluator, chunks) -> Iterator[dict]:
     with it the compiled engine, once, as it starts: its chunks all run on it.
     """
     context = multiprocessing.get_context("spawn")  # no fork: BLAS threads and fork do not mix
-    # One BLAS thread per worker: the workers are the parallelism (read by the children as they start).
+    # One BLAS thread per worker: the workers are the parallelism. The pool starts its workers as work is
+    # submitted, and each reads the variables as it starts, so they stay set until the pool is shut down.
     saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
     os.environ.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
     pool = None
     try:
         pool = futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                            initargs=(evaluator.portable(),))
-        try:
-            pool.submit(int).result()  # the workers have started with the variables set
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
         pending: list[futures.Future] = []
         for chunk in chunks:
             pending.append(pool.submit(_evaluate_in_worker, chunk))
@@ -216,7 +209,14 @@ def _in_workers(workers: int, evaluator: _Evaluator, chunks) -> Iterator[dict]:
         if pool is not None:
             _stop_now(pool)
         raise
-    pool.shutdown(wait=True)
+    else:
+        pool.shutdown(wait=True)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _stop_now(pool: futures.ProcessPoolExecutor) -> None:
