@@ -376,3 +376,13 @@ def test_a_reported_range_that_is_not_two_finite_numbers_is_one_line(high):
             f"    source: s\n    range: [0, {high}]\n")
     with pytest.raises(InputError, match=r"reported.peak_mw_lost.range \(line 11\): range must be \[low, high\]"):
         parse_scenario(text)
+
+
+def test_the_base_flows_the_flow_selector_ranks_by_are_computed_once_and_cannot_be_changed():
+    from gridsim.power.ratings import base_flows
+
+    system = stock_system("case9")
+    lines, trafos = base_flows(system)
+    assert base_flows(system)[0] is lines
+    with pytest.raises(ValueError, match="read-only"):
+        lines[0] = 0.0

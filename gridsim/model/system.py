@@ -417,10 +417,6 @@ def _single_bus_sites(buses, owned: set[int], taken: set[str] | None = None) -> 
     return sites
 
 
-def _bus_label(idx, name) -> str:
-    return str(name) if isinstance(name, str) and name else f"bus{int(idx)}"
-
-
 def _customers(net, cfg: dict, base_dir: Path, where, raw, input_files) -> tuple[np.ndarray, float]:
     kw_per_customer = manifest_number(cfg, "kw_per_customer", 2.0, "customers", where, raw, minimum=1e-9)
     people = manifest_number(cfg, "people_per_customer", 2.5, "customers", where, raw, minimum=0.0)

@@ -77,6 +77,13 @@ def base_flows(system: System) -> tuple[np.ndarray, np.ndarray]:
     """Signed base-case DC flows (MW) of lines and transformers, computed once per system.
 
     The ``by: flow`` selector ranks branches by them. They are kept in
-    :func:`~gridsim.power.cache.per_system`'s cache, not on the system.
+    :func:`~gridsim.power.cache.per_system`'s cache, not on the system,
+    and handed out read-only, so that no caller can change them for the next.
     """
-    return per_system(system, "base_dc_flows", lambda: base_dc_flows(system.net))
+    return per_system(system, "base_dc_flows", lambda: _read_only(base_dc_flows(system.net)))
+
+
+def _read_only(arrays: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    for array in arrays:
+        array.setflags(write=False)
+    return arrays

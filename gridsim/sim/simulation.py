@@ -88,7 +88,8 @@ class StepEffect:
 
 
 def _hold_key(step: Step) -> str:
-    """The key under which a step holds what it takes out (``step3``); ``step3:<target>`` for a site's breakers."""
+    """The key under which a step holds what it takes out (``step3``); a site's breakers are held under
+    ``<key>:<target>``, which the callers add."""
     return f"step{step.index}"
 
 
