@@ -25,7 +25,8 @@ from gridsim.version import __version__
 __all__ = ["versions", "write_json"]
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """Versions of gridsim and the libraries whose numbers it reports (every manifest records them)."""
     found = {"gridsim": __version__, "pandapower": pandapower.__version__, "numpy": numpy.__version__,
              "scipy": scipy.__version__, "pandas": pandas.__version__, "networkx": networkx.__version__}
     # Read from the installed distributions, not imported: WNTR alone takes a second to import.
@@ -37,10 +38,6 @@ def _versions() -> dict[str, str]:
     found["python"] = platform.python_version()
     return found
 
-
-def versions() -> dict[str, str]:
-    """Versions of gridsim and the libraries whose numbers it reports."""
-    return _versions()
 
 
 def _finite(value: Any) -> Any:
