@@ -39,7 +39,6 @@ def versions() -> dict[str, str]:
     return found
 
 
-
 def _finite(value: Any) -> Any:
     """JSON has no NaN or infinity: such a figure is written as null."""
     if isinstance(value, float) and not math.isfinite(value):
