@@ -25,7 +25,9 @@ bundle's folder name and the sha256 of each output:
 - ``summary.json``, ``events.jsonl``, ``timeline.csv`` and ``timeline.png`` of
   a run bundle, byte for byte (any other file that appears in a bundle is
   hashed too, so a new or missing file is a difference);
-- ``scenarios.parquet`` and ``ccdf.png`` of a sweep, byte for byte, and its
+- the rows of a sweep (``rows``: its ``parts/`` store, or the one
+  ``scenarios.parquet`` older versions wrote, read as one table: the same rows
+  compare equal whatever the layout), ``ccdf.png`` byte for byte, and its
   ``summary.json`` without the wall-clock fields ``seconds`` and
   ``load_seconds`` (the rest re-serialised as gridsim writes it, indent 2);
 - ``manifest.json[inputs]``: the manifest without ``created_utc`` (a
@@ -83,6 +85,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+import pyarrow.parquet as pq
 
 #: Scenarios that name no system, and the systems (with extra options) they run on here.
 GENERIC_SYSTEMS = {
@@ -254,7 +258,11 @@ def bundle_digests(run: Run, folder: Path) -> tuple[str | None, dict[str, str], 
     bundle, files, versions = bundles[0], {}, None
     for path in sorted(bundle.iterdir()):
         try:
-            if path.name == "manifest.json":
+            if path.name.startswith("."):
+                continue  # the sweep store's lock: it names a pid
+            if run.kind == "sweep" and path.name in ("parts", "scenarios.parquet"):
+                files["rows"] = _json_digest(pq.read_table(path).to_pydict())
+            elif path.name == "manifest.json":
                 files["manifest.json[inputs]"] = manifest_digest(path)
                 versions = json.loads(path.read_text(encoding="utf-8")).get("versions")
             elif run.kind == "sweep" and path.name == "summary.json":

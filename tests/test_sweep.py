@@ -139,12 +139,12 @@ def test_ccdf_and_percentiles_follow_the_rows():
     assert means == sorted(means, reverse=True)
 
 
-def test_cli_writes_parquet_summary_manifest_and_plot(tmp_path, in_process):
+def test_cli_writes_parts_summary_manifest_and_plot(tmp_path, in_process):
     done = in_process("sweep", "--system", "pandapower:case30", "--k", "2", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "sweep of pandapower:case30: 820 scenarios, every set of 2 branches" in done.stdout
     folder = tmp_path / "sweep_pandapower-case30_branches_k2"
-    table = pq.read_table(folder / "scenarios.parquet")
+    table = pq.read_table(folder / "parts")
     assert table.num_rows == 820 and table.column_names[:3] == ["scenario", "targets", "mw_lost"]
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["scenarios"] == 820 and summary["engine"] == "fast-dc"

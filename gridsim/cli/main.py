@@ -9,7 +9,7 @@ import click
 from gridsim.cli.casestudy import case_study_command, techniques_command
 from gridsim.cli.inspect import list_command, new_scenario_command, show_command
 from gridsim.cli.run import run_command
-from gridsim.cli.sweep import sweep_command
+from gridsim.cli.sweep import sweep_command, sweep_summary_command
 from gridsim.cli.validate import validate_command
 from gridsim.version import __version__
 
@@ -63,6 +63,7 @@ def cli() -> None:
 
 cli.add_command(run_command)
 cli.add_command(sweep_command)
+cli.add_command(sweep_summary_command)
 cli.add_command(list_command)
 cli.add_command(show_command)
 cli.add_command(validate_command)

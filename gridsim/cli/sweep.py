@@ -24,7 +24,7 @@ MAX_SCENARIOS = 100_000_000
 
 
 @click.command("sweep")
-@click.option("--system", "system_spec", metavar="SYSTEM", required=True,
+@click.option("--system", "system_spec", metavar="SYSTEM", default=None,
               help="Topology folder, system.toml, bundled name or pandapower:<case>.")
 @click.option("--targets", type=click.Choice(TARGETS), default="branches", show_default=True,
               help="What each scenario takes out: branches (tripped), substations (breakers opened) or gens.")
@@ -41,13 +41,19 @@ MAX_SCENARIOS = 100_000_000
 @click.option("--flow", type=click.Choice(["dc", "ac"]), default="dc", show_default=True,
               help="Power flow of the cascade.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-              show_default=True, help="Folder that receives the sweep's folder.")
+              show_default=True, help="Folder that receives the sweep's folder (a sweep already there is resumed).")
+@click.option("--resume", "resume", type=click.Path(file_okay=False, path_type=Path), default=None,
+              metavar="FOLDER", help="Finish the sweep stored in FOLDER, with the system and settings it records.")
+@click.option("--part-size", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Scenarios per stored part (default: 16,384 on the fast DC engine, fewer on slower ones).")
 @click.option("--no-plot", is_flag=True, help="Skip ccdf.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
 @reports_errors
 @exits_cleanly_on_sigterm
-def sweep_command(system_spec: str, targets: str, k: int, random: int | None, seed: int, workers: int | None,
-                  engine: str, flow: str, out_dir: Path, no_plot: bool, as_json: bool) -> None:
+def sweep_command(ctx: click.Context, system_spec: str | None, targets: str, k: int, random: int | None, seed: int,
+                  workers: int | None, engine: str, flow: str, out_dir: Path, resume: Path | None,
+                  part_size: int | None, no_plot: bool, as_json: bool) -> None:
     """Attack SYSTEM with every k-subset of its branches, substations or generators (or N random ones).
 
     \b
@@ -55,10 +61,13 @@ def sweep_command(system_spec: str, targets: str, k: int, random: int | None, se
       gridsim sweep --system pandapower:case2869pegase --targets branches --k 1
       gridsim sweep --system topologies/ukraine-2015 --targets substations --k 2
       gridsim sweep --system pandapower:case118 --targets branches --random 10000 --k 3 --seed 1
+      gridsim sweep --resume results/sweep_pandapower-case2869pegase_branches_k2
 
-    Writes scenarios.parquet (one row per scenario), summary.json, manifest.json and
-    ccdf.png under --out, and prints the blackout-size distribution and the elements
-    whose loss does the most harm.
+    Writes a resumable store under --out: manifest.json, parts/ (one Parquet file per
+    part of the scenarios, one row per scenario), then summary.json and ccdf.png; prints
+    the blackout-size distribution and the elements whose loss does the most harm.
+    Killed, it keeps every finished part: run the same command again (or --resume) to
+    run only the rest.
     """
     from gridsim.analysis.sweep import SweepSettings, candidates, count_scenarios
     from gridsim.analysis.sweep.folder import sweep_to_folder
@@ -67,6 +76,12 @@ def sweep_command(system_spec: str, targets: str, k: int, random: int | None, se
     from gridsim.results.staging import check_writable
 
     started = time.perf_counter()
+    folder = None
+    if resume is not None:
+        system_spec, targets, k, random, seed, engine, flow, part_size = _resumed(ctx, resume)
+        folder, out_dir = resume, resume.parent
+    elif system_spec is None:
+        raise UserError("give --system SYSTEM (or --resume FOLDER to finish a stored sweep)")
     if random is not None and random > MAX_SCENARIOS:  # known before the (slow) loading of the system
         raise UserError(f"--random {random:,}: a sweep runs at most {MAX_SCENARIOS:,} scenarios; "
                         f"draw fewer (--random {MAX_SCENARIOS} or less)")
@@ -82,15 +97,81 @@ def sweep_command(system_spec: str, targets: str, k: int, random: int | None, se
     settings = SweepSettings(targets=targets, k=k, random=random, seed=seed,
                              workers=workers or os.cpu_count() or 1, engine=engine, flow=flow)
     loaded = time.perf_counter()
+    stored: list[Path] = []
     with _progress(total) as progress:
-        progress.echo(format_start(system.name, settings, total))
-        summary, folder = sweep_to_folder(system, settings, out_dir, progress=progress, plan=progress.plan,
-                                          plot=not no_plot, load_seconds=loaded - started)
+        def start(run) -> None:
+            stored.append(run.folder)
+            progress.total = run.scenarios_left
+            progress.echo(format_start(system.name, settings, total, run))
+
+        try:
+            summary, folder = sweep_to_folder(system, settings, out_dir, progress=progress, plan=progress.plan,
+                                              start=start, plot=not no_plot, load_seconds=loaded - started,
+                                              spec=system_spec, part_size=part_size, folder=folder)
+        except (KeyboardInterrupt, SystemExit):
+            progress.echo(_interrupted(stored[0] if stored else None))
+            raise
     if as_json:
         click.echo(json.dumps({**summary, "folder": str(folder)}, indent=2))
     else:
         click.echo(format_sweep(summary))
         click.echo(f"results: {folder}")
+
+
+@click.command("sweep-summary")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--no-plot", is_flag=True, help="Skip ccdf.png.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@reports_errors
+def sweep_summary_command(folder: Path, no_plot: bool, as_json: bool) -> None:
+    """Summarise the sweep stored in FOLDER again, from its parts (finished or not), without running anything.
+
+    \b
+    Example:
+      gridsim sweep-summary results/sweep_pandapower-case118_branches_k2
+
+    Rewrites summary.json and ccdf.png from the stored rows, a part at a time,
+    and prints the summary. A sweep still running or killed half-way is
+    summarised over the parts it has finished, and says so.
+    """
+    from gridsim.analysis.sweep.folder import resummarise
+
+    summary = resummarise(folder, plot=not no_plot)
+    if as_json:
+        click.echo(json.dumps({**summary, "folder": str(folder)}, indent=2))
+    else:
+        click.echo(format_sweep(summary))
+        click.echo(f"results: {folder}")
+
+
+#: Options a resumed sweep takes from its manifest, not from the command line.
+_RECORDED = ("system_spec", "targets", "k", "random", "seed", "engine", "flow", "part_size")
+
+
+def _resumed(ctx: click.Context, folder: Path) -> tuple:
+    """The system and settings a stored sweep records; refuses options that would contradict them."""
+    from gridsim.results.sweep import read_manifest
+
+    given = [name for name in _RECORDED if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    if given:
+        flags = ", ".join("--" + ("system" if n == "system_spec" else n.replace("_", "-")) for n in given)
+        raise UserError(f"--resume {folder}: the sweep's system and settings come from its manifest; drop {flags}")
+    manifest = read_manifest(folder)
+    s = manifest["settings"]
+    return (manifest["system_spec"], s["targets"], s["k"], s["random"], s["seed"], s["engine"], s["flow"],
+            manifest["part_size"])
+
+
+def _interrupted(folder: Path | None) -> str:
+    """What a stopped sweep says: what it kept, and how to finish it."""
+    from gridsim.results.sweep import read_manifest
+
+    if folder is None:
+        return "interrupted before the sweep's store was opened: nothing was stored"
+    parts = len(read_manifest(folder)["parts"])
+    kept = len(list((folder / "parts").glob("part-*.parquet")))
+    return (f"interrupted: {kept:,} of {parts:,} parts are kept in {folder}; run the same command again, or "
+            f"gridsim sweep --resume {folder}, to run the rest")
 
 
 class _progress:  # noqa: N801 - used as a context manager, like click's own
@@ -177,12 +258,17 @@ def format_duration(seconds: float) -> str:
     return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
-def format_start(system: str, settings, total: int) -> str:
-    """The line printed before a sweep starts: what it runs and how many scenarios."""
+def format_start(system: str, settings, total: int, run=None) -> str:
+    """The line printed before a sweep starts: what it runs, how many scenarios, and what a store already held."""
     from gridsim.analysis.sweep import runner
 
     what = _describe(settings.targets, settings.k, settings.random is not None, settings.seed, total)
-    return f"sweeping {system}: {what}" + ("; estimate after the first chunk" if total > runner.CHUNK else "")
+    left = total if run is None else run.scenarios_left
+    line = f"sweeping {system}: {what}"
+    if run is not None and run.already:
+        line += (f"; resuming {run.folder}: {run.already:,} of {run.parts:,} parts done, "
+                 f"{left:,} scenarios left")
+    return line + ("; estimate after the first chunk" if left > runner.CHUNK else "")
 
 
 def format_estimate(plan: SweepPlan) -> str:
@@ -230,12 +316,18 @@ def format_ratings(ratings: dict) -> str | None:
 def format_sweep(s: dict) -> str:
     """The printed summary of a sweep."""
     how = _describe(s["targets"], s["k"], s["mode"] == "monte-carlo", s["seed"], s["scenarios"])
-    rate = s["scenarios"] / s["seconds"] if s.get("seconds") else 0.0
+    rate = s.get("scenarios_run", s["scenarios"]) / s["seconds"] if s.get("seconds") else 0.0
     mw, customers = s["mw_lost"], s["customers_out"]
     share = 100.0 * s["scenarios_with_load_lost"] / s["scenarios"] if s["scenarios"] else 0.0
+    partial = s.get("parts_done", 0) < s.get("parts", 0)
+    timing = (f"{s['seconds']:.1f} s ({rate:,.0f} scenarios/s) after {s.get('load_seconds', 0):.1f} s loading"
+              if "seconds" in s else "not timed")
+    if s.get("parts_resumed"):
+        timing += f"; {s['parts_resumed']:,} of {s['parts']:,} parts were stored already"
     lines = [
-        f"sweep of {s['system']}: {how}; {s['engine']} engine, {s['workers']} worker(s), "
-        f"{s['seconds']:.1f} s ({rate:,.0f} scenarios/s) after {s.get('load_seconds', 0):.1f} s loading",
+        f"sweep of {s['system']}: {how}; {s['engine']} engine, {s['workers']} worker(s), {timing}",
+        *([f"  partial               {s['parts_done']:,} of {s['parts']:,} parts stored: the figures cover their "
+           f"{s['scenarios']:,} scenarios only"] if partial else []),
         *filter(None, [format_ratings(s.get("ratings", {}))]),
         f"  load lost in          {s['scenarios_with_load_lost']:,} scenarios ({share:.1f} %); "
         f"overload trips in {s['scenarios_with_overload_trips']:,}; deepest cascade {s['max_cascade_depth']}",

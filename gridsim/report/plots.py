@@ -241,6 +241,6 @@ def plot_ccdf(accumulator, path: str | Path) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     how = f"{summary['scenarios']:,} scenarios, {summary['targets']} k = {summary['k']}"
     ax.set_title(f"{summary['system']}: blackout sizes ({how})")
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
     return Path(path)

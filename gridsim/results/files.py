@@ -16,7 +16,6 @@ from typing import Any
 
 import networkx
 import numpy
-import pandapower
 import pandas
 import scipy
 
@@ -27,10 +26,11 @@ __all__ = ["versions", "write_json"]
 
 def versions() -> dict[str, str]:
     """Versions of gridsim and the libraries whose numbers it reports (every manifest records them)."""
-    found = {"gridsim": __version__, "pandapower": pandapower.__version__, "numpy": numpy.__version__,
+    found = {"gridsim": __version__, "pandapower": "not installed", "numpy": numpy.__version__,
              "scipy": scipy.__version__, "pandas": pandas.__version__, "networkx": networkx.__version__}
-    # Read from the installed distributions, not imported: WNTR alone takes a second to import.
-    for dist in ("wntr", "lightsim2grid", "matplotlib"):
+    # Read from the installed distributions, not imported: WNTR alone takes a second to import, pandapower three
+    # (and a sweep's worker, which writes rows, never imports it).
+    for dist in ("pandapower", "wntr", "lightsim2grid", "matplotlib"):
         try:
             found[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import concurrent.futures as futures
 import copy
 import dataclasses
+import itertools
 import multiprocessing
 import os
 import time
@@ -41,7 +42,7 @@ from gridsim.power.cascade import run_cascade
 from gridsim.power.contract import CascadeResult, Outages
 from gridsim.power.fast import FastCascade, fast_engine
 
-__all__ = ["COLUMNS", "SweepPlan", "SweepSettings", "run_sweep"]
+__all__ = ["CHUNK", "COLUMNS", "Sweep", "SweepPlan", "SweepSettings", "run_sweep"]
 
 #: Columns of a sweep's rows, in order (the Parquet schema follows them).
 COLUMNS = ("scenario", "targets", "mw_lost", "pct_lost", "customers_out", "cascade_depth", "elements_tripped",
@@ -97,7 +98,9 @@ def run_sweep(system: System, settings: SweepSettings, *, sink: Callable[[dict],
     """Run every scenario of ``settings`` on ``system``; return the summary's accumulator.
 
     The engine is compiled once (kept beside ``system``) and handed to the
-    worker processes, if any, as they start.
+    worker processes, if any, as they start. Rows are kept in memory only
+    as the summary's figures; :func:`gridsim.analysis.sweep.folder.sweep_to_folder`
+    writes them to a resumable store instead.
 
     Parameters
     ----------
@@ -127,60 +130,114 @@ def run_sweep(system: System, settings: SweepSettings, *, sink: Callable[[dict],
     >>> sweep.summary()["scenarios"], sweep.summary()["candidates"]
     (820, 41)
     """
-    power_only = dataclasses.replace(system, layers=Layers())  # sweeps are power cascades; pickles small
-    # Compiled once per system (the layers play no part in it); its fallback runs on the power-only copy.
-    engine = fast_engine(system).for_system(power_only)
-    cands = candidates(power_only, engine.grid, settings.targets)
-    total = count_scenarios(len(cands), settings.k, settings.random)
-    evaluator = _Evaluator(power_only, cands, settings, engine)
-    accumulator = Accumulator(system, settings, [c.label for c in cands], total, evaluator.base_demand_mw)
-    chunks = _chunks(scenarios(len(cands), settings.k, settings.random, settings.seed), CHUNK)
+    sweep = Sweep(system, settings)
+    accumulator = sweep.accumulator()
 
     def hand_on(columns: dict) -> None:
         accumulator.add(columns)
         if sink is not None:
             sink(columns)
-        if progress is not None:
-            progress(len(columns["scenario"]))
 
-    # The first chunk runs here and is timed: workers only start if what is left would take a while.
-    first = next(chunks, None)
-    if first is None:
-        return accumulator
-    started = time.perf_counter()
-    first_rows = evaluator.evaluate(first)
-    seconds = time.perf_counter() - started
-    left_s = seconds / len(first[1]) * (total - len(first[1]))
-    workers = settings.workers if left_s > WORTH_WORKERS_S else 1
-    workers = max(1, min(workers, -(-(total - len(first[1])) // CHUNK)))
-    if plan is not None:
-        plan(SweepPlan(total=total, timed=len(first[1]), seconds=seconds, workers=workers))
-    hand_on(first_rows)
-    if workers == 1:
-        for columns in map(evaluator.evaluate, chunks):
-            hand_on(columns)
-    else:
-        results = _in_workers(workers, evaluator, chunks)
-        try:
-            for columns in results:
-                hand_on(columns)
-        finally:
-            results.close()  # on an error here (the sink, SIGTERM), stops the workers at once
-    accumulator.workers = workers
+    accumulator.workers = sweep.run(hand_on, progress=progress, plan=plan)
     return accumulator
 
 
-def _chunks(items: Iterable[tuple[int, ...]], size: int) -> Iterator[tuple[int, list[tuple[int, ...]]]]:
-    chunk: list[tuple[int, ...]] = []
+class Sweep:
+    """A sweep ready to run: its candidates, its scenario count and the evaluator holding the compiled engine.
+
+    Built once per sweep (the engine is compiled once, kept beside
+    ``system``); :meth:`run` runs all of it, or all but the parts a store
+    already holds.
+    """
+
+    def __init__(self, system: System, settings: SweepSettings) -> None:
+        self.system, self.settings = system, settings
+        power_only = dataclasses.replace(system, layers=Layers())  # sweeps are power cascades; pickles small
+        # Compiled once per system (the layers play no part in it); its fallback runs on the power-only copy.
+        self.engine = fast_engine(system).for_system(power_only)
+        self.candidates = candidates(power_only, self.engine.grid, settings.targets)
+        self.labels = [c.label for c in self.candidates]
+        self.total = count_scenarios(len(self.candidates), settings.k, settings.random)
+        self.evaluator = _Evaluator(power_only, self.candidates, settings, self.engine)
+        self.base_demand_mw = self.evaluator.base_demand_mw
+
+    def accumulator(self) -> Accumulator:
+        """An empty accumulator of this sweep's summary."""
+        settings = {name: getattr(self.settings, name) for name in ("targets", "k", "random", "seed", "engine", "flow")}
+        return Accumulator.of_system(self.system, settings, self.labels, self.total, self.base_demand_mw)
+
+    def inputs(self) -> tuple:
+        """What this sweep's rows depend on besides the settings: the compiled grid, customers, candidates."""
+        return (self.engine.grid, np.asarray(self.system.customers, dtype=float), self.labels,
+                [c.branch_rows for c in self.candidates], [c.gen_positions for c in self.candidates],
+                [sorted(c.outages.switches) for c in self.candidates], self.system.overload_tolerance)
+
+    def run(self, hand_on: Callable[[dict], None], *, progress: Callable[[int], None] | None = None,
+            plan: Callable[[SweepPlan], None] | None = None, part_size: int | None = None,
+            skip: frozenset[int] = frozenset()) -> int:
+        """Evaluate every chunk, in scenario order, but those of the parts in ``skip``; return the workers used.
+
+        ``hand_on(columns)`` receives each chunk's rows; chunks never straddle
+        two parts of ``part_size`` scenarios (default: one part).
+        """
+        settings = self.settings
+        part_size = part_size or max(self.total, 1)
+        chunks = _chunks(scenarios(len(self.candidates), settings.k, settings.random, settings.seed), CHUNK,
+                         part_size, skip)
+        todo = self.total - sum(max(0, min(part_size, self.total - p * part_size)) for p in skip)
+
+        def handed(columns: dict) -> None:
+            hand_on(columns)
+            if progress is not None:
+                progress(len(columns["scenario"]))
+
+        # The first chunk runs here and is timed: workers only start if what is left would take a while.
+        first = next(chunks, None)
+        if first is None:
+            return 1
+        started = time.perf_counter()
+        first_rows = self.evaluator.evaluate(first)
+        seconds = time.perf_counter() - started
+        left = todo - len(first[1])
+        workers = settings.workers if seconds / len(first[1]) * left > WORTH_WORKERS_S else 1
+        workers = max(1, min(workers, -(-left // CHUNK)))
+        if plan is not None:
+            plan(SweepPlan(total=todo, timed=len(first[1]), seconds=seconds, workers=workers))
+        handed(first_rows)
+        if workers == 1:
+            for columns in map(self.evaluator.evaluate, chunks):
+                handed(columns)
+            return 1
+        results = _in_workers(workers, self.evaluator, chunks)
+        try:
+            for columns in results:
+                handed(columns)
+        finally:
+            results.close()  # on an error here (the sink, SIGTERM), stops the workers at once
+        return workers
+
+
+def _chunks(items: Iterable[tuple[int, ...]], size: int, part_size: int,
+            skip: frozenset[int]) -> Iterator[tuple[int, list[tuple[int, ...]]]]:
+    """``(first scenario, scenarios)`` of at most ``size``, within one part each; the parts in ``skip`` left out.
+
+    The scenarios of a skipped part are still drawn (a Monte Carlo draw
+    depends on those before it), not evaluated.
+    """
+    items = iter(items)
     start = 0
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield start, chunk
-            start += size
-            chunk = []
-    if chunk:
-        yield start, chunk
+    while True:
+        part = itertools.islice(items, part_size)
+        n = 0
+        if start // part_size in skip:
+            n = sum(1 for _ in part)
+        else:
+            while chunk := list(itertools.islice(part, size)):
+                yield start + n, chunk
+                n += len(chunk)
+        if not n:
+            return
+        start += n
 
 
 def _in_workers(workers: int, evaluator: _Evaluator, chunks) -> Iterator[dict]:
