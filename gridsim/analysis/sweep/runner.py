@@ -154,7 +154,11 @@ class Sweep:
         self.system, self.settings = system, settings
         power_only = dataclasses.replace(system, layers=Layers())  # sweeps are power cascades; pickles small
         # Compiled once per system (the layers play no part in it); its fallback runs on the power-only copy.
-        self.engine = fast_engine(system).for_system(power_only)
+        # The untouched grid is factorised on the system's own engine first, so that the copy shares the
+        # factorisation and the next sweep of the same system does not do it again.
+        kept = fast_engine(system)
+        _ = kept.factorisation
+        self.engine = kept.for_system(power_only)
         self.candidates = candidates(power_only, self.engine.grid, settings.targets)
         self.labels = [c.label for c in self.candidates]
         self.total = count_scenarios(len(self.candidates), settings.k, settings.random)
