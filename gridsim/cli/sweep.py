@@ -44,6 +44,9 @@ MAX_SCENARIOS = 100_000_000
               show_default=True, help="Folder that receives the sweep's folder (a sweep already there is resumed).")
 @click.option("--resume", "resume", type=click.Path(file_okay=False, path_type=Path), default=None,
               metavar="FOLDER", help="Finish the sweep stored in FOLDER, with the system and settings it records.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run on a Dask cluster: tcp://HOST:PORT of a running scheduler, or 'local' to start one here "
+                   "(pip install 'gridsim[dask]').")
 @click.option("--part-size", type=click.IntRange(min=1), default=None, metavar="N",
               help="Scenarios per stored part (default: 16,384 on the fast DC engine, fewer on slower ones).")
 @click.option("--no-plot", is_flag=True, help="Skip ccdf.png.")
@@ -53,7 +56,7 @@ MAX_SCENARIOS = 100_000_000
 @exits_cleanly_on_sigterm
 def sweep_command(ctx: click.Context, system_spec: str | None, targets: str, k: int, random: int | None, seed: int,
                   workers: int | None, engine: str, flow: str, out_dir: Path, resume: Path | None,
-                  part_size: int | None, no_plot: bool, as_json: bool) -> None:
+                  scheduler: str | None, part_size: int | None, no_plot: bool, as_json: bool) -> None:
     """Attack SYSTEM with every k-subset of its branches, substations or generators (or N random ones).
 
     \b
@@ -62,6 +65,7 @@ def sweep_command(ctx: click.Context, system_spec: str | None, targets: str, k: 
       gridsim sweep --system topologies/ukraine-2015 --targets substations --k 2
       gridsim sweep --system pandapower:case118 --targets branches --random 10000 --k 3 --seed 1
       gridsim sweep --resume results/sweep_pandapower-case2869pegase_branches_k2
+      gridsim sweep --system pandapower:case2869pegase --k 2 --scheduler tcp://10.0.0.5:8786
 
     Writes a resumable store under --out: manifest.json, parts/ (one Parquet file per
     part of the scenarios, one row per scenario), then summary.json and ccdf.png; prints
@@ -102,12 +106,13 @@ def sweep_command(ctx: click.Context, system_spec: str | None, targets: str, k: 
         def start(run) -> None:
             stored.append(run.folder)
             progress.total = run.scenarios_left
-            progress.echo(format_start(system.name, settings, total, run))
+            progress.echo(format_start(system.name, settings, total, run, estimate=scheduler is None))
 
         try:
             summary, folder = sweep_to_folder(system, settings, out_dir, progress=progress, plan=progress.plan,
                                               start=start, plot=not no_plot, load_seconds=loaded - started,
-                                              spec=system_spec, part_size=part_size, folder=folder)
+                                              spec=system_spec, part_size=part_size, folder=folder,
+                                              scheduler=scheduler)
         except (KeyboardInterrupt, SystemExit):
             progress.echo(_interrupted(stored[0] if stored else None))
             raise
@@ -258,7 +263,7 @@ def format_duration(seconds: float) -> str:
     return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
-def format_start(system: str, settings, total: int, run=None) -> str:
+def format_start(system: str, settings, total: int, run=None, *, estimate: bool = True) -> str:
     """The line printed before a sweep starts: what it runs, how many scenarios, and what a store already held."""
     from gridsim.analysis.sweep import runner
 
@@ -268,7 +273,7 @@ def format_start(system: str, settings, total: int, run=None) -> str:
     if run is not None and run.already:
         line += (f"; resuming {run.folder}: {run.already:,} of {run.parts:,} parts done, "
                  f"{left:,} scenarios left")
-    return line + ("; estimate after the first chunk" if left > runner.CHUNK else "")
+    return line + ("; estimate after the first chunk" if estimate and left > runner.CHUNK else "")
 
 
 def format_estimate(plan: SweepPlan) -> str:
@@ -324,8 +329,9 @@ def format_sweep(s: dict) -> str:
               if "seconds" in s else "not timed")
     if s.get("parts_resumed"):
         timing += f"; {s['parts_resumed']:,} of {s['parts']:,} parts were stored already"
+    where = f"Dask cluster {s['scheduler']}" if s.get("scheduler") else f"{s['workers']} worker(s)"
     lines = [
-        f"sweep of {s['system']}: {how}; {s['engine']} engine, {s['workers']} worker(s), {timing}",
+        f"sweep of {s['system']}: {how}; {s['engine']} engine, {where}, {timing}",
         *([f"  partial               {s['parts_done']:,} of {s['parts']:,} parts stored: the figures cover their "
            f"{s['scenarios']:,} scenarios only"] if partial else []),
         *filter(None, [format_ratings(s.get("ratings", {}))]),

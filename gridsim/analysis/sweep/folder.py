@@ -64,7 +64,8 @@ def sweep_to_folder(system: System, settings: SweepSettings, out_dir: str | Path
                     progress: Callable[[int], None] | None = None, plan: Callable[[Any], None] | None = None,
                     start: Callable[[StoreRun], None] | None = None, plot: bool = True,
                     command: list[str] | None = None, spec: str | None = None, part_size: int | None = None,
-                    folder: str | Path | None = None, load_seconds: float = 0.0) -> tuple[dict[str, Any], Path]:
+                    folder: str | Path | None = None, scheduler: str | None = None,
+                    load_seconds: float = 0.0) -> tuple[dict[str, Any], Path]:
     """Run a sweep into its store ``out_dir/<sweep folder>`` (or ``folder``), resuming it if it is there.
 
     Parameters
@@ -94,6 +95,9 @@ def sweep_to_folder(system: System, settings: SweepSettings, out_dir: str | Path
         store is resumed with the part size it was begun with.
     folder : str or Path, optional
         The store itself, instead of a folder named after the sweep in ``out_dir``.
+    scheduler : str, optional
+        A Dask scheduler (``tcp://host:port``, or ``"local"`` for a cluster
+        started here) that runs the chunks; by default this machine's processes.
     load_seconds : float
         Time spent loading the system, recorded in the summary.
 
@@ -126,13 +130,14 @@ def sweep_to_folder(system: System, settings: SweepSettings, out_dir: str | Path
         if start is not None:
             start(StoreRun(target, len(entries), len(done), left))
         writer = _PartWriter(store)
-        workers = sweep.run(writer, progress=progress, plan=plan, part_size=size, skip=done) if left else 0
+        workers = sweep.run(writer, progress=progress, plan=plan, part_size=size, skip=done,
+                            scheduler=scheduler) if left else 1
         accumulator = summarise_store(store)
-        accumulator.workers = max(workers, 1)
+        accumulator.workers = workers
         summary = accumulator.summary()
         summary.update(seconds=round(time.perf_counter() - started, 3), load_seconds=round(load_seconds, 3),
                        parts=len(entries), parts_done=len(entries), parts_resumed=len(done),
-                       scenarios_run=left)
+                       scenarios_run=left, scheduler=scheduler)
         write_atomically(target / "summary.json", lambda path: write_json(path, summary))
         if plot:
             write_atomically(target / "ccdf.png", lambda path: plot_ccdf(accumulator, path))

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gridsim.analysis.sweep.cluster import on_cluster
 from gridsim.analysis.sweep.scenarios import Candidate, candidates, count_scenarios, scenarios
 from gridsim.analysis.sweep.summary import Accumulator
 from gridsim.model.layers import Layers
@@ -178,11 +179,15 @@ class Sweep:
 
     def run(self, hand_on: Callable[[dict], None], *, progress: Callable[[int], None] | None = None,
             plan: Callable[[SweepPlan], None] | None = None, part_size: int | None = None,
-            skip: frozenset[int] = frozenset()) -> int:
+            skip: frozenset[int] = frozenset(), scheduler: str | None = None) -> int:
         """Evaluate every chunk, in scenario order, but those of the parts in ``skip``; return the workers used.
 
         ``hand_on(columns)`` receives each chunk's rows; chunks never straddle
-        two parts of ``part_size`` scenarios (default: one part).
+        two parts of ``part_size`` scenarios (default: one part). With a
+        ``scheduler`` (``"local"`` or ``tcp://host:port``) the chunks after the
+        first run on that Dask cluster (:func:`gridsim.analysis.sweep.cluster.on_cluster`),
+        and 0 is returned: the cluster's workers are its own; ``plan`` is not
+        called (this process's rate says nothing of the cluster's).
         """
         settings = self.settings
         part_size = part_size or max(self.total, 1)
@@ -205,14 +210,18 @@ class Sweep:
         left = todo - len(first[1])
         workers = settings.workers if seconds / len(first[1]) * left > WORTH_WORKERS_S else 1
         workers = max(1, min(workers, -(-left // CHUNK)))
-        if plan is not None:
+        if plan is not None and scheduler is None:
             plan(SweepPlan(total=todo, timed=len(first[1]), seconds=seconds, workers=workers))
         handed(first_rows)
-        if workers == 1:
+        if scheduler is not None:
+            results = on_cluster(scheduler, self.evaluator, chunks)
+            workers = 0
+        elif workers == 1:
             for columns in map(self.evaluator.evaluate, chunks):
                 handed(columns)
             return 1
-        results = _in_workers(workers, self.evaluator, chunks)
+        else:
+            results = _in_workers(workers, self.evaluator, chunks)
         try:
             for columns in results:
                 handed(columns)
