@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 PAIRS = SweepSettings(targets="branches", k=2)  # case30: 820 scenarios
 FOLDER = "sweep_pandapower-case30_branches_k2"
 #: Figures of a summary that depend on the run (its timing, what it found stored), not on the rows.
-RUN_FIELDS = ("seconds", "load_seconds", "parts_resumed", "scenarios_run", "workers")
+RUN_FIELDS = ("seconds", "load_seconds", "parts_resumed", "scenarios_run", "workers", "scheduler")
 
 
 def part_bytes(folder: Path) -> dict[str, bytes]:

@@ -167,7 +167,7 @@ def resummarise(folder: str | Path, *, plot: bool = True) -> dict[str, Any]:
         before = {}
     accumulator.workers = before.get("workers", 1) if isinstance(before, dict) else 1
     summary["workers"] = accumulator.workers
-    for name in ("seconds", "load_seconds", "parts_resumed"):
+    for name in ("seconds", "load_seconds", "parts_resumed", "scenarios_run", "scheduler"):
         if isinstance(before, dict) and name in before:
             summary[name] = before[name]
     summary.update(parts=len(store.manifest["parts"]), parts_done=len(done))
