@@ -97,6 +97,31 @@ def test_a_pair_of_one_row_twice_is_the_single_outage():
         assert extra[k] == (1 if len(single_cut[k]) else 0)
 
 
+def dead_end_with_a_load_out_of_service():
+    """ext - b1 - b2 in a loop, b3 hanging off b2 with one load in service and one out."""
+    net = pp.create_empty_network()
+    b = [pp.create_bus(net, 110) for _ in range(4)]
+    pp.create_ext_grid(net, b[0])
+    for x, y in ((0, 1), (1, 2), (0, 2), (2, 3)):
+        _line(net, b[x], b[y])
+    pp.create_load(net, b[1], p_mw=10)
+    pp.create_load(net, b[3], p_mw=5, in_service=False)
+    pp.create_load(net, b[3], p_mw=5)
+    return system_from_net(net, name="dead-end", overload_tolerance=0.0, base_overloads="raise")
+
+
+def test_a_load_out_of_service_behind_a_dead_end_is_cut_off_with_it():
+    # In a dark island every load's customers are off supply, a load out of service too (its state is "island").
+    system = dead_end_with_a_load_out_of_service()
+    engine = FastCascade(compile_grid(system), system)
+    spur = engine.grid.line_branch[3]
+    assert engine.run_rows(np.array([spur])).out_fraction().tolist() == [0.0, 1.0, 1.0]
+    trivial, cut = engine.single_outages(np.array([spur]))
+    assert trivial[0] and sorted(cut[0].tolist()) == [1, 2]
+    trivial, cut, extra = engine.double_outages(np.array([[spur, spur], [spur, engine.grid.line_branch[0]]]))
+    assert trivial.all() and [sorted(c.tolist()) for c in cut] == [[1, 2], [1, 2]] and extra.tolist() == [1, 1]
+
+
 def test_the_column_blocks_and_the_sparse_factorisation_settle_the_same(monkeypatch):
     system = stock_system("case30")
     pairs = all_pairs(FastCascade(compile_grid(system), system))

@@ -579,7 +579,7 @@ class FastCascade:
             if sources_before[hi] - sources_before[lo] > 0:
                 continue  # the far side holds a source: balancing, not a dead end
             span = loads_by_order[np.searchsorted(sorted_order, lo):np.searchsorted(sorted_order, hi)]
-            keep.append((j, span[g.load_on[span]]))
+            keep.append((j, span))  # out of service too: in a dark island its customers count as off supply
         if not keep:
             return
         picked = np.array([j for j, _ in keep])
