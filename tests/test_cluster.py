@@ -57,8 +57,8 @@ class Counted:
 class Echo:
     """A tiny evaluator: a chunk's scenario numbers; the first chunk (number 0) is slowed to finish last."""
 
-    def __init__(self, first_delay: float = 0.0, delay: float = 0.0):
-        self.first_delay, self.delay = first_delay, delay
+    def __init__(self, first_delay: float = 0.0, delay: float = 0.0, fail_at: int | None = None):
+        self.first_delay, self.delay, self.fail_at = first_delay, delay, fail_at
 
     def portable(self) -> Echo:
         return self
@@ -66,6 +66,8 @@ class Echo:
     def evaluate(self, chunk):
         start, combos = chunk
         time.sleep(self.first_delay if start == 0 else self.delay)
+        if start == self.fail_at:
+            raise ValueError(f"chunk {start} fails")
         return {"scenario": [start + i for i in range(len(combos))], "pid": os.getpid()}
 
 
@@ -206,14 +208,29 @@ def test_closing_the_sweep_early_cancels_its_chunks_and_leaves_nothing_on_the_cl
     assert not any(client.run(kept).values())
 
 
-def test_an_unreachable_scheduler_is_one_line_at_once(monkeypatch):
+@pytest.mark.parametrize(("address", "message"), [
+    ("tcp://127.0.0.1:{port}", "no Dask scheduler answers there within 1 s"),  # nothing listens there
+    ("tcp://127.0.0.1", "not the address of a Dask scheduler (missing port number"),
+])
+def test_an_unreachable_scheduler_is_one_line_at_once(monkeypatch, address, message):
     monkeypatch.setattr(cluster, "CONNECT_S", 1.0)
-    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    address = address.format(port=_free_port())
     started = time.monotonic()
-    with pytest.raises(InputError, match="no Dask scheduler answers there within 1 s") as raised:
+    with pytest.raises(InputError) as raised:
         next(cluster.on_cluster(address, Echo(), [(0, [(0,)])]))
     assert time.monotonic() - started < 5
-    assert str(raised.value).startswith(address) and "\n" not in str(raised.value)
+    assert str(raised.value).startswith(f"{address}: {message}")
+    assert "\n" not in str(raised.value) and raised.value.__context__ is None
+
+
+def test_an_error_in_a_chunk_reaches_the_caller_and_nothing_is_left(dask_cluster):
+    address, client = dask_cluster
+    sweep = cluster.on_cluster(address, Echo(fail_at=3), [(n, [(0,)]) for n in range(10)])
+    assert [next(sweep)["scenario"] for _ in range(3)] == [[0], [1], [2]]
+    with pytest.raises(ValueError, match="chunk 3 fails"):
+        next(sweep)
+    assert client.run_on_scheduler(sweep_state)["plugins"] == []
+    assert not any(client.run(kept).values())
 
 
 def test_without_dask_installed_the_error_says_what_to_install(monkeypatch):

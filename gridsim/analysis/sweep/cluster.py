@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import importlib.util
 import logging
 import os
@@ -164,11 +165,7 @@ def _connect(distributed: Any, scheduler: str) -> tuple[Any, Any]:
         if dashboard:
             logger.info("Dask dashboard: %s", client.dashboard_link)
         return cluster, client
-    try:
-        client = distributed.Client(scheduler, timeout=CONNECT_S, set_as_default=False)
-    except (OSError, ValueError, TypeError) as exc:  # refused, timed out, no such host, not an address
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(scheduler, f"no Dask scheduler answers there within {CONNECT_S:g} s ({reason})") from None
+    client = _client(distributed, scheduler)
     try:
         if not client.nthreads():
             client.wait_for_workers(1, timeout=CONNECT_S)
@@ -179,6 +176,20 @@ def _connect(distributed: Any, scheduler: str) -> tuple[Any, Any]:
         _close(client, None, None)
         raise
     return None, client
+
+
+def _client(distributed: Any, scheduler: str) -> Any:
+    """A client of the scheduler at ``scheduler``, or an InputError in one line."""
+    try:
+        return distributed.Client(scheduler, timeout=CONNECT_S, set_as_default=False)
+    except (ValueError, TypeError) as exc:  # not an address: nothing was started
+        failure = f"not the address of a Dask scheduler ({str(exc).splitlines()[0]})"
+    except Exception:  # refused, timed out, no such host, or no Dask at the other end (which raises anything)
+        failure = f"no Dask scheduler answers there within {CONNECT_S:g} s"
+    # The client the failed call half made is closed now, while Dask's event loop runs: left to the collector
+    # (at exit, the loop gone) it would wait seconds to close and print a traceback.
+    gc.collect()
+    raise InputError(scheduler, failure)
 
 
 def _install(client: Any, scheduler: str, name: str, evaluator: Evaluator) -> None:
@@ -280,6 +291,7 @@ def _plugin_class() -> type:
             if self.version != __version__:
                 raise RuntimeError(f"gridsim {__version__} on worker {worker.address}, {self.version} on the client")
             _KEPT[self.name] = _Kept(self.payload, worker.state.nthreads)
+            self.payload = None  # this worker's copy is unpickled (or kept by _Kept); the scheduler keeps its own
 
         def teardown(self, worker: Any) -> None:
             _KEPT.pop(self.name, None)
