@@ -283,3 +283,31 @@ def test_a_local_cluster_gives_the_same_rows_and_is_gone_afterwards(case30):
     before = children()
     assert list(cluster.on_cluster("local", evaluator, chunks)) == rows
     assert children() - before == set()  # the cluster's worker processes have exited
+
+
+def test_a_worker_of_more_threads_gives_each_its_own_evaluator_and_one_of_one_thread_shares_one():
+    import pickle
+    import threading
+
+    payload = pickle.dumps(Counted(Echo()))
+
+    def per_thread(kept_) -> list:
+        found = [[], []]
+
+        def take(mine):
+            mine += [kept_.evaluator(), kept_.evaluator()]
+
+        threads = [threading.Thread(target=take, args=(mine,)) for mine in found]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return found
+
+    before = len(LOADS)
+    (a, b), (c, d) = per_thread(cluster._Kept(payload, threads=2))
+    assert a is b and c is d and a is not c  # each thread its own, kept for its chunks
+    assert len(LOADS) - before == 2
+    (a, b), (c, d) = per_thread(cluster._Kept(payload, threads=1))
+    assert a is b is c is d  # one thread at a time: one evaluator
+    assert len(LOADS) - before == 3
