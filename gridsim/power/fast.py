@@ -35,6 +35,12 @@ buses (pandapower fixes the angle of both; the arrays' Newton-Raphson takes
 one slack per island). Their results are the reference's, so the engines
 agree on them by construction; every other cascade runs on the arrays.
 
+Many outages at once: a sweep asks :meth:`FastCascade.single_outages`
+(N-1) and :meth:`FastCascade.double_outages` (N-2, by
+:mod:`gridsim.power.screening`) which outages need no cascade at all (they
+trip nothing: outage factors on the base factorisation, dead ends found on
+the grid's bridges and two-edge cuts), and runs the cascade of the rest.
+
 An engine is an object the caller holds (:class:`FastCascade`, or
 :func:`fast_engine`'s one per system, kept by :func:`gridsim.power.cache.per_system`
 beside the system, never on it). It pickles without its factorisations, for
@@ -476,7 +482,8 @@ class FastCascade:
         cut : list of numpy.ndarray
             Per pair: load positions cut off (in islands without a source:
             served 0, all their customers out); every other load is served
-            as in the untouched grid. Meaningful where ``trivial``.
+            as in the untouched grid. Meaningful where ``trivial``; read-only
+            arrays, shared between pairs that cut off the same pieces.
         extra_islands : numpy.ndarray
             Per pair (int): islands more than the untouched grid has, 0, 1 or
             2 (a pair may cut off two separate pieces, or split a dark island);

@@ -24,19 +24,25 @@ pair it settles trips nothing; what it returns is what the cascade would:
   a bridge is taken off its near end (transfer factors ``b_w (X[f_w, n] -
   X[t_w, n])``); the branch of a loop in the pair is then taken out by its
   factor; a two-edge cut takes one branch out by its factor, after which the
-  other is a bridge. Pieces holding a source, and any split of an island
-  without an external grid, change the dispatch: such pairs are the
-  cascade's;
-- the check: first a bound, O(1) per pair,
-  ``|f'_w| <= |f_w| + |Q_wi| |alpha| + |Q_wj| |beta|`` with the largest ratio
-  of ``|Q_wk|`` to the headroom of ``w`` kept per column ``k``; the pairs it
-  does not clear get every flow computed. Whatever comes within
+  other is a bridge. A bridge to a piece with a generator is settled the
+  same way where the engine says that piece, balanced alone by the
+  cascade's rules, sheds nothing and overloads nothing (``holds``), and
+  the pair leaves it whole. Other pieces holding a source, and any split of
+  an island without an external grid, change the dispatch: such pairs are
+  the cascade's;
+- the check, in three steps, each exact where it clears a pair: a bound,
+  O(1) per pair, ``|f'_w| <= |f_w| + |Q_wi| |alpha| + |Q_wj| |beta|`` with
+  the largest ratio of ``|Q_wk|`` to the headroom of ``w`` kept per column
+  ``k``; then the flows on the rows of each column's largest ratios, the
+  bound on the others; then every flow. Whatever comes within
   :data:`MARGIN` of a limit goes to the cascade.
 
-The factors of every branch (and of the near end of every dead-end bridge)
+The factors of every branch (and of the near end of every cut-off bridge)
 are kept as one matrix while it fits in :data:`FULL_MATRIX_BYTES` (a full
-N-2 touches every column many times); a larger grid has the columns of each
-block of pairs solved for that block.
+N-2 touches every column many times), computed from a dense Cholesky
+inverse of the base ``B`` (cheaper than a sparse solve per branch); a
+larger grid has the columns of each block of pairs solved for that block by
+the base factorisation.
 """
 
 from __future__ import annotations
@@ -518,7 +524,8 @@ class PairScreen:
         cut : list of numpy.ndarray
             Per pair: the load positions the pair cuts off (islands without a
             source; their served load is 0 and their customers are all out);
-            every other load is served as in the untouched grid.
+            every other load is served as in the untouched grid. Read-only
+            arrays, shared between pairs that cut off the same pieces.
         extra_islands : numpy.ndarray
             Per pair: islands more than the untouched grid has (0, 1 or 2).
         """
