@@ -202,9 +202,10 @@ def random_grids(draw):
             pp.create_load(net, spur, p_mw=draw(st.floats(0.5, 40.0)))
     if draw(st.booleans()):
         net.line.loc[draw(st.integers(0, len(net.line) - 1)), "in_service"] = False
-    if draw(st.booleans()):  # a dark island: two buses with a load, no source
-        a, b = pp.create_bus(net, 110), pp.create_bus(net, 110)
-        _line(net, a, b)
+    if draw(st.booleans()):  # a dark island, no source: a ring (its two-edge cuts split it) and a spur
+        a, b, c, d = (pp.create_bus(net, 110) for _ in range(4))
+        for x, y in ((a, b), (b, c), (c, a), (c, d)):
+            _line(net, x, y)
         pp.create_load(net, b, p_mw=5.0)
     if draw(st.booleans()):  # an island held by a generator alone, a loop in it
         a, b, c = (pp.create_bus(net, 110) for _ in range(3))
