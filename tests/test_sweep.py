@@ -351,3 +351,19 @@ def test_every_worker_starts_with_one_blas_thread_and_the_parent_environment_com
     assert {row["threads"] for row in rows} == {"1"}
     assert len({row["pid"] for row in rows}) == 2
     assert "OMP_NUM_THREADS" not in os.environ
+
+
+@pytest.mark.parametrize("case, settings", [("case30", SweepSettings(targets="branches", k=2)),
+                                            ("case118", SweepSettings(targets="branches", k=2, random=1500, seed=3)),
+                                            ("case118", SweepSettings(targets="branches", k=1))],
+                         ids=["case30-pairs", "case118-pairs", "case118-singles"])
+def test_scenarios_settled_without_a_cascade_give_the_rows_their_cascades_give(case, settings, monkeypatch):
+    system = stock_system(case)
+    screened, _ = collect(system, settings)
+    settled = []
+    original = runner_module._Evaluator._decide_without_cascade
+    monkeypatch.setattr(runner_module._Evaluator, "_decide_without_cascade",
+                        lambda self, combos: settled.append(len(original(self, combos))) or {})
+    cascaded, _ = collect(system, settings)
+    assert sum(settled) > 0.5 * len(screened["scenario"])  # most were settled: the comparison is not empty
+    assert screened == cascaded

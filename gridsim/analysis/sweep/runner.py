@@ -6,9 +6,11 @@ in scenario order whatever the number of workers, so the same inputs and
 seed give the same file. Memory stays flat: a chunk's rows go to the sink
 (the Parquet writer) and only the figures the summary needs are kept.
 
-Single-branch scenarios on the fast engine are first decided all together
-by :meth:`gridsim.power.fast.FastCascade.single_outages` (outage factors on
-the base factorisation); only those it cannot decide exactly run a cascade.
+Scenarios of one or two single-branch candidates on the fast DC engine are
+first decided a chunk at a time by :meth:`gridsim.power.fast.FastCascade.single_outages`
+and :meth:`~gridsim.power.fast.FastCascade.double_outages` (outage factors
+on the base factorisation); only those they cannot decide exactly run a
+cascade.
 
 The engine is compiled once, in this process (:func:`gridsim.power.fast.fast_engine`,
 kept beside the caller's system, not on it), and handed to each worker
@@ -159,6 +161,8 @@ class Sweep:
         # factorisation and the next sweep of the same system does not do it again.
         kept = fast_engine(system)
         _ = kept.factorisation
+        if settings.k == 2 and settings.engine == "fast" and settings.flow == "dc":
+            _ = kept.pair_screen  # the double-outage screen's factors, likewise shared (seconds on a large grid)
         self.engine = kept.for_system(power_only)
         self.candidates = candidates(power_only, self.engine.grid, settings.targets)
         self.labels = [c.label for c in self.candidates]
@@ -363,7 +367,7 @@ class _Evaluator:
         """The rows (:data:`COLUMNS`) of a chunk: its first scenario's number and its scenarios."""
         start, combos = chunk
         rows = {name: [] for name in COLUMNS}
-        decided = self._decide_single_branches(combos)
+        decided = self._decide_without_cascade(combos)
         for offset, combo in enumerate(combos):
             outcome = decided.get(offset) or self._outcome(self._run(combo))
             served_mw, out_fraction, tripped, depth, islands = outcome
@@ -398,28 +402,42 @@ class _Evaluator:
             switches=frozenset().union(*(c.outages.switches for c in parts)))
         return self._cascade(merged)
 
-    def _decide_single_branches(self, combos: list[tuple[int, ...]]) -> dict[int, tuple]:
-        """Scenarios of one single-branch candidate that outage factors settle exactly, by offset."""
+    def _decide_without_cascade(self, combos: list[tuple[int, ...]]) -> dict[int, tuple]:
+        """Scenarios of one or two single-branch candidates that outage factors settle exactly, by offset.
+
+        :meth:`~gridsim.power.fast.FastCascade.single_outages` and
+        :meth:`~gridsim.power.fast.FastCascade.double_outages` say which trip
+        nothing and which loads they cut off; the rest run a cascade.
+        """
         if not self.rows:
             return {}
-        offsets = [j for j, combo in enumerate(combos)
-                   if len(combo) == 1 and len(self.cands[combo[0]].branch_rows) == 1
-                   and not len(self.cands[combo[0]].gen_positions)]
-        if not offsets:
-            return {}
-        rows = np.array([self.cands[combos[j][0]].branch_rows[0] for j in offsets])
-        trivial, cut = self.fast.single_outages(rows)
-        decided = {}
-        for j, ok, loads in zip(offsets, trivial.tolist(), cut):
-            if not ok:
+        decided: dict[int, tuple] = {}
+        for k, screen in ((1, self._screen_singles), (2, self._screen_pairs)):
+            offsets = [j for j, combo in enumerate(combos) if len(combo) == k and all(
+                len(self.cands[i].branch_rows) == 1 and not len(self.cands[i].gen_positions) for i in combo)]
+            if not offsets:
                 continue
-            served, fraction, islands = self.base_served, self.base_fraction, self.base_islands
-            if len(loads):  # a bridge to a dead end: its loads are cut off, one more island
-                served, fraction = served.copy(), fraction.copy()
-                served[loads] = 0.0
-                fraction[loads] = 1.0
-                islands += 1
-            decided[j] = (served, fraction, [], 0, islands)
+            rows = np.array([[self.cands[i].branch_rows[0] for i in combos[j]] for j in offsets], dtype=np.int64)
+            trivial, cut, extra = screen(rows)
+            for j, ok, loads, more in zip(offsets, trivial.tolist(), cut, extra.tolist()):
+                if ok:
+                    decided[j] = self._settled(loads, more)
         return decided
+
+    def _screen_singles(self, rows: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+        trivial, cut = self.fast.single_outages(rows[:, 0])
+        return trivial, cut, np.array([1 if len(loads) else 0 for loads in cut], dtype=np.int64)
+
+    def _screen_pairs(self, rows: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+        return self.fast.double_outages(rows)
+
+    def _settled(self, loads: np.ndarray, extra: int) -> tuple:
+        """A scenario that trips nothing and cuts off ``loads``: islands are the untouched grid's plus ``extra``."""
+        served, fraction = self.base_served, self.base_fraction
+        if len(loads):
+            served, fraction = served.copy(), fraction.copy()
+            served[loads] = 0.0
+            fraction[loads] = 1.0
+        return served, fraction, [], 0, self.base_islands + extra
 
 
