@@ -140,20 +140,11 @@ def dask_cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def case30():
     """``(evaluator, chunks, rows)``: case30's full N-2 (820 scenarios) in chunks of 64, and its rows in process."""
-    import dataclasses
-
     from gridsim import load_system
     from gridsim.analysis.sweep import runner
-    from gridsim.analysis.sweep.scenarios import candidates
-    from gridsim.model.layers import Layers
-    from gridsim.power.fast import fast_engine
 
-    system = load_system("pandapower:case30")
-    settings = runner.SweepSettings(targets="branches", k=2)
-    power_only = dataclasses.replace(system, layers=Layers())  # as run_sweep builds its evaluator
-    engine = fast_engine(system).for_system(power_only)
-    cands = candidates(power_only, engine.grid, settings.targets)
-    evaluator = runner._Evaluator(power_only, cands, settings, engine)
+    sweep = runner.Sweep(load_system("pandapower:case30"), runner.SweepSettings(targets="branches", k=2))
+    evaluator, cands, settings = sweep.evaluator, sweep.candidates, sweep.settings
     chunks = chunked(len(cands), settings.k, 64)
     rows = [evaluator.evaluate(chunk) for chunk in chunks]
     assert sum(len(r["scenario"]) for r in rows) == 820
@@ -311,3 +302,22 @@ def test_a_worker_of_more_threads_gives_each_its_own_evaluator_and_one_of_one_th
     (a, b), (c, d) = per_thread(cluster._Kept(payload, threads=1))
     assert a is b is c is d  # one thread at a time: one evaluator
     assert len(LOADS) - before == 3
+
+
+def test_gridsim_sweep_on_the_cluster_writes_the_store_a_sweep_in_process_writes(dask_cluster, tmp_path, in_process,
+                                                                                 monkeypatch):
+    from gridsim.analysis.sweep import runner
+
+    monkeypatch.setattr(runner, "CHUNK", 64)  # 13 chunks: the first here, the rest on the two workers
+    address, _ = dask_cluster
+    args = ["sweep", "--system", "pandapower:case30", "--k", "2", "--part-size", "100", "--no-plot"]
+    there = in_process(*args, "--scheduler", address, "--out", str(tmp_path / "cluster"))
+    assert there.returncode == 0, there.stderr
+    assert f"fast-dc engine, Dask cluster {address}, " in there.stdout
+    here = in_process(*args, "--workers", "1", "--out", str(tmp_path / "here"))
+    assert here.returncode == 0, here.stderr
+    name = "sweep_pandapower-case30_branches_k2/parts"
+    parts = sorted(p.name for p in (tmp_path / "here" / name).iterdir())
+    assert len(parts) == 9
+    assert [(tmp_path / "cluster" / name / p).read_bytes() for p in parts] == [
+        (tmp_path / "here" / name / p).read_bytes() for p in parts]
