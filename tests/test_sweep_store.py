@@ -96,35 +96,58 @@ def test_a_sweep_stopped_after_any_part_resumes_to_the_same_bytes(case30, whole,
     assert figures(summary) == figures(whole[0])
 
 
-def test_a_sweep_killed_by_sigkill_resumes_to_the_rows_of_an_uninterrupted_one(tmp_path, in_process):
-    """A real ``gridsim sweep`` process, killed with SIGKILL once it has stored a part, then run again."""
-    args = ["sweep", "--system", "pandapower:case118", "--k", "3", "--random", "3000", "--seed", "7",
-            "--part-size", "256", "--workers", "1", "--no-plot"]
+KILLED_ARGS = ["sweep", "--system", "pandapower:case118", "--k", "3", "--random", "3000", "--seed", "7",
+               "--part-size", "256", "--workers", "1", "--no-plot"]
+KILLED_FOLDER = "sweep_pandapower-case118_branches_k3_mc3000_seed7"
+
+
+@pytest.fixture(scope="module")
+def whole_case118(tmp_path_factory):
+    """The parts of the sweep the kill tests interrupt, run without interruption."""
+    from click.testing import CliRunner
+
+    from gridsim.cli.main import cli
+
+    out = tmp_path_factory.mktemp("whole118")
+    saved = signal.getsignal(signal.SIGTERM)
+    try:
+        done = CliRunner().invoke(cli, [*KILLED_ARGS, "--out", str(out)])
+    finally:
+        signal.signal(signal.SIGTERM, saved)
+    assert done.exit_code == 0, done.output
+    return part_bytes(out / KILLED_FOLDER)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_a_sweep_killed_resumes_to_the_rows_of_an_uninterrupted_one(tmp_path, in_process, whole_case118, sig):
+    """A real ``gridsim sweep`` process, killed once it has stored a part, then run again."""
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "gridsim", *args, "--out", str(killed)], cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "gridsim", *KILLED_ARGS, "--out", str(killed)], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    folder = killed / "sweep_pandapower-case118_branches_k3_mc3000_seed7"
+    folder = killed / KILLED_FOLDER
     try:
         deadline = time.monotonic() + 300
         while not (folder / "parts" / "part-000001.parquet").exists():  # the second part: the sweep is under way
             assert proc.poll() is None, proc.stderr.read().decode()
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
+        os.kill(proc.pid, sig)
+        stderr = proc.communicate(timeout=60)[1].decode()
     finally:
         proc.kill()
-        proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
     kept = len(list((folder / "parts").glob("part-*.parquet")))
-    assert 2 <= kept < 12  # 3,000 scenarios are 12 parts: it was killed with parts to go
+    assert 2 <= kept < 12  # 3,000 scenarios are 12 parts: it was stopped with parts to go
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+    else:  # stopped cleanly: it says what it kept and how to go on
+        assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in stderr
+        assert stderr.splitlines()[-1] == (f"interrupted: {kept} of 12 parts are kept in {folder}; run the same "
+                                           f"command again, or gridsim sweep --resume {folder}, to run the rest")
 
-    resumed = in_process(*args, "--out", str(killed))  # the kernel let go of the dead process's lock
+    resumed = in_process(*KILLED_ARGS, "--out", str(killed))  # the kernel let go of the dead process's lock
     assert resumed.returncode == 0, resumed.stderr
     assert f"{kept} of 12 parts done" in resumed.stderr
-    whole = in_process(*args, "--out", str(tmp_path / "whole"))
-    assert whole.returncode == 0, whole.stderr
-    assert part_bytes(folder) == part_bytes(tmp_path / "whole" / folder.name)
+    assert part_bytes(folder) == whole_case118
     assert not list(folder.rglob("*.tmp"))
 
 
