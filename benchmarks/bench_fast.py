@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
-import subprocess
 import sys
 import time
 import warnings
@@ -45,7 +43,7 @@ from gridsim.power.contract import Outages
 from gridsim.power.fast import fast_engine
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import median_time  # noqa: E402
+from _timing import median_time, peak_memory_gib  # noqa: E402
 
 RESULTS: list[tuple[str, str, float, float, str]] = []
 
@@ -124,14 +122,6 @@ def lightsim_n1(case: str, repeat: int) -> float:
     return median_time(run, repeat)
 
 
-def peak_memory_gib(case: str) -> float:
-    code = ("from gridsim.loading import load_system; "
-            "from gridsim.analysis.sweep import SweepSettings, run_sweep; "
-            f"run_sweep(load_system('pandapower:{case}'), SweepSettings(k=1, workers=1))")
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # kB -> GiB
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -149,7 +139,7 @@ def main() -> None:
     RESULTS[-1] = (RESULTS[-1][0] + ", pandapower with its lightsim2grid backend", *RESULTS[-1][1:])
     powerflow.RUNPP_OPTIONS["lightsim2grid"] = False
     parallel_sweep("case2869pegase", 20_000, args.repeat)
-    memory = peak_memory_gib("case2869pegase")
+    memory = peak_memory_gib("pandapower:case2869pegase")
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, "
           f"pandapower {pp.__version__}, lightsim2grid {lightsim2grid.__version__}; medians of {args.repeat} runs")

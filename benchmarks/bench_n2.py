@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
-import subprocess
 import sys
 import warnings
 
@@ -44,7 +42,7 @@ from gridsim.model.grid import quiet_pandapower
 from gridsim.power.fast import fast_engine
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _timing import median_time  # noqa: E402
+from _timing import median_time, peak_memory_gib  # noqa: E402
 
 RESULTS: list[tuple[str, str, float, float, str, str]] = []
 
@@ -120,14 +118,6 @@ def single_outages(spec: str, repeat: int, target: str) -> None:
     theirs = median_time(lightsim_run(model, v_dc, None), repeat)
     RESULTS.append((f"every single-branch outage + cascade (DC), {system.name}, one process",
                     "lightsim2grid DC N-1 (no cascade)", ours, theirs, f"{ours / theirs:.2f}× its time", target))
-
-
-def peak_memory_gib(spec: str) -> float:
-    """Peak resident memory of an N-1 sweep of ``spec`` in a fresh process."""
-    code = ("from gridsim.loading import load_system; from gridsim.analysis.sweep import SweepSettings, run_sweep; "
-            f"run_sweep(load_system({spec!r}), SweepSettings(k=1, workers=1))")
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # kB -> GiB
 
 
 def main() -> None:
