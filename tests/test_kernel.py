@@ -232,3 +232,27 @@ def test_a_worker_runs_the_kernel_it_is_handed_without_pandapower():
                           check=False)
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode().split() == ["False", "False", "True", str(float(expected.served_mw.sum()))]
+
+
+def test_a_cascade_declined_part_way_is_finished_by_run_rows_from_where_the_kernel_stopped():
+    engine, _ = engine_and_kernel("case118")
+    narrow = DcKernel.of(engine, rank_rows=5, fresh_rows=10)  # declines once the cascade splits or runs deep
+    rng = np.random.default_rng(11)
+    lines = engine.grid.line_branch
+    part_way = 0
+    for _ in range(120):
+        rows = lines[rng.choice(len(lines), 3, replace=False)]
+        outcome = narrow.run(rows)
+        ref = engine.run_rows(rows)
+        if outcome.handled:
+            continue
+        part_way += outcome.depth > 0
+        got = narrow.continued(outcome, engine.run_rows(outcome.resume_rows))
+        assert [(t.table, t.index, t.generation, t.cause) for t in got.trips] == \
+            [(t.table, t.index, t.generation, t.cause) for t in ref.trips]
+        np.testing.assert_allclose([t.loading for t in got.trips], [t.loading for t in ref.trips], rtol=1e-9)
+        np.testing.assert_array_equal(got.served_mw, ref.served_mw)
+        assert got.depth == ref.depth and got.islands == ref.islands and list(got.load_state) == list(ref.load_state)
+    assert part_way >= 10
+    with pytest.raises(ValueError, match="nothing to continue"):
+        narrow.continued(narrow.run(lines[:1]), ref)

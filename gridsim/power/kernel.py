@@ -51,7 +51,7 @@ pandapower nor lightsim2grid.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -118,6 +118,13 @@ class KernelOutcome:
     bus_energised : numpy.ndarray
         Per pandapower bus (``net.bus.index`` order): in an island that holds
         a source and serves load.
+    resume_rows : numpy.ndarray or None
+        Declined part-way: the branch rows out (the attack's and the trips')
+        when the kernel stopped, after ``depth`` generations whose trips the
+        outcome holds. ``run_rows(resume_rows, ...)`` runs the rest of the
+        cascade (the rules carry nothing else from one generation to the
+        next); :meth:`DcKernel.continued` joins the two. None: handled, or
+        not started.
     """
 
     reason: str | None
@@ -131,6 +138,7 @@ class KernelOutcome:
     islands: int
     watched_flow_mva: np.ndarray
     bus_energised: np.ndarray
+    resume_rows: np.ndarray | None = None
 
     @property
     def handled(self) -> bool:
@@ -289,13 +297,14 @@ class DcKernel:
             load_p = load_p * load_kept
         rows = np.asarray(branch_rows, dtype=np.int64)
         gens = self._no_gens if gen_positions is None else np.asarray(gen_positions, dtype=np.int64)
-        status, served, state, trip_pos, trip_gen, trip_ratio, depth, islands, flow, energised = _cascade(
+        status, served, state, trip_pos, trip_gen, trip_ratio, depth, islands, flow, energised, on = _cascade(
             rows, gens, np.ascontiguousarray(load_p, dtype=np.float64), demand, self._grid, base, self._work,
             (self.rank_rows, self.fresh_rows, self.tol_mw, self.rounding))
-        if status != _OK:
+        if status == _BAD_INDEX:
             return _declined(_REASONS[status])
-        return KernelOutcome(None, served, demand, state, trip_pos, trip_gen, trip_ratio, int(depth), int(islands),
-                             flow, energised)
+        resume = None if status == _OK else np.flatnonzero(self.grid.branch_on & ~on)
+        return KernelOutcome(_REASONS.get(status), served, demand, state, trip_pos, trip_gen, trip_ratio, int(depth),
+                             int(islands), flow, energised, resume)
 
     def result(self, outcome: KernelOutcome) -> CascadeResult:
         """The whole :class:`~gridsim.power.contract.CascadeResult` of a handled outcome, as ``run_rows`` gives it.
@@ -313,15 +322,38 @@ class DcKernel:
         """
         if not outcome.handled:
             raise ValueError(f"the kernel did not run this cascade: {outcome.reason}")
-        trips = [Trip(self._table[k], self._index[k], generation, ratio, TRIP_OVERLOAD) for k, generation, ratio in
-                 zip(outcome.trip_positions.tolist(), outcome.trip_generations.tolist(),
-                     outcome.trip_ratios.tolist())]
+        trips = self._trips(outcome)
         flow = outcome.watched_flow_mva
         return CascadeResult(
             trips=trips, demand_mw=outcome.demand_mw.copy(), served_mw=outcome.served_mw,
             load_state=STATE_NAMES[outcome.state], depth=outcome.depth, islands=outcome.islands,
             line_flow_mva=flow[:self.n_lines], trafo_flow_mva=flow[self.n_lines:], collapse=None,
             energised_buses=self._energised_buses(outcome.bus_energised))
+
+    def continued(self, outcome: KernelOutcome, rest: CascadeResult) -> CascadeResult:
+        """The whole cascade of a declined outcome: its generations, then ``rest``, the Python path's from there.
+
+        Parameters
+        ----------
+        outcome : KernelOutcome
+            From :meth:`run`, declined part-way (``resume_rows`` set).
+        rest : CascadeResult
+            ``FastCascade.run_rows(outcome.resume_rows, ...)`` with the same
+            generators and load arguments: the generations after the
+            kernel's.
+
+        Returns
+        -------
+        CascadeResult
+            What ``run_rows`` gives for the whole cascade: the kernel's
+            trips, then ``rest``'s with their generations moved on by
+            ``outcome.depth``.
+        """
+        if outcome.resume_rows is None:
+            raise ValueError("this outcome has nothing to continue: it was handled, or never started")
+        trips = self._trips(outcome)
+        trips += [replace(trip, generation=trip.generation + outcome.depth) for trip in rest.trips]
+        return replace(rest, trips=trips, depth=rest.depth + outcome.depth)
 
     def run_rows(self, branch_rows: np.ndarray, gen_positions: np.ndarray | None = None,
                  load_factor: np.ndarray | None = None, *, flow: str = "dc",
@@ -345,6 +377,11 @@ class DcKernel:
             return None
         outcome = self.run(branch_rows, gen_positions, load_factor, load_kept=load_kept)
         return self.result(outcome) if outcome.handled else None
+
+    def _trips(self, outcome: KernelOutcome) -> list[Trip]:
+        """The trips of an outcome as the contract's records."""
+        return [Trip(self._table[k], self._index[k], generation, ratio, TRIP_OVERLOAD) for k, generation, ratio in
+                zip(outcome.trip_positions.tolist(), outcome.trip_generations.tolist(), outcome.trip_ratios.tolist())]
 
     # ------------------------------------------------------------ what is built once
 
@@ -416,10 +453,10 @@ def _refined_inverse(g: CompiledGrid, solver: BaseSolver) -> np.ndarray:
 
 
 def _declined(reason: str) -> KernelOutcome:
-    """An outcome the kernel did not run."""
+    """An outcome the kernel did not start: the caller runs the whole cascade."""
     empty_f, empty_i = np.zeros(0), np.zeros(0, dtype=np.int64)
     return KernelOutcome(reason, empty_f, empty_f, np.zeros(0, dtype=np.int8), empty_i, empty_i, empty_f, 0, 0,
-                         empty_f, np.zeros(0, dtype=bool))
+                         empty_f, np.zeros(0, dtype=bool), None)
 
 
 # ---------------------------------------------------------------- the compiled functions
@@ -1099,8 +1136,10 @@ def _cascade(out_rows, out_gens, load_p, demand, grid, base, work, limits):
 
     Returns ``(status, served, state codes, trip positions, trip
     generations, trip ratios, depth, islands, watched flows, energised
-    buses)``; with a status other than 0 the kernel declined, and the
-    arrays are empty.
+    buses, branches in service)``. With a status other than 0 the kernel
+    declined: the trips and depth are those of the generations it ran, the
+    branches in service those the next generation starts from, and the rest
+    is empty.
     """
     n = grid[_ALIVE].shape[0]
     n_watch = grid[_WATCHED].shape[0]
@@ -1139,9 +1178,8 @@ def _cascade(out_rows, out_gens, load_p, demand, grid, base, work, limits):
             trips[0, n_trips], trips[1, n_trips] = w, generation
             ratios[n_trips] = flow[w] / grid[_RATING][w]
             n_trips += 1
-    if status != _OK:
-        return (status, np.zeros(0), np.zeros(0, dtype=np.int8), np.zeros(0, dtype=np.int64),
-                np.zeros(0, dtype=np.int64), np.zeros(0), 0, 0, np.zeros(0), np.zeros(0, dtype=np.bool_))
-    served, codes, islands, bus = _fixed_point(labels, n_isl, state, keep, load_p, demand, grid, energised)
-    return (_OK, served, codes, trips[0, :n_trips].copy(), trips[1, :n_trips].copy(), ratios[:n_trips].copy(),
-            generation, islands, flow, bus)
+    served, codes, islands, bus = np.zeros(0), np.zeros(0, dtype=np.int8), 0, np.zeros(0, dtype=np.bool_)
+    if status == _OK:
+        served, codes, islands, bus = _fixed_point(labels, n_isl, state, keep, load_p, demand, grid, energised)
+    return (status, served, codes, trips[0, :n_trips].copy(), trips[1, :n_trips].copy(), ratios[:n_trips].copy(),
+            generation, islands, flow, bus, branch_on)
