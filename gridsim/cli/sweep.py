@@ -48,7 +48,8 @@ MAX_SCENARIOS = 100_000_000
               help="Run on a Dask cluster: tcp://HOST:PORT of a running scheduler, or 'local' to start one here "
                    "(pip install 'gridsim[dask]').")
 @click.option("--part-size", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Scenarios per stored part (default: 16,384 on the fast DC engine, fewer on slower ones).")
+              help="Scenarios per stored part (default: a 64th of the sweep, at most 16,384 on the fast DC engine, "
+                   "fewer on slower ones).")
 @click.option("--no-plot", is_flag=True, help="Skip ccdf.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context

@@ -39,15 +39,21 @@ from gridsim.results.sweep import (
 __all__ = ["StoreRun", "default_part_size", "resummarise", "summarise_store", "sweep_to_folder"]
 
 
-def default_part_size(settings: SweepSettings) -> int:
-    """Scenarios per stored part: about ten seconds of work each, so that a kill loses little.
+def default_part_size(settings: SweepSettings, total: int) -> int:
+    """Scenarios per stored part: a sixty-fourth of the sweep, in whole chunks, within a bound set by the engine.
 
-    The fast DC engine runs hundreds to thousands of scenarios a second, the
-    AC and reference engines tens; a part of the first holds more.
+    A kill loses at most the parts in flight, so parts should be small next
+    to the sweep (at least 64 of them, where a part holds more than one
+    chunk of 256) and small in seconds: at most 16,384 scenarios on the fast
+    DC engine (seconds to a minute of work), 1,024 on its AC flow and 256 on
+    the reference engine (tens of scenarios a second). It depends on the
+    sweep only, never on this machine's speed, so the same command gives the
+    same parts anywhere.
     """
-    if settings.engine == "fast" and settings.flow == "dc":
-        return 16_384
-    return 1_024 if settings.engine == "fast" else 256
+    bound = 16_384 if settings.engine == "fast" and settings.flow == "dc" else 1_024 if settings.engine == "fast" \
+        else 256
+    share = -(-max(total, 1) // 64)
+    return min(bound, -(-share // 256) * 256)
 
 
 @dataclass(frozen=True)
@@ -117,7 +123,7 @@ def sweep_to_folder(system: System, settings: SweepSettings, out_dir: str | Path
     started = time.perf_counter()
     check_writable(out_dir)
     sweep = Sweep(system, settings)
-    size = part_size or default_part_size(settings)
+    size = part_size or default_part_size(settings, sweep.total)
     manifest = sweep_manifest(system, settings, system_fingerprint=fingerprint(*sweep.inputs()), labels=sweep.labels,
                               total=sweep.total, part_size=size, base_demand_mw=sweep.base_demand_mw, spec=spec,
                               command=command)
