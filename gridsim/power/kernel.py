@@ -70,12 +70,14 @@ AVAILABLE = importlib.util.find_spec("numba") is not None
 DENSE_ROWS = 4096
 #: Most rows of one island solved afresh by a dense LU (about a millisecond at 200).
 FRESH_ROWS = 200
-#: Most columns of one Woodbury update (outages of the base plus islands split off).
-RANK_ROWS = 160
+#: Most columns of one Woodbury update (outages of the base plus islands split off): beyond, the cascade is
+#: declined part-way (its generations so far handed over), which on case2869pegase costs less than updates of
+#: higher rank, each refined by hundreds of columns of the inverse.
+RANK_ROWS = 100
 #: The flows of an update are refined until their error is bounded by this (MW) ...
 TOL_MW = 1e-9
 #: ... or until the residual is within this many times its own rounding (as small as floating point makes it).
-ROUNDING = 8.0
+ROUNDING = 32.0
 #: The load state codes of :class:`KernelOutcome`, as the contract names them.
 STATE_NAMES = np.array([LOAD_SERVED, LOAD_ISLAND, LOAD_SHED], dtype=object)
 
@@ -86,7 +88,8 @@ _REFINE_STEPS = 4  # refinement steps before an update is declined as ill-condit
 # Status codes of one cascade (0: handled) and, internally, a Woodbury update that does not apply.
 _OK, _FRESH_TOO_LARGE, _NO_REFERENCE, _SINGULAR, _BAD_INDEX, _ILL_CONDITIONED, _NEEDS_FRESH = 0, 1, 2, 3, 4, 5, -1
 _REASONS = {
-    _FRESH_TOO_LARGE: f"an island to solve afresh has more than FRESH_ROWS ({FRESH_ROWS}) rows",
+    _FRESH_TOO_LARGE: "beyond the base's update (its rank above rank_rows, a reference lost, two in an island), and "
+                      "an island with more than fresh_rows rows to solve afresh",
     _NO_REFERENCE: "an energised island without a reference",
     _SINGULAR: "a singular system",
     _BAD_INDEX: "a branch row or generator position out of range",
@@ -473,7 +476,7 @@ _RANK_ROWS, _FRESH_ROWS, _TOL_MW, _ROUNDING = range(4)
 
 _JITTED: list[bool] = []
 _COMPILED = ("_islands", "_sources", "_island_sums", "_own_balance", "_references", "_balance", "_injections",
-             "_shifted", "_gauss", "_solve", "_fresh_layout", "_fresh_island", "_fresh", "_kept_and_grounded",
+             "_shifted", "_gauss", "_solve", "_fresh_layout", "_fresh_island", "_fresh", "_kept_and_grounded", "_hung",
              "_plan", "_base_solution", "_update_system", "_project", "_add_columns", "_residual", "_correction",
              "_woodbury", "_angles", "_protection", "_fixed_point", "_switched_off", "_untouched", "_cascade")
 
@@ -795,11 +798,10 @@ def _fresh(p, branch_on, labels, n_isl, live, ref_mask, grid, fresh_rows, theta)
     return _OK
 
 
-def _kept_and_grounded(labels, ref_mask, base, kept, ground):
-    """Islands holding a reference of the base (``kept``), and the row grounded in each other one (``ground``).
+def _kept_and_grounded(labels, live, ref_mask, base, kept, ground):
+    """Islands holding a reference of the base (``kept``), and the reference grounded in every other energised one.
 
-    The row grounded is the island's reference, else its first row. False
-    where the update does not apply: a reference of the base lost (its
+    False where the update does not apply: a reference of the base lost (its
     generator out, its island dark), or an island pinned at two references.
     """
     base_solve = base[_BASE_SOLVE]
@@ -811,41 +813,82 @@ def _kept_and_grounded(labels, ref_mask, base, kept, ground):
         kept[labels[r]] = True
     for i in range(labels.shape[0]):
         c = labels[i]
-        if base_solve[i] and ref_mask[i]:
+        if base_solve[i] and live[i] and ref_mask[i]:
             if kept[c] or ground[c] >= 0:
                 return False
             ground[c] = i
-    for i in range(labels.shape[0]):
-        if base_solve[i] and not kept[labels[i]] and ground[labels[i]] < 0:
-            ground[labels[i]] = i
     return True
 
 
-def _plan(branch_on, labels, n_isl, ref_mask, base, rank_rows, kept, ground):
+def _hung(branch_on, live, grid, base, dark_of, stack, hung):
+    """Dark rows hung from the energised grid: which branches out the update keeps (into ``hung``).
+
+    A dark piece (``dark_of``: the base's branches among rows now dark)
+    keeps one of its branches to the energised rows, now out: with no
+    injection it hangs from that one point and carries no flow, so neither
+    the branch nor the piece costs the update a column. Its other branches
+    to energised rows are taken out; branches between dark rows stay.
+    """
+    adj_ptr, adj_nbr, adj_br, from_row, to_row = (grid[_ADJ_PTR], grid[_ADJ_NBR], grid[_ADJ_BR], grid[_FROM],
+                                                  grid[_TO])
+    base_on, base_solve = base[_BASE_ON], base[_BASE_SOLVE]
+    dark_of[:] = -1
+    count = 0
+    for start in range(dark_of.shape[0]):
+        if not base_solve[start] or live[start] or dark_of[start] >= 0:
+            continue
+        dark_of[start] = count
+        stack[0] = start
+        top = 1
+        while top:
+            top -= 1
+            u = stack[top]
+            for e in range(adj_ptr[u], adj_ptr[u + 1]):
+                v = adj_nbr[e]
+                if base_on[adj_br[e]] and base_solve[v] and not live[v] and dark_of[v] < 0:
+                    dark_of[v] = count
+                    stack[top] = v
+                    top += 1
+        count += 1
+    linked = np.zeros(count, dtype=np.bool_)
+    hung[:] = False
+    for k in range(base_on.shape[0]):
+        if base_on[k] and not branch_on[k]:
+            piece_f, piece_t = dark_of[from_row[k]], dark_of[to_row[k]]
+            piece = piece_f if piece_f >= 0 else piece_t
+            if piece_f >= 0 and piece_t >= 0:
+                hung[k] = True
+            elif piece >= 0 and not linked[piece]:
+                linked[piece] = True
+                hung[k] = True
+
+
+def _plan(branch_on, labels, n_isl, live, ref_mask, grid, base, rank_rows, kept, ground, hung):
     """What the update takes out and grounds: ``kind`` per column (a branch, or ``-1 - row`` grounded).
 
-    ``kept`` and ``ground`` as :func:`_kept_and_grounded` fills them. The
-    second value is False where the update does not apply (there, or a rank
-    above ``rank_rows``).
+    ``kept``, ``ground`` and ``hung`` as :func:`_kept_and_grounded` and
+    :func:`_hung` fill them. The second value is False where the update does
+    not apply (there, or a rank above ``rank_rows``).
     """
     base_on = base[_BASE_ON]
     none = np.zeros(0, dtype=np.int64)
-    if not _kept_and_grounded(labels, ref_mask, base, kept, ground):
+    if not _kept_and_grounded(labels, live, ref_mask, base, kept, ground):
         return none, False
-    out = 0
+    n = labels.shape[0]
+    _hung(branch_on, live, grid, base, np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64), hung)
+    rank = 0
     for k in range(base_on.shape[0]):
-        if base_on[k] and not branch_on[k]:
-            out += 1
-    grounded = 0
+        if base_on[k] and not branch_on[k] and not hung[k]:
+            rank += 1
     for c in range(n_isl):
         if ground[c] >= 0:
-            grounded += 1
-    if out + grounded > rank_rows:
+            rank += 1
+    if rank > rank_rows:
         return none, False
-    kind = np.empty(out + grounded, dtype=np.int64)
+    kind = np.empty(rank, dtype=np.int64)
     a = 0
     for k in range(base_on.shape[0]):
-        if base_on[k] and not branch_on[k]:
+        if base_on[k] and not branch_on[k] and not hung[k]:
             kind[a] = k
             a += 1
     for c in range(n_isl):
@@ -858,15 +901,15 @@ def _plan(branch_on, labels, n_isl, ref_mask, base, rank_rows, kept, ground):
 def _base_solution(p, live, base, q):
     """``X q``: the base's ``X q₀`` plus the columns of the rows whose injection changed (or ``X q`` if fewer).
 
-    ``q`` (filled here) is ``p`` on the energised rows the base solves and
-    the base's own injection on dark ones (they carry no flow).
+    ``q`` (filled here) is ``p`` on the energised rows the base solves and 0
+    on dark ones (they hang from one point: :func:`_hung`).
     """
     xc, theta0, q0, base_solve = base[_XC], base[_THETA0], base[_Q0], base[_BASE_SOLVE]
     n = q.shape[0]
     changed = 0
     nonzero = 0
     for i in range(n):
-        q[i] = p[i] if (base_solve[i] and live[i]) else q0[i]
+        q[i] = p[i] if (base_solve[i] and live[i]) else 0.0
         if q[i] != q0[i]:
             changed += 1
         if q[i] != 0.0:
@@ -934,15 +977,13 @@ def _add_columns(kind, grid, base, xv, mat, y):
     return True
 
 
-def _residual(y, q, branch_on, labels, live, kept, ground, grid, base, residual):
+def _residual(y, q, branch_on, labels, kept, ground, hung, grid, base, residual):
     """``q - B' y`` on the energised rows of the update, its 1-norm and the 1-norm of its rounding.
 
     In a DC network a unit injected at a row and taken out at the reference
     moves at most one unit through any branch, so an error ``r`` in the
     injections moves no flow by more than ``|r|₁`` (per unit): the 1-norm of
-    the residual bounds the error of every flow the angles ``y`` give. Dark
-    islands are left out: they carry no flow, and their blocks of ``B'``
-    stand apart.
+    the residual bounds the error of every flow the angles ``y`` give.
     """
     adj_ptr, adj_nbr, adj_br, b_pu = grid[_ADJ_PTR], grid[_ADJ_NBR], grid[_ADJ_BR], grid[_B]
     base_on, base_solve, weight = base[_BASE_ON], base[_BASE_SOLVE], base[_WEIGHT]
@@ -950,7 +991,7 @@ def _residual(y, q, branch_on, labels, live, kept, ground, grid, base, residual)
     floor = 0.0
     for i in range(y.shape[0]):
         residual[i] = 0.0
-        if not (base_solve[i] and live[i]):
+        if not base_solve[i]:
             continue
         total = q[i]
         scale = abs(q[i])
@@ -959,7 +1000,7 @@ def _residual(y, q, branch_on, labels, live, kept, ground, grid, base, residual)
             scale += weight * abs(y[i])
         for e in range(adj_ptr[i], adj_ptr[i + 1]):
             k = adj_br[e]
-            if base_on[k] and branch_on[k]:
+            if base_on[k] and (branch_on[k] or hung[k]):
                 other = y[adj_nbr[e]] if base_solve[adj_nbr[e]] else 0.0
                 total -= b_pu[k] * (y[i] - other)
                 scale += b_pu[k] * (abs(y[i]) + abs(other))
@@ -969,12 +1010,14 @@ def _residual(y, q, branch_on, labels, live, kept, ground, grid, base, residual)
     return mass, floor * 2.220446049250313e-16
 
 
-def _correction(residual, mass, kind, grid, base, xv, mat, delta):
-    """``X' r`` from the residual's largest entries, leaving out at most a tenth of its mass. False if singular.
+def _correction(residual, mass, left_out, kind, grid, base, xv, mat, delta):
+    """``X' r`` from the residual's largest entries, leaving out at most ``left_out`` of its mass. False if singular.
 
     The entries kept are those of at least ``2^-s`` times the largest, ``s``
-    the largest shift that leaves out no more than that tenth (binned by
-    binary exponent, not sorted).
+    the largest shift that leaves out no more than that (binned by binary
+    exponent, not sorted). Each entry costs a column of ``X``: the residual
+    of an update is spread over every row (``X``'s own rounding, amplified
+    by the update), and only the columns of ``X`` correct it.
     """
     xc = base[_XC]
     largest = np.abs(residual).max()
@@ -983,7 +1026,7 @@ def _correction(residual, mass, kind, grid, base, xv, mat, delta):
         if d != 0.0:
             binned[min(int(-np.log2(abs(d) / largest)), _BINS)] += abs(d)
     cut, left = _BINS + 1, 0.0
-    while cut > 0 and left + binned[cut - 1] <= 0.1 * mass:
+    while cut > 0 and left + binned[cut - 1] <= left_out:
         cut -= 1
         left += binned[cut]
     delta[:] = 0.0
@@ -999,10 +1042,11 @@ def _correction(residual, mass, kind, grid, base, xv, mat, delta):
 def _woodbury(p, branch_on, labels, n_isl, live, ref_mask, grid, base, work, limits, theta):
     """Angles from the base inverse by one Woodbury update, or a status saying it does not apply.
 
-    The update takes out every branch of the base now out, and grounds each
-    island without a reference of the base (at its reference, or at its
-    first row when it is dark): an island held at one reference and the same
-    island grounded there have the same flows. The update is not backward
+    The update takes out the branches of the base now out (but those a dark
+    piece hangs from, :func:`_hung`), and grounds each energised island
+    without a reference of the base at its own reference: an island held at
+    one reference and the same island grounded there have the same flows.
+    The update is not backward
     stable, so it is refined until the residual bounds every flow's error by
     ``TOL_MW`` or by rounding (:func:`_residual`). (The base's twin:
     :meth:`gridsim.power.dcsolver.BaseSolver.theta`.)
@@ -1010,7 +1054,9 @@ def _woodbury(p, branch_on, labels, n_isl, live, ref_mask, grid, base, work, lim
     n = labels.shape[0]
     kept = np.empty(n_isl, dtype=np.bool_)
     ground = np.empty(n_isl, dtype=np.int64)
-    kind, applies = _plan(branch_on, labels, n_isl, ref_mask, base, limits[_RANK_ROWS], kept, ground)
+    hung = np.empty(grid[_FROM].shape[0], dtype=np.bool_)
+    kind, applies = _plan(branch_on, labels, n_isl, live, ref_mask, grid, base, limits[_RANK_ROWS], kept, ground,
+                          hung)
     if not applies:
         return _NEEDS_FRESH
     q = np.empty(n)
@@ -1025,10 +1071,12 @@ def _woodbury(p, branch_on, labels, n_isl, live, ref_mask, grid, base, work, lim
         residual = np.empty(n)
         delta = np.empty(n)
         for step in range(_REFINE_STEPS + 1):
-            mass, floor = _residual(y, q, branch_on, labels, live, kept, ground, grid, base, residual)
-            if mass * grid[_BASE_MVA] <= limits[_TOL_MW] or mass <= limits[_ROUNDING] * floor:
+            mass, floor = _residual(y, q, branch_on, labels, kept, ground, hung, grid, base, residual)
+            enough = max(limits[_TOL_MW] / grid[_BASE_MVA], limits[_ROUNDING] * floor)
+            if mass <= enough:
                 break
-            if step == _REFINE_STEPS or not _correction(residual, mass, kind, grid, base, xv, mat, delta):
+            if step == _REFINE_STEPS or not _correction(residual, mass, max(0.1 * mass, 0.5 * enough), kind, grid,
+                                                        base, xv, mat, delta):
                 return _ILL_CONDITIONED
             for i in range(n):
                 y[i] += delta[i]
