@@ -227,7 +227,6 @@ class DcKernel:
         self._demand = np.maximum(self._load_p, 0.0) * g.load_on
         self._no_gens = np.zeros(0, dtype=i64)
         self._base: tuple | None = None
-        self._work: np.ndarray | None = None
         self._all_energised: tuple[np.ndarray, frozenset[int]] | None = None
         self.reason: str | None = None
         if not AVAILABLE:
@@ -256,10 +255,9 @@ class DcKernel:
         return cls(engine.grid, **limits)
 
     def __getstate__(self) -> dict:
-        """Pickles without the base inverse and the work space (rebuilt on first use; 66 MB at 2,869 buses)."""
+        """Pickles without the base inverse (rebuilt on first use; 66 MB at 2,869 buses)."""
         state = dict(self.__dict__)
         state["_base"] = None
-        state["_work"] = None
         state["_all_energised"] = None
         return state
 
@@ -301,7 +299,7 @@ class DcKernel:
         rows = np.asarray(branch_rows, dtype=np.int64)
         gens = self._no_gens if gen_positions is None else np.asarray(gen_positions, dtype=np.int64)
         status, served, state, trip_pos, trip_gen, trip_ratio, depth, islands, flow, energised, on = _cascade(
-            rows, gens, np.ascontiguousarray(load_p, dtype=np.float64), demand, self._grid, base, self._work,
+            rows, gens, np.ascontiguousarray(load_p, dtype=np.float64), demand, self._grid, base,
             (self.rank_rows, self.fresh_rows, self.tol_mw, self.rounding))
         if status == _BAD_INDEX:
             return _declined(_REASONS[status])
@@ -401,20 +399,15 @@ class DcKernel:
                 self._base = (False, np.zeros((1, 1)), np.zeros(n), np.zeros(n), np.zeros(g.n_branch, dtype=bool),
                               np.zeros(n, dtype=bool), np.zeros(0, dtype=np.int64), 1.0)
             else:
-                rows = solver.rows
-                x = np.zeros((n, n))
+                xc = np.zeros((n, n))  # row j: the column of X for row j
                 if solver.inverse is not None:
-                    x[:] = solver.inverse
-                elif len(rows):
-                    x[np.ix_(rows, rows)] = _refined_inverse(g, solver)
-                xc = np.ascontiguousarray(x.T)  # row j: the column of X for row j
-                del x
+                    xc[:] = solver.inverse.T
+                elif len(solver.rows):
+                    _columns_of_inverse(g, solver, xc)
                 q0 = np.where(solver.solve_mask, p_pu, 0.0)
                 weight = float(np.median(g.b_pu[solver.on])) if solver.on.any() else 1.0
                 self._base = (True, xc, xc.T @ q0, q0, solver.on.copy(), solver.solve_mask.copy(),
                               np.flatnonzero(solver.ref_mask).astype(np.int64), weight)
-        if self._work is None:
-            self._work = np.zeros((self.rank_rows, self.grid.n_bus))
         return self._base
 
     def _energised_buses(self, mask: np.ndarray) -> frozenset[int]:
@@ -428,13 +421,14 @@ class DcKernel:
         return buses
 
 
-def _refined_inverse(g: CompiledGrid, solver: BaseSolver) -> np.ndarray:
-    """The base inverse from the sparse LU, with one step of iterative refinement.
+def _columns_of_inverse(g: CompiledGrid, solver: BaseSolver, xc: np.ndarray, block: int = 256) -> None:
+    """Fill ``xc`` (row j: the column of ``X`` for row j) from the sparse LU, refined once, a block at a time.
 
     ``X = LU⁻¹ I`` carries the LU's rounding (a relative 1e-9 on a grid of
-    condition 1e7, such as case2869pegase's), and a Woodbury update of high
-    rank amplifies it; one step ``X + LU⁻¹ (I - B X)`` (half the cost again)
+    condition 1e7, such as case2869pegase's), which a Woodbury update of high
+    rank amplifies; one step ``X + LU⁻¹ (I - B X)`` (half the cost again)
     brings the flows to the accuracy of a fresh factorisation or better.
+    Blocks of columns keep the memory at ``xc`` and a few blocks.
     """
     rows = solver.rows
     position = np.full(g.n_bus, -1, dtype=np.int64)
@@ -447,12 +441,13 @@ def _refined_inverse(g: CompiledGrid, solver: BaseSolver) -> np.ndarray:
     cells_c = np.concatenate([f[inside_f], t[inside_t], t[both], f[both]])
     values = np.concatenate([b[inside_f], b[inside_t], -b[both], -b[both]])
     matrix = sp.csr_matrix((values, (cells_r, cells_c)), shape=(len(rows), len(rows)))
-    identity = np.eye(len(rows))
-    inverse = solver.lu.solve(identity)
-    residual = identity - matrix @ inverse
-    del identity
-    inverse += solver.lu.solve(residual)
-    return inverse
+    for start in range(0, len(rows), block):
+        stop = min(start + block, len(rows))
+        unit = np.zeros((len(rows), stop - start))
+        unit[np.arange(start, stop), np.arange(stop - start)] = 1.0
+        columns = solver.lu.solve(unit)
+        columns += solver.lu.solve(unit - matrix @ columns)
+        xc[np.ix_(rows[start:stop], rows)] = columns.T
 
 
 def _declined(reason: str) -> KernelOutcome:
@@ -1039,7 +1034,7 @@ def _correction(residual, mass, left_out, kind, grid, base, xv, mat, delta):
     return _add_columns(kind, grid, base, xv, mat, delta)
 
 
-def _woodbury(p, branch_on, labels, n_isl, live, ref_mask, grid, base, work, limits, theta):
+def _woodbury(p, branch_on, labels, n_isl, live, ref_mask, grid, base, limits, theta):
     """Angles from the base inverse by one Woodbury update, or a status saying it does not apply.
 
     The update takes out the branches of the base now out (but those a dark
@@ -1063,7 +1058,7 @@ def _woodbury(p, branch_on, labels, n_isl, live, ref_mask, grid, base, work, lim
     y = _base_solution(p, live, base, q)
     rank = kind.shape[0]
     if rank:
-        xv = work[:rank]
+        xv = np.empty((rank, n))
         mat = np.empty((rank, rank))
         _update_system(kind, grid, base, xv, mat)
         if not _add_columns(kind, grid, base, xv, mat, y):
@@ -1085,13 +1080,13 @@ def _woodbury(p, branch_on, labels, n_isl, live, ref_mask, grid, base, work, lim
     return _OK
 
 
-def _angles(p, branch_on, labels, n_isl, live, ref_mask, grid, base, work, limits, theta):
+def _angles(p, branch_on, labels, n_isl, live, ref_mask, grid, base, limits, theta):
     """The DC angles of this generation: by the base update where it applies, else afresh. Returns a status."""
     if not live.any():
         theta[:] = 0.0
         return _OK
     if base[_HAS_BASE]:
-        status = _woodbury(p, branch_on, labels, n_isl, live, ref_mask, grid, base, work, limits, theta)
+        status = _woodbury(p, branch_on, labels, n_isl, live, ref_mask, grid, base, limits, theta)
         if status != _NEEDS_FRESH:
             return status
     return _fresh(p, branch_on, labels, n_isl, live, ref_mask, grid, limits[_FRESH_ROWS], theta)
@@ -1179,7 +1174,7 @@ def _untouched(load_p, grid):
     return n_isl, labels, live, ref_mask, p_pu
 
 
-def _cascade(out_rows, out_gens, load_p, demand, grid, base, work, limits):
+def _cascade(out_rows, out_gens, load_p, demand, grid, base, limits):
     """One DC cascade to its fixed point (twin: ``FastCascade.run_rows`` with ``flow="dc"``).
 
     Returns ``(status, served, state codes, trip positions, trip
@@ -1216,7 +1211,7 @@ def _cascade(out_rows, out_gens, load_p, demand, grid, base, work, limits):
             _injections(gen_on, gen_p, keep, load_p, grid, injection)
             balanced_for = n_isl
         _shifted(injection, branch_on, live, grid, p)
-        status = _angles(p, branch_on, labels, n_isl, live, ref_mask, grid, base, work, limits, theta)
+        status = _angles(p, branch_on, labels, n_isl, live, ref_mask, grid, base, limits, theta)
         count = _protection(branch_on, live, theta, grid, flow, new) if status == _OK else 0
         if count == 0:
             break
