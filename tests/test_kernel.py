@@ -35,7 +35,7 @@ from gridsim.power.kernel import DcKernel
 pytest.importorskip("numba")
 
 REPO = Path(__file__).resolve().parents[1]
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @functools.cache
@@ -129,7 +129,7 @@ def test_the_kernel_runs_most_cascades_itself(name):
     rows = branch_rows(engine)
     n_gen = len(engine.grid.gen_index)
     handled = 0
-    attacks = 150
+    attacks = 100
     for number in range(attacks):
         picked = rows[rng.choice(len(rows), size=rng.integers(1, min(6, len(rows)) + 1), replace=False)]
         gens = rng.choice(n_gen, size=1) if n_gen and number % 3 == 0 else None

@@ -12,28 +12,38 @@ their generations and ratios, depth, islands) or the whole
 :class:`~gridsim.power.contract.CascadeResult`.
 
 The angles. The untouched grid's reduced ``B`` is inverted once, densely
-(``X``, the same inverse :class:`gridsim.power.dcsolver.BaseSolver` keeps for
-small grids; from its sparse LU for larger ones, up to :data:`DENSE_ROWS`
-rows). Every generation's angles follow from ``X`` by one
-Sherman-Morrison-Woodbury update of rank ``|O| + |G|``: ``O`` the branches of
-the base out (attacked or tripped), ``G`` one *grounding* per island that
-holds no reference of the base (an island split off: at its own reference
-when it has one, at its first row when it is dark). Grounding a row adds
-``w e eᵀ`` to ``B``: an island with one reference solved that way has the
-angles of the reference held fixed, shifted by a constant, so its flows are
-the same; a dark island's angles carry no flow. The right-hand side is the
-base's ``X q₀`` plus the columns of the rows whose injection changed. So a
-split costs a few columns of ``X``, whatever the size of the piece split
-off, where :class:`~gridsim.power.dcsolver.BaseSolver` takes a Schur
+(``X``: the inverse :class:`gridsim.power.dcsolver.BaseSolver` keeps for
+small grids; from its sparse LU, refined once, for larger ones, up to
+:data:`DENSE_ROWS` rows). Every generation's angles follow from ``X`` by
+one Sherman-Morrison-Woodbury update of rank ``|O| + |G|``: ``O`` the
+branches of the base now out (attacked or tripped), ``G`` one *grounding*
+(``w e eᵀ`` added to ``B``) at the reference of each energised island that
+holds no reference of the base. An island grounded at its one reference has
+the angles of the island held there, shifted by a constant: the same flows.
+A dark piece keeps one of its branches out and hangs from it with no
+injection, carrying no flow, so it costs no column. The right-hand side is
+the base's ``X q₀`` plus the columns of the rows whose injection changed.
+A split thus costs a few columns of ``X``, whatever the size of the piece
+split off, where :class:`~gridsim.power.dcsolver.BaseSolver` takes a Schur
 complement of every row split (up to 64) and solves the rest afresh.
+
+The update is not backward stable: ``X``'s own rounding, amplified by an
+update of high rank, leaves a residual on every row. In a DC network an
+injection error ``r`` moves no flow by more than ``|r|₁``, so the residual
+(cheap, from the branches) bounds every flow's error; while it is above
+:data:`TOL_MW` and above :data:`ROUNDING` times its own rounding, the angles
+are refined from its largest entries.
 
 Where the update does not apply (an island of the base lost its reference,
 an island holds two references, or the update's rank passes
 :data:`RANK_ROWS`), each energised island is solved afresh by a dense LU, if
-none has more than :data:`FRESH_ROWS` rows. Beyond that, and where numba is
-not installed (:data:`AVAILABLE`), the kernel declines: :meth:`DcKernel.run`
-says so (``handled`` False, with the ``reason``) and the caller runs the
-Python path. It never guesses.
+none has more than :data:`FRESH_ROWS` rows. Beyond that the kernel declines:
+:meth:`DcKernel.run` says so (``handled`` False, with the ``reason``), with
+the generations it ran and the branches out when it stopped
+(``resume_rows``); the Python path runs the rest from there
+(:meth:`DcKernel.continued` joins the two), or the whole cascade. Where
+numba is not installed (:data:`AVAILABLE`) the kernel runs nothing. It
+never guesses.
 
 The rules here are those of :mod:`gridsim.power.fast` (the dispatch of
 :func:`gridsim.power.fast._dispatch`, the balance of ``FastCascade._balance``,
@@ -44,8 +54,10 @@ fast engine's DC path calls this kernel, the rules live here alone.
 numba is optional and imported on first use (about 0.3 s), not with this
 module: its functions are compiled with ``cache=True``, so a worker process
 loads the compiled code from disk. A kernel pickles without its inverse
-(rebuilt on first use, about 2 s for 2,869 buses), and imports neither
-pandapower nor lightsim2grid.
+(rebuilt on first use, 2 to 4 s for 2,869 buses), and imports neither
+pandapower nor lightsim2grid. After its first cascade a kernel may run in
+several threads at once: its functions release the GIL and share only
+read-only arrays.
 """
 
 from __future__ import annotations
@@ -185,8 +197,10 @@ class DcKernel:
     >>> outcome = kernel.run(rows)
     >>> outcome.handled, outcome.depth
     (True, 3)
-    >>> kernel.result(outcome).trips == engine.run_rows(rows).trips
-    True
+    >>> [(t.index, t.generation) for t in kernel.result(outcome).trips]
+    [(29, 1), (20, 2), (21, 3), (22, 3), (23, 3), (24, 3)]
+    >>> [(t.index, t.generation) for t in engine.run_rows(rows).trips]
+    [(29, 1), (20, 2), (21, 3), (22, 3), (23, 3), (24, 3)]
     """
 
     def __init__(self, grid: CompiledGrid, *, fresh_rows: int = FRESH_ROWS, rank_rows: int = RANK_ROWS,
@@ -461,7 +475,9 @@ def _declined(reason: str) -> KernelOutcome:
 #
 # Plain Python until _jit() replaces each by its numba dispatcher (compiled with cache=True): the
 # functions call each other through this module's globals, which then name the dispatchers. The grid's
-# arrays travel as one tuple, ``grid``, read by the positions below; the base's as ``base``.
+# arrays reach the two entry points (_untouched, _cascade) as one tuple, ``grid``, read by the positions
+# below, and the base's as ``base``; the helpers take the arrays they use (large tuples through every call
+# would multiply numba's compile time).
 
 (_FROM, _TO, _B, _SHIFT, _BRANCH_ON, _ALIVE, _VA, _ADJ_PTR, _ADJ_NBR, _ADJ_BR, _SHIFTERS, _WATCHED, _RATING, _LIMIT,
  _LOAD_ROW, _LOAD_ON, _SGEN_ROW, _SGEN_P, _GEN_ROW, _GEN_P, _GEN_LOW, _GEN_CAP, _GEN_ON, _GEN_SLACK, _EXT_ROW,
@@ -471,9 +487,10 @@ _RANK_ROWS, _FRESH_ROWS, _TOL_MW, _ROUNDING = range(4)
 
 _JITTED: list[bool] = []
 _COMPILED = ("_islands", "_sources", "_island_sums", "_own_balance", "_references", "_balance", "_injections",
-             "_shifted", "_gauss", "_solve", "_fresh_layout", "_fresh_island", "_fresh", "_kept_and_grounded", "_hung",
-             "_plan", "_base_solution", "_update_system", "_project", "_add_columns", "_residual", "_correction",
-             "_woodbury", "_angles", "_protection", "_fixed_point", "_switched_off", "_untouched", "_cascade")
+             "_shifted", "_gauss", "_solve", "_fresh_layout", "_fresh_island", "_fresh", "_kept_and_grounded",
+             "_hung", "_plan", "_base_solution", "_update_system", "_project", "_add_columns", "_residual",
+             "_correction", "_woodbury", "_protection", "_fixed_point", "_switched_off", "_units", "_untouched",
+             "_cascade")
 
 
 def _jit() -> None:
@@ -488,9 +505,12 @@ def _jit() -> None:
     _JITTED.append(True)
 
 
-def _islands(branch_on, grid, labels, stack):
-    """Label every row with its island over the branches in service (a dead row is an island alone); count them."""
-    adj_ptr, adj_nbr, adj_br = grid[_ADJ_PTR], grid[_ADJ_NBR], grid[_ADJ_BR]
+def _islands(branch_on, adj, labels, stack):
+    """Label every row with its island over the branches in service (a dead row is an island alone); count them.
+
+    ``adj`` is ``(pointers, neighbours, branches)``: each row's branches in CSR form.
+    """
+    adj_ptr, adj_nbr, adj_br = adj
     labels[:] = -1
     count = 0
     for start in range(labels.shape[0]):
@@ -512,12 +532,11 @@ def _islands(branch_on, grid, labels, stack):
     return count
 
 
-def _sources(labels, n_isl, gen_on, grid, energised, has_ext):
+def _sources(labels, n_isl, gen_on, gen_row, ext_row, energised, has_ext):
     """Per island: whether it holds an external grid, and whether it holds a source at all."""
-    gen_row = grid[_GEN_ROW]
     has_ext[:n_isl] = False
     energised[:n_isl] = False
-    for r in grid[_EXT_ROW]:
+    for r in ext_row:
         has_ext[labels[r]] = True
         energised[labels[r]] = True
     for k in range(gen_row.shape[0]):
@@ -525,13 +544,12 @@ def _sources(labels, n_isl, gen_on, grid, energised, has_ext):
             energised[labels[gen_row[k]]] = True
 
 
-def _island_sums(labels, n_isl, gen_on, load_p, grid, energised, has_ext, sums, best):
+def _island_sums(labels, n_isl, gen_on, load_p, units, energised, has_ext, sums, best):
     """Per island balanced by its generators: load, static generation, their limits' sums, its largest generator.
 
     ``sums`` rows: load, static generation, sum of maxima, of minima, of headroom.
     """
-    load_row, load_on, sgen_row, sgen_p = grid[_LOAD_ROW], grid[_LOAD_ON], grid[_SGEN_ROW], grid[_SGEN_P]
-    gen_row, gen_low, gen_cap = grid[_GEN_ROW], grid[_GEN_LOW], grid[_GEN_CAP]
+    load_row, load_on, sgen_row, sgen_p, gen_row, _, gen_low, gen_cap, _, _, _ = units
     sums[:, :n_isl] = 0.0
     best[:n_isl] = -1
     for j in range(load_row.shape[0]):
@@ -548,7 +566,7 @@ def _island_sums(labels, n_isl, gen_on, load_p, grid, energised, has_ext, sums, 
                 best[c] = k
 
 
-def _own_balance(labels, gen_on, load_p, grid, energised, has_ext, sums, best, state, keep, gen_p, slack):
+def _own_balance(labels, gen_on, load_p, units, energised, has_ext, sums, best, state, keep, gen_p, slack):
     """Islands without an external grid: loads kept in proportion when short, the dispatch, the reference.
 
     The dispatch (twin: :func:`gridsim.power.fast._dispatch`): every
@@ -556,8 +574,7 @@ def _own_balance(labels, gen_on, load_p, grid, energised, has_ext, sums, best, s
     in proportion to the minima at or below their sum; otherwise its minimum
     and a share of the rest in proportion to its headroom.
     """
-    load_row, load_on, gen_row = grid[_LOAD_ROW], grid[_LOAD_ON], grid[_GEN_ROW]
-    gen_low, gen_cap = grid[_GEN_LOW], grid[_GEN_CAP]
+    load_row, load_on, _, _, gen_row, _, gen_low, gen_cap, _, _, _ = units
     for j in range(load_row.shape[0]):
         c = labels[load_row[j]]
         load_mw, sgen_mw, cap_sum = sums[0, c], sums[1, c], sums[2, c]
@@ -582,51 +599,51 @@ def _own_balance(labels, gen_on, load_p, grid, energised, has_ext, sums, best, s
             slack[k] = True
 
 
-def _references(labels, gen_on, grid, energised, slack, live, ref_mask):
+def _references(labels, gen_on, units, energised, slack, live, ref_mask):
     """Rows in energised islands, and the references among them: external grids and slack generators."""
-    row_alive, gen_row = grid[_ALIVE], grid[_GEN_ROW]
+    _, _, _, _, gen_row, _, _, _, _, ext_row, row_alive = units
     for i in range(labels.shape[0]):
         live[i] = row_alive[i] and energised[labels[i]]
         ref_mask[i] = False
-    for r in grid[_EXT_ROW]:
+    for r in ext_row:
         ref_mask[r] = live[r]
     for k in range(gen_row.shape[0]):
         if slack[k] and gen_on[k] and live[gen_row[k]]:
             ref_mask[gen_row[k]] = True
 
 
-def _balance(labels, n_isl, gen_on, load_p, grid, state, keep, gen_p, energised, live, ref_mask):
+def _balance(labels, n_isl, gen_on, load_p, units, state, keep, gen_p, energised, live, ref_mask):
     """The balance of docs/PROPAGATION.md rule 3, every island at once (twin: ``FastCascade._balance``).
 
-    Fills ``state``, ``keep`` (per load), ``gen_p`` (per generator),
-    ``energised`` (per island), ``live`` and ``ref_mask`` (per row). An
-    island holding an external grid takes its imbalance there (its
-    generators keep their set points and slack flags); every other energised
-    island is balanced by its generators (:func:`_own_balance`).
+    ``units`` holds the loads', static generators' and generators' arrays
+    (:meth:`DcKernel._units`). Fills ``state``, ``keep`` (per load),
+    ``gen_p`` (per generator), ``energised`` (per island), ``live`` and
+    ``ref_mask`` (per row). An island holding an external grid takes its
+    imbalance there (its generators keep their set points and slack flags);
+    every other energised island is balanced by its generators
+    (:func:`_own_balance`).
     """
-    load_row, gen_row, gen_slack = grid[_LOAD_ROW], grid[_GEN_ROW], grid[_GEN_SLACK]
+    load_row, _, _, _, gen_row, gen_p0, _, _, gen_slack, ext_row, _ = units
     has_ext = np.empty(n_isl, dtype=np.bool_)
-    _sources(labels, n_isl, gen_on, grid, energised, has_ext)
+    _sources(labels, n_isl, gen_on, gen_row, ext_row, energised, has_ext)
     for j in range(load_row.shape[0]):
         on = energised[labels[load_row[j]]]
         state[j] = _SERVED if on else _ISLAND
         keep[j] = 1.0 if on else 0.0
     slack = np.empty(gen_row.shape[0], dtype=np.bool_)
-    gen_p[:] = grid[_GEN_P]
+    gen_p[:] = gen_p0
     for k in range(gen_row.shape[0]):
         slack[k] = gen_slack[k] and has_ext[labels[gen_row[k]]]
     sums = np.empty((5, n_isl))
     best = np.empty(n_isl, dtype=np.int64)
-    _island_sums(labels, n_isl, gen_on, load_p, grid, energised, has_ext, sums, best)
-    _own_balance(labels, gen_on, load_p, grid, energised, has_ext, sums, best, state, keep, gen_p, slack)
-    _references(labels, gen_on, grid, energised, slack, live, ref_mask)
+    _island_sums(labels, n_isl, gen_on, load_p, units, energised, has_ext, sums, best)
+    _own_balance(labels, gen_on, load_p, units, energised, has_ext, sums, best, state, keep, gen_p, slack)
+    _references(labels, gen_on, units, energised, slack, live, ref_mask)
 
 
-def _injections(gen_on, gen_p, keep, load_p, grid, p):
+def _injections(gen_on, gen_p, keep, load_p, units, fixed_mw, base_mva, p):
     """Net injection of every row (per unit) before phase-shift injections (twin: ``FastCascade._injections``)."""
-    load_row, load_on, sgen_row, sgen_p, gen_row = (grid[_LOAD_ROW], grid[_LOAD_ON], grid[_SGEN_ROW], grid[_SGEN_P],
-                                                    grid[_GEN_ROW])
-    fixed_mw, base_mva = grid[_FIXED], grid[_BASE_MVA]
+    load_row, load_on, sgen_row, sgen_p, gen_row, _, _, _, _, _, _ = units
     n = p.shape[0]
     gen = np.zeros(n)
     sgen = np.zeros(n)
@@ -642,15 +659,18 @@ def _injections(gen_on, gen_p, keep, load_p, grid, p):
         p[i] = (gen[i] + sgen[i] - load[i] - fixed_mw[i]) / base_mva
 
 
-def _shifted(p, branch_on, live, grid, out):
-    """``p`` plus the phase shifters' injections (pandapower's ``Pfinj``) of the branches in service, into ``out``."""
-    from_row, to_row, b_pu, shift_rad = grid[_FROM], grid[_TO], grid[_B], grid[_SHIFT]
+def _shifted(p, branch_on, live, shifters, branches, shift_rad, out):
+    """``p`` plus the phase shifters' injections (pandapower's ``Pfinj``) of the branches in service, into ``out``.
+
+    ``branches`` is ``(from rows, to rows, susceptances)``.
+    """
+    from_row, to_row, b_pu = branches
     out[:] = p
-    if grid[_SHIFTERS].shape[0] == 0:
+    if shifters.shape[0] == 0:
         return
     into = np.zeros(p.shape[0])
     away = np.zeros(p.shape[0])
-    for k in grid[_SHIFTERS]:
+    for k in shifters:
         f, t = from_row[k], to_row[k]
         if branch_on[k] and live[f] and live[t]:
             injection = b_pu[k] * -shift_rad[k]
@@ -696,13 +716,13 @@ def _solve(a, b):
     return x if _gauss(a.copy(), x) else np.zeros(0)
 
 
-def _fresh_layout(branch_on, labels, n_isl, live, ref_mask, grid, theta, local, size, b_start, b_list):
+def _fresh_layout(branch_on, labels, n_isl, live, ref_mask, branches, va_rad, theta, local, size, b_start, b_list):
     """The rows to solve of every island (``local``: their places) and its branches in service, grouped.
 
     ``theta`` gets the references' initial angles (0 elsewhere). Returns a
-    status: an island whose rows cannot be solved (no reference, too large).
+    status: an island whose rows cannot be solved (no reference).
     """
-    from_row, to_row, va_rad = grid[_FROM], grid[_TO], grid[_VA]
+    from_row, to_row, _ = branches
     refs = np.zeros(n_isl, dtype=np.int64)
     size[:] = 0
     for i in range(labels.shape[0]):
@@ -730,15 +750,15 @@ def _fresh_layout(branch_on, labels, n_isl, live, ref_mask, grid, theta, local, 
     return _OK
 
 
-def _fresh_island(p, grid, theta, local, rows, branches):
-    """Solve one island's ``rows`` by a dense LU of its ``B`` over ``branches``, references held. Status."""
-    from_row, to_row, b_pu = grid[_FROM], grid[_TO], grid[_B]
+def _fresh_island(p, branches, theta, local, rows, island_branches):
+    """Solve one island's ``rows`` by a dense LU of its ``B`` over its branches, references held. Status."""
+    from_row, to_row, b_pu = branches
     size = rows.shape[0]
     a = np.zeros((size, size))
     rhs = np.empty(size)
     for j in range(size):
         rhs[j] = p[rows[j]]
-    for k in branches:
+    for k in island_branches:
         f, t, b = from_row[k], to_row[k], b_pu[k]
         lf, lt = local[f], local[t]
         if lf >= 0:
@@ -760,7 +780,7 @@ def _fresh_island(p, grid, theta, local, rows, branches):
     return _OK
 
 
-def _fresh(p, branch_on, labels, n_isl, live, ref_mask, grid, fresh_rows, theta):
+def _fresh(p, branch_on, labels, n_isl, live, ref_mask, branches, va_rad, fresh_rows, theta):
     """Angles of every energised island by a dense LU of its own ``B``, references at their initial angle.
 
     The fast engine's :func:`gridsim.power.dcsolver.fresh_solve`, one dense
@@ -770,8 +790,9 @@ def _fresh(p, branch_on, labels, n_isl, live, ref_mask, grid, fresh_rows, theta)
     local = np.empty(n, dtype=np.int64)
     size = np.empty(n_isl, dtype=np.int64)
     b_start = np.empty(n_isl + 1, dtype=np.int64)
-    b_list = np.empty(grid[_FROM].shape[0], dtype=np.int64)
-    status = _fresh_layout(branch_on, labels, n_isl, live, ref_mask, grid, theta, local, size, b_start, b_list)
+    b_list = np.empty(branches[0].shape[0], dtype=np.int64)
+    status = _fresh_layout(branch_on, labels, n_isl, live, ref_mask, branches, va_rad, theta, local, size, b_start,
+                           b_list)
     if status != _OK:
         return status
     for c in range(n_isl):
@@ -786,23 +807,22 @@ def _fresh(p, branch_on, labels, n_isl, live, ref_mask, grid, fresh_rows, theta)
             rows_of[start[labels[i]] + local[i]] = i
     for c in range(n_isl):
         if size[c]:
-            status = _fresh_island(p, grid, theta, local, rows_of[start[c]:start[c + 1]],
+            status = _fresh_island(p, branches, theta, local, rows_of[start[c]:start[c + 1]],
                                    b_list[b_start[c]:b_start[c + 1]])
             if status != _OK:
                 return status
     return _OK
 
 
-def _kept_and_grounded(labels, live, ref_mask, base, kept, ground):
+def _kept_and_grounded(labels, live, ref_mask, base_solve, base_refs, kept, ground):
     """Islands holding a reference of the base (``kept``), and the reference grounded in every other energised one.
 
     False where the update does not apply: a reference of the base lost (its
     generator out, its island dark), or an island pinned at two references.
     """
-    base_solve = base[_BASE_SOLVE]
     kept[:] = False
     ground[:] = -1
-    for r in base[_BASE_REFS]:
+    for r in base_refs:
         if not ref_mask[r]:
             return False
         kept[labels[r]] = True
@@ -815,7 +835,7 @@ def _kept_and_grounded(labels, live, ref_mask, base, kept, ground):
     return True
 
 
-def _hung(branch_on, live, grid, base, dark_of, stack, hung):
+def _hung(branch_on, live, adj, branches, base_on, base_solve, dark_of, stack, hung):
     """Dark rows hung from the energised grid: which branches out the update keeps (into ``hung``).
 
     A dark piece (``dark_of``: the base's branches among rows now dark)
@@ -824,9 +844,8 @@ def _hung(branch_on, live, grid, base, dark_of, stack, hung):
     the branch nor the piece costs the update a column. Its other branches
     to energised rows are taken out; branches between dark rows stay.
     """
-    adj_ptr, adj_nbr, adj_br, from_row, to_row = (grid[_ADJ_PTR], grid[_ADJ_NBR], grid[_ADJ_BR], grid[_FROM],
-                                                  grid[_TO])
-    base_on, base_solve = base[_BASE_ON], base[_BASE_SOLVE]
+    adj_ptr, adj_nbr, adj_br = adj
+    from_row, to_row, _ = branches
     dark_of[:] = -1
     count = 0
     for start in range(dark_of.shape[0]):
@@ -858,19 +877,20 @@ def _hung(branch_on, live, grid, base, dark_of, stack, hung):
                 hung[k] = True
 
 
-def _plan(branch_on, labels, n_isl, live, ref_mask, grid, base, rank_rows, kept, ground, hung):
+def _plan(branch_on, labels, n_isl, live, ref_mask, adj, branches, base_on, base_solve, base_refs, rank_rows, kept,
+          ground, hung):
     """What the update takes out and grounds: ``kind`` per column (a branch, or ``-1 - row`` grounded).
 
     ``kept``, ``ground`` and ``hung`` as :func:`_kept_and_grounded` and
     :func:`_hung` fill them. The second value is False where the update does
     not apply (there, or a rank above ``rank_rows``).
     """
-    base_on = base[_BASE_ON]
     none = np.zeros(0, dtype=np.int64)
-    if not _kept_and_grounded(labels, live, ref_mask, base, kept, ground):
+    if not _kept_and_grounded(labels, live, ref_mask, base_solve, base_refs, kept, ground):
         return none, False
     n = labels.shape[0]
-    _hung(branch_on, live, grid, base, np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64), hung)
+    _hung(branch_on, live, adj, branches, base_on, base_solve, np.empty(n, dtype=np.int64),
+          np.empty(n, dtype=np.int64), hung)
     rank = 0
     for k in range(base_on.shape[0]):
         if base_on[k] and not branch_on[k] and not hung[k]:
@@ -893,13 +913,12 @@ def _plan(branch_on, labels, n_isl, live, ref_mask, grid, base, rank_rows, kept,
     return kind, True
 
 
-def _base_solution(p, live, base, q):
+def _base_solution(p, live, xc, theta0, q0, base_solve, q):
     """``X q``: the base's ``X q₀`` plus the columns of the rows whose injection changed (or ``X q`` if fewer).
 
     ``q`` (filled here) is ``p`` on the energised rows the base solves and 0
     on dark ones (they hang from one point: :func:`_hung`).
     """
-    xc, theta0, q0, base_solve = base[_XC], base[_THETA0], base[_Q0], base[_BASE_SOLVE]
     n = q.shape[0]
     changed = 0
     nonzero = 0
@@ -919,15 +938,23 @@ def _base_solution(p, live, base, q):
     return y
 
 
-def _update_system(kind, grid, base, xv, mat):
+def _project(kind, a, branches, base_solve, vector):
+    """Column ``a`` of ``V`` times ``vector``: the difference across a branch out, or a grounded row's entry."""
+    k = kind[a]
+    if k < 0:
+        return vector[-1 - k]
+    f, t = branches[0][k], branches[1][k]
+    return (vector[f] if base_solve[f] else 0.0) - (vector[t] if base_solve[t] else 0.0)
+
+
+def _update_system(kind, branches, xc, base_solve, weight, xv, mat):
     """The update's columns ``X V`` (into ``xv``) and its matrix ``C - Vᵀ X V`` (into ``mat``).
 
     ``C`` holds ``1 / b`` for a branch taken out and ``-1 / w`` for a row
     grounded at ``w``: ``B' = B₀ - U D Uᵀ + w E Eᵀ`` has the inverse
     ``X + X V (C - Vᵀ X V)⁻¹ Vᵀ X``.
     """
-    from_row, to_row, b_pu = grid[_FROM], grid[_TO], grid[_B]
-    xc, base_solve, weight = base[_XC], base[_BASE_SOLVE], base[_WEIGHT]
+    from_row, to_row, b_pu = branches
     rank = kind.shape[0]
     n = xc.shape[1]
     for a in range(rank):
@@ -942,25 +969,16 @@ def _update_system(kind, grid, base, xv, mat):
     for a in range(rank):
         k = kind[a]
         for c in range(rank):
-            mat[a, c] = -_project(kind, a, grid, base_solve, xv[c])
+            mat[a, c] = -_project(kind, a, branches, base_solve, xv[c])
         mat[a, a] += 1.0 / b_pu[k] if k >= 0 else -1.0 / weight
 
 
-def _project(kind, a, grid, base_solve, vector):
-    """Column ``a`` of ``V`` times ``vector``: the difference across a branch out, or a grounded row's entry."""
-    k = kind[a]
-    if k < 0:
-        return vector[-1 - k]
-    f, t = grid[_FROM][k], grid[_TO][k]
-    return (vector[f] if base_solve[f] else 0.0) - (vector[t] if base_solve[t] else 0.0)
-
-
-def _add_columns(kind, grid, base, xv, mat, y):
+def _add_columns(kind, branches, base_solve, xv, mat, y):
     """``y += X V (C - Vᵀ X V)⁻¹ Vᵀ y``: the update applied to a solution of the base. False if singular."""
     rank = kind.shape[0]
     rhs = np.empty(rank)
     for a in range(rank):
-        rhs[a] = _project(kind, a, grid, base[_BASE_SOLVE], y)
+        rhs[a] = _project(kind, a, branches, base_solve, y)
     z = _solve(mat, rhs)
     if z.shape[0] != rank:
         return False
@@ -972,16 +990,15 @@ def _add_columns(kind, grid, base, xv, mat, y):
     return True
 
 
-def _residual(y, q, branch_on, labels, kept, ground, hung, grid, base, residual):
-    """``q - B' y`` on the energised rows of the update, its 1-norm and the 1-norm of its rounding.
+def _residual(y, q, branch_on, labels, kept, ground, hung, adj, b_pu, base_on, base_solve, weight, residual):
+    """``q - B' y`` on the rows of the update, its 1-norm and the 1-norm of its rounding.
 
     In a DC network a unit injected at a row and taken out at the reference
     moves at most one unit through any branch, so an error ``r`` in the
     injections moves no flow by more than ``|r|₁`` (per unit): the 1-norm of
     the residual bounds the error of every flow the angles ``y`` give.
     """
-    adj_ptr, adj_nbr, adj_br, b_pu = grid[_ADJ_PTR], grid[_ADJ_NBR], grid[_ADJ_BR], grid[_B]
-    base_on, base_solve, weight = base[_BASE_ON], base[_BASE_SOLVE], base[_WEIGHT]
+    adj_ptr, adj_nbr, adj_br = adj
     mass = 0.0
     floor = 0.0
     for i in range(y.shape[0]):
@@ -1005,7 +1022,7 @@ def _residual(y, q, branch_on, labels, kept, ground, hung, grid, base, residual)
     return mass, floor * 2.220446049250313e-16
 
 
-def _correction(residual, mass, left_out, kind, grid, base, xv, mat, delta):
+def _correction(residual, mass, left_out, kind, branches, xc, base_solve, xv, mat, delta):
     """``X' r`` from the residual's largest entries, leaving out at most ``left_out`` of its mass. False if singular.
 
     The entries kept are those of at least ``2^-s`` times the largest, ``s``
@@ -1014,7 +1031,6 @@ def _correction(residual, mass, left_out, kind, grid, base, xv, mat, delta):
     of an update is spread over every row (``X``'s own rounding, amplified
     by the update), and only the columns of ``X`` correct it.
     """
-    xc = base[_XC]
     largest = np.abs(residual).max()
     binned = np.zeros(_BINS + 1)  # mass by how many halvings below the largest (the last bin: all further)
     for d in residual:
@@ -1031,47 +1047,49 @@ def _correction(residual, mass, left_out, kind, grid, base, xv, mat, delta):
             col = xc[j]
             for i in range(delta.shape[0]):
                 delta[i] += d * col[i]
-    return _add_columns(kind, grid, base, xv, mat, delta)
+    return _add_columns(kind, branches, base_solve, xv, mat, delta)
 
 
-def _woodbury(p, branch_on, labels, n_isl, live, ref_mask, grid, base, limits, theta):
+def _woodbury(p, branch_on, labels, n_isl, live, ref_mask, adj, branches, base_mva, base, limits, theta):
     """Angles from the base inverse by one Woodbury update, or a status saying it does not apply.
 
     The update takes out the branches of the base now out (but those a dark
     piece hangs from, :func:`_hung`), and grounds each energised island
     without a reference of the base at its own reference: an island held at
     one reference and the same island grounded there have the same flows.
-    The update is not backward
-    stable, so it is refined until the residual bounds every flow's error by
-    ``TOL_MW`` or by rounding (:func:`_residual`). (The base's twin:
+    The update is not backward stable, so it is refined until the residual
+    bounds every flow's error by ``TOL_MW`` or by rounding
+    (:func:`_residual`). (The base's twin:
     :meth:`gridsim.power.dcsolver.BaseSolver.theta`.)
     """
+    _, xc, theta0, q0, base_on, base_solve, base_refs, weight = base
     n = labels.shape[0]
     kept = np.empty(n_isl, dtype=np.bool_)
     ground = np.empty(n_isl, dtype=np.int64)
-    hung = np.empty(grid[_FROM].shape[0], dtype=np.bool_)
-    kind, applies = _plan(branch_on, labels, n_isl, live, ref_mask, grid, base, limits[_RANK_ROWS], kept, ground,
-                          hung)
+    hung = np.empty(base_on.shape[0], dtype=np.bool_)
+    kind, applies = _plan(branch_on, labels, n_isl, live, ref_mask, adj, branches, base_on, base_solve, base_refs,
+                          limits[_RANK_ROWS], kept, ground, hung)
     if not applies:
         return _NEEDS_FRESH
     q = np.empty(n)
-    y = _base_solution(p, live, base, q)
+    y = _base_solution(p, live, xc, theta0, q0, base_solve, q)
     rank = kind.shape[0]
     if rank:
         xv = np.empty((rank, n))
         mat = np.empty((rank, rank))
-        _update_system(kind, grid, base, xv, mat)
-        if not _add_columns(kind, grid, base, xv, mat, y):
+        _update_system(kind, branches, xc, base_solve, weight, xv, mat)
+        if not _add_columns(kind, branches, base_solve, xv, mat, y):
             return _SINGULAR
         residual = np.empty(n)
         delta = np.empty(n)
         for step in range(_REFINE_STEPS + 1):
-            mass, floor = _residual(y, q, branch_on, labels, kept, ground, hung, grid, base, residual)
-            enough = max(limits[_TOL_MW] / grid[_BASE_MVA], limits[_ROUNDING] * floor)
+            mass, floor = _residual(y, q, branch_on, labels, kept, ground, hung, adj, branches[2], base_on,
+                                    base_solve, weight, residual)
+            enough = max(limits[_TOL_MW] / base_mva, limits[_ROUNDING] * floor)
             if mass <= enough:
                 break
-            if step == _REFINE_STEPS or not _correction(residual, mass, max(0.1 * mass, 0.5 * enough), kind, grid,
-                                                        base, xv, mat, delta):
+            if step == _REFINE_STEPS or not _correction(residual, mass, max(0.1 * mass, 0.5 * enough), kind,
+                                                        branches, xc, base_solve, xv, mat, delta):
                 return _ILL_CONDITIONED
             for i in range(n):
                 y[i] += delta[i]
@@ -1080,26 +1098,15 @@ def _woodbury(p, branch_on, labels, n_isl, live, ref_mask, grid, base, limits, t
     return _OK
 
 
-def _angles(p, branch_on, labels, n_isl, live, ref_mask, grid, base, limits, theta):
-    """The DC angles of this generation: by the base update where it applies, else afresh. Returns a status."""
-    if not live.any():
-        theta[:] = 0.0
-        return _OK
-    if base[_HAS_BASE]:
-        status = _woodbury(p, branch_on, labels, n_isl, live, ref_mask, grid, base, limits, theta)
-        if status != _NEEDS_FRESH:
-            return status
-    return _fresh(p, branch_on, labels, n_isl, live, ref_mask, grid, limits[_FRESH_ROWS], theta)
-
-
-def _protection(branch_on, live, theta, grid, flow, new):
+def _protection(branch_on, live, theta, branches, shift_rad, watch, base_mva, flow, new):
     """``|P|`` of every watched branch (into ``flow``) and those above their limit (into ``new``); their count.
 
-    Twin: ``FastCascade._overloaded``. A branch out, or without a finite
-    rating, never trips.
+    ``watch`` is ``(branch rows, ratings, limit)``. Twin:
+    ``FastCascade._overloaded``. A branch out, or without a finite rating,
+    never trips.
     """
-    from_row, to_row, b_pu, shift_rad = grid[_FROM], grid[_TO], grid[_B], grid[_SHIFT]
-    watched, rating, limit = grid[_WATCHED], grid[_RATING], grid[_LIMIT]
+    from_row, to_row, b_pu = branches
+    watched, rating, limit = watch
     m = from_row.shape[0]
     count = 0
     for w in range(watched.shape[0]):
@@ -1108,7 +1115,7 @@ def _protection(branch_on, live, theta, grid, flow, new):
         f, t = from_row[k], to_row[k]
         flow[w] = 0.0
         if branch_on[k] and live[f] and live[t]:
-            flow[w] = abs((b_pu[k] * (theta[f] - theta[t]) + b_pu[k] * -shift_rad[k]) * grid[_BASE_MVA])
+            flow[w] = abs((b_pu[k] * (theta[f] - theta[t]) + b_pu[k] * -shift_rad[k]) * base_mva)
         loading = flow[w] / rating[w] if np.isfinite(rating[w]) else 0.0
         if r >= 0 and branch_on[r] and loading > limit:
             new[count] = w
@@ -1116,9 +1123,13 @@ def _protection(branch_on, live, theta, grid, flow, new):
     return count
 
 
-def _fixed_point(labels, n_isl, state, keep, load_p, demand, grid, energised):
-    """Served load and states, islands of pandapower's buses and the energised buses (twin: ``_fixed_point``)."""
-    load_row, load_on, row_alive, bus_row = grid[_LOAD_ROW], grid[_LOAD_ON], grid[_ALIVE], grid[_BUS_ROW]
+def _fixed_point(labels, n_isl, state, keep, load_p, demand, units, buses, energised):
+    """Served load and states, islands of pandapower's buses and the energised buses (twin: ``_fixed_point``).
+
+    ``buses`` is ``(rows of pandapower's buses in service, row of every pandapower bus)``.
+    """
+    load_row, load_on, _, _, _, _, _, _, _, _, row_alive = units
+    pp_rows, bus_row = buses
     n_load = load_row.shape[0]
     served = np.empty(n_load)
     codes = np.empty(n_load, dtype=np.int8)
@@ -1133,7 +1144,7 @@ def _fixed_point(labels, n_isl, state, keep, load_p, demand, grid, energised):
         sums[1, c] += served[j]
         sums[2, c] += 1.0
     seen = np.zeros(n_isl, dtype=np.bool_)
-    for r in grid[_PP_ROWS]:
+    for r in pp_rows:
         seen[labels[r]] = True
     bus = np.empty(bus_row.shape[0], dtype=np.bool_)
     for j in range(bus_row.shape[0]):
@@ -1144,7 +1155,7 @@ def _fixed_point(labels, n_isl, state, keep, load_p, demand, grid, energised):
 
 
 def _switched_off(on, positions):
-    """A copy of ``on`` with ``positions`` off (negative ones from the end, as numpy); None-like empty if invalid."""
+    """A copy of ``on`` with ``positions`` off (negative ones from the end, as numpy), and whether all were valid."""
     out = on.copy()
     size = on.shape[0]
     for r in positions:
@@ -1155,22 +1166,30 @@ def _switched_off(on, positions):
     return out, True
 
 
+def _units(grid):
+    """The loads', static generators' and generators' arrays of ``grid`` (what the balance reads), and the rows'."""
+    return (grid[_LOAD_ROW], grid[_LOAD_ON], grid[_SGEN_ROW], grid[_SGEN_P], grid[_GEN_ROW], grid[_GEN_P],
+            grid[_GEN_LOW], grid[_GEN_CAP], grid[_GEN_SLACK], grid[_EXT_ROW], grid[_ALIVE])
+
+
 def _untouched(load_p, grid):
     """Islands, balance and injections (phase shifts included) of the untouched grid: what the base is built from."""
+    units = _units(grid)
     n = grid[_ALIVE].shape[0]
     labels = np.empty(n, dtype=np.int64)
-    n_isl = _islands(grid[_BRANCH_ON], grid, labels, np.empty(n, dtype=np.int64))
+    n_isl = _islands(grid[_BRANCH_ON], (grid[_ADJ_PTR], grid[_ADJ_NBR], grid[_ADJ_BR]), labels,
+                     np.empty(n, dtype=np.int64))
     n_load = grid[_LOAD_ROW].shape[0]
     keep = np.empty(n_load)
     gen_p = np.empty(grid[_GEN_ROW].shape[0])
     live = np.empty(n, dtype=np.bool_)
     ref_mask = np.empty(n, dtype=np.bool_)
-    _balance(labels, n_isl, grid[_GEN_ON], load_p, grid, np.empty(n_load, dtype=np.int8), keep, gen_p,
+    _balance(labels, n_isl, grid[_GEN_ON], load_p, units, np.empty(n_load, dtype=np.int8), keep, gen_p,
              np.empty(n, dtype=np.bool_), live, ref_mask)
     p = np.empty(n)
-    _injections(grid[_GEN_ON], gen_p, keep, load_p, grid, p)
+    _injections(grid[_GEN_ON], gen_p, keep, load_p, units, grid[_FIXED], grid[_BASE_MVA], p)
     p_pu = np.empty(n)
-    _shifted(p, grid[_BRANCH_ON], live, grid, p_pu)
+    _shifted(p, grid[_BRANCH_ON], live, grid[_SHIFTERS], (grid[_FROM], grid[_TO], grid[_B]), grid[_SHIFT], p_pu)
     return n_isl, labels, live, ref_mask, p_pu
 
 
@@ -1184,20 +1203,24 @@ def _cascade(out_rows, out_gens, load_p, demand, grid, base, limits):
     branches in service those the next generation starts from, and the rest
     is empty.
     """
-    n = grid[_ALIVE].shape[0]
-    n_watch = grid[_WATCHED].shape[0]
+    units = _units(grid)
+    adj = (grid[_ADJ_PTR], grid[_ADJ_NBR], grid[_ADJ_BR])
+    branches = (grid[_FROM], grid[_TO], grid[_B])
+    watch = (grid[_WATCHED], grid[_RATING], grid[_LIMIT])
+    n, n_watch, n_load, base_mva = grid[_ALIVE].shape[0], grid[_WATCHED].shape[0], grid[_LOAD_ROW].shape[0], \
+        grid[_BASE_MVA]
     branch_on, fine_rows = _switched_off(grid[_BRANCH_ON], out_rows)
     gen_on, fine_gens = _switched_off(grid[_GEN_ON], out_gens)
     labels = np.empty(n, dtype=np.int64)
-    state = np.empty(grid[_LOAD_ROW].shape[0], dtype=np.int8)
-    keep = np.empty(grid[_LOAD_ROW].shape[0])
+    state = np.empty(n_load, dtype=np.int8)
+    keep = np.empty(n_load)
     gen_p = np.empty(gen_on.shape[0])
     energised = np.empty(n, dtype=np.bool_)
     live = np.empty(n, dtype=np.bool_)
     ref_mask = np.empty(n, dtype=np.bool_)
     injection = np.empty(n)
     p = np.empty(n)
-    theta = np.empty(n)
+    theta = np.zeros(n)
     flow = np.zeros(n_watch)
     new = np.empty(n_watch, dtype=np.int64)
     trips = np.empty((2, n_watch), dtype=np.int64)  # position, generation
@@ -1205,24 +1228,33 @@ def _cascade(out_rows, out_gens, load_p, demand, grid, base, limits):
     status = _OK if (fine_rows and fine_gens) else _BAD_INDEX
     n_trips, generation, balanced_for, n_isl = 0, 0, -1, 0
     while status == _OK:
-        n_isl = _islands(branch_on, grid, labels, np.empty(n, dtype=np.int64))
+        n_isl = _islands(branch_on, adj, labels, np.empty(n, dtype=np.int64))
         if n_isl != balanced_for:  # branches only go out: the same count of islands is the same partition
-            _balance(labels, n_isl, gen_on, load_p, grid, state, keep, gen_p, energised, live, ref_mask)
-            _injections(gen_on, gen_p, keep, load_p, grid, injection)
+            _balance(labels, n_isl, gen_on, load_p, units, state, keep, gen_p, energised, live, ref_mask)
+            _injections(gen_on, gen_p, keep, load_p, units, grid[_FIXED], base_mva, injection)
             balanced_for = n_isl
-        _shifted(injection, branch_on, live, grid, p)
-        status = _angles(p, branch_on, labels, n_isl, live, ref_mask, grid, base, limits, theta)
-        count = _protection(branch_on, live, theta, grid, flow, new) if status == _OK else 0
+        _shifted(injection, branch_on, live, grid[_SHIFTERS], branches, grid[_SHIFT], p)
+        # The angles: by the base's update where it applies, else afresh (nothing energised: all zero).
+        status = _NEEDS_FRESH if (base[_HAS_BASE] and live.any()) else _OK
+        if status == _NEEDS_FRESH:
+            status = _woodbury(p, branch_on, labels, n_isl, live, ref_mask, adj, branches, base_mva, base, limits,
+                               theta)
+        if status == _NEEDS_FRESH or (not base[_HAS_BASE] and live.any()):
+            status = _fresh(p, branch_on, labels, n_isl, live, ref_mask, branches, grid[_VA], limits[_FRESH_ROWS],
+                            theta)
+        count = _protection(branch_on, live, theta, branches, grid[_SHIFT], watch, base_mva, flow, new) \
+            if status == _OK else 0
         if count == 0:
             break
         generation += 1
         for w in new[:count]:
-            branch_on[grid[_WATCHED][w]] = False
+            branch_on[watch[0][w]] = False
             trips[0, n_trips], trips[1, n_trips] = w, generation
-            ratios[n_trips] = flow[w] / grid[_RATING][w]
+            ratios[n_trips] = flow[w] / watch[1][w]
             n_trips += 1
     served, codes, islands, bus = np.zeros(0), np.zeros(0, dtype=np.int8), 0, np.zeros(0, dtype=np.bool_)
     if status == _OK:
-        served, codes, islands, bus = _fixed_point(labels, n_isl, state, keep, load_p, demand, grid, energised)
+        served, codes, islands, bus = _fixed_point(labels, n_isl, state, keep, load_p, demand, units,
+                                                   (grid[_PP_ROWS], grid[_BUS_ROW]), energised)
     return (status, served, codes, trips[0, :n_trips].copy(), trips[1, :n_trips].copy(), ratios[:n_trips].copy(),
             generation, islands, flow, bus, branch_on)
