@@ -28,6 +28,7 @@ import platform
 import sys
 import time
 
+import numba
 import numpy as np
 
 from gridsim.loading import load_system
@@ -99,8 +100,6 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cases", nargs="+", default=["case118", "case2869pegase"])
     args = parser.parse_args()
-    import numba  # noqa: PLC0415 - its version for the table; the kernel imports it on first use
-
     rows = [row for case in args.cases for row in bench(case, args.attacks, args.repeat)]
     print(f"{args.attacks} seeded random 3-line attacks per case, one process, medians of {args.repeat} runs; "
           f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "

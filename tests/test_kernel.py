@@ -196,12 +196,26 @@ def test_what_the_kernel_cannot_run_it_declines_and_says_why():
 
 
 def test_without_numba_the_kernel_runs_nothing(monkeypatch):
-    monkeypatch.setattr(kernel_module, "AVAILABLE", False)
     engine, _ = engine_and_kernel("case9")
+    monkeypatch.setattr(kernel_module, "DENSE_ROWS", 8)
+    assert "DENSE_ROWS" in DcKernel.of(engine).reason  # a grid too large for a dense inverse
+    monkeypatch.setattr(kernel_module, "AVAILABLE", False)
     kernel = DcKernel.of(engine)
     assert not kernel.usable and "numba" in kernel.reason
     outcome = kernel.run(engine.grid.line_branch[:1])
-    assert not outcome.handled and "numba" in outcome.reason
+    assert not outcome.handled and "numba" in outcome.reason and outcome.resume_rows is None
+    assert kernel.run_rows(engine.grid.line_branch[:1]) is None
+
+
+def test_an_outcome_hands_out_nothing_the_kernel_reads():
+    engine, kernel = engine_and_kernel("case30")
+    outcome = kernel.run(engine.grid.line_branch[:2])
+    with pytest.raises(ValueError, match="read-only"):
+        outcome.demand_mw[0] = 1.0
+    result = kernel.result(outcome)
+    result.demand_mw[:] = -1.0  # a result's arrays are its own
+    np.testing.assert_array_equal(kernel.run(engine.grid.line_branch[:2]).demand_mw,
+                                  engine.run_rows(engine.grid.line_branch[:2]).demand_mw)
 
 
 def test_an_unused_kernel_pickles_small_and_a_used_one_without_its_inverse():

@@ -239,6 +239,8 @@ class DcKernel:
             own(g.fixed_withdrawal_mw, f64), float(g.base_mva), self._pp_rows, own(g.bus_row, i64))
         self._load_p = own(g.load_p_mw, f64)
         self._demand = np.maximum(self._load_p, 0.0) * g.load_on
+        self._demand_seen = self._demand.view()  # what outcomes hand out: read-only (the kernel reads the array)
+        self._demand_seen.flags.writeable = False
         self._no_gens = np.zeros(0, dtype=i64)
         self._base: tuple | None = None
         self._all_energised: tuple[np.ndarray, frozenset[int]] | None = None
@@ -318,7 +320,8 @@ class DcKernel:
         if status == _BAD_INDEX:
             return _declined(_REASONS[status])
         resume = None if status == _OK else np.flatnonzero(self.grid.branch_on & ~on)
-        return KernelOutcome(_REASONS.get(status), served, demand, state, trip_pos, trip_gen, trip_ratio, int(depth),
+        seen = self._demand_seen if load_factor is None else demand
+        return KernelOutcome(_REASONS.get(status), served, seen, state, trip_pos, trip_gen, trip_ratio, int(depth),
                              int(islands), flow, energised, resume)
 
     def result(self, outcome: KernelOutcome) -> CascadeResult:
