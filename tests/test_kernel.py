@@ -233,6 +233,7 @@ def test_an_unused_kernel_pickles_small_and_a_used_one_without_its_inverse():
     after = twin.run(rows)
     np.testing.assert_array_equal(after.served_mw, before.served_mw)
     np.testing.assert_array_equal(after.trip_positions, before.trip_positions)
+    assert not after.demand_mw.flags.writeable
 
 
 #: A worker: unpickle a kernel, run one cascade, say whether pandapower or lightsim2grid were imported.

@@ -116,9 +116,10 @@ class KernelOutcome:
     Attributes
     ----------
     reason : str or None
-        None: the kernel ran the cascade. Otherwise why it did not (the
-        caller runs :meth:`~gridsim.power.fast.FastCascade.run_rows`), and
-        the arrays are empty.
+        None: the kernel ran the cascade. Otherwise why it did not: the
+        caller runs :meth:`~gridsim.power.fast.FastCascade.run_rows` (from
+        ``resume_rows`` when set), and only the trips and depth of the
+        generations the kernel ran are filled.
     served_mw, demand_mw : numpy.ndarray
         Per load (``net.load.index`` order).
     state : numpy.ndarray
@@ -239,8 +240,7 @@ class DcKernel:
             own(g.fixed_withdrawal_mw, f64), float(g.base_mva), self._pp_rows, own(g.bus_row, i64))
         self._load_p = own(g.load_p_mw, f64)
         self._demand = np.maximum(self._load_p, 0.0) * g.load_on
-        self._demand_seen = self._demand.view()  # what outcomes hand out: read-only (the kernel reads the array)
-        self._demand_seen.flags.writeable = False
+        self._demand_seen = _read_only(self._demand)  # what outcomes hand out (the kernel reads the array)
         self._no_gens = np.zeros(0, dtype=i64)
         self._base: tuple | None = None
         self._all_energised: tuple[np.ndarray, frozenset[int]] | None = None
@@ -275,7 +275,13 @@ class DcKernel:
         state = dict(self.__dict__)
         state["_base"] = None
         state["_all_energised"] = None
+        del state["_demand_seen"]
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        """An unpickled kernel: its read-only view of the demand made again (a pickled view is a copy)."""
+        self.__dict__.update(state)
+        self._demand_seen = _read_only(self._demand)
 
     @property
     def usable(self) -> bool:
@@ -465,6 +471,13 @@ def _columns_of_inverse(g: CompiledGrid, solver: BaseSolver, xc: np.ndarray, blo
         columns = solver.lu.solve(unit)
         columns += solver.lu.solve(unit - matrix @ columns)
         xc[np.ix_(rows[start:stop], rows)] = columns.T
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    """A read-only view of ``values``."""
+    view = values.view()
+    view.flags.writeable = False
+    return view
 
 
 def _declined(reason: str) -> KernelOutcome:
