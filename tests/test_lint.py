@@ -75,7 +75,7 @@ def test_the_numpydoc_check_catches_an_undocumented_parameter():
 
 #: The libraries whose import may be deferred inside a function (and why: seconds at import, needed by few runs;
 #: Dask's distributed, an optional extra, only by sweeps on a cluster).
-HEAVY = ("pandapower", "wntr", "lightsim2grid", "matplotlib", "distributed")
+HEAVY = ("pandapower", "wntr", "lightsim2grid", "matplotlib", "distributed", "numba")
 
 
 def test_every_deferred_import_outside_the_cli_is_of_a_heavy_library():

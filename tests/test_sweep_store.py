@@ -96,9 +96,9 @@ def test_a_sweep_stopped_after_any_part_resumes_to_the_same_bytes(case30, whole,
     assert figures(summary) == figures(whole[0])
 
 
-KILLED_ARGS = ["sweep", "--system", "pandapower:case118", "--k", "3", "--random", "3000", "--seed", "7",
+KILLED_ARGS = ["sweep", "--system", "pandapower:case118", "--k", "3", "--random", "20000", "--seed", "7",
                "--part-size", "256", "--workers", "1", "--no-plot"]
-KILLED_FOLDER = "sweep_pandapower-case118_branches_k3_mc3000_seed7"
+KILLED_FOLDER = "sweep_pandapower-case118_branches_k3_mc20000_seed7"
 
 
 @pytest.fixture(scope="module")
@@ -136,17 +136,17 @@ def test_a_sweep_killed_resumes_to_the_rows_of_an_uninterrupted_one(tmp_path, in
     finally:
         proc.kill()
     kept = len(list((folder / "parts").glob("part-*.parquet")))
-    assert 2 <= kept < 12  # 3,000 scenarios are 12 parts: it was stopped with parts to go
+    assert 2 <= kept < 79  # 20,000 scenarios are 79 parts: it was stopped with parts to go
     if sig == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL
     else:  # stopped cleanly: it says what it kept and how to go on
-        assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in stderr
-        assert stderr.splitlines()[-1] == (f"interrupted: {kept} of 12 parts are kept in {folder}; run the same "
+        assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in stderr, stderr
+        assert stderr.splitlines()[-1] == (f"interrupted: {kept} of 79 parts are kept in {folder}; run the same "
                                            f"command again, or gridsim sweep --resume {folder}, to run the rest")
 
     resumed = in_process(*KILLED_ARGS, "--out", str(killed))  # the kernel let go of the dead process's lock
     assert resumed.returncode == 0, resumed.stderr
-    assert f"{kept} of 12 parts done" in resumed.stderr
+    assert f"{kept} of 79 parts done" in resumed.stderr
     assert part_bytes(folder) == whole_case118
     assert not list(folder.rglob("*.tmp"))
 

@@ -320,9 +320,19 @@ class DcKernel:
             load_p = load_p * load_kept
         rows = np.asarray(branch_rows, dtype=np.int64)
         gens = self._no_gens if gen_positions is None else np.asarray(gen_positions, dtype=np.int64)
-        status, served, state, trip_pos, trip_gen, trip_ratio, depth, islands, flow, energised, on = _cascade(
-            rows, gens, np.ascontiguousarray(load_p, dtype=np.float64), demand, self._grid, base,
-            (self.rank_rows, self.fresh_rows, self.tol_mw, self.rounding))
+        try:
+            status, served, state, trip_pos, trip_gen, trip_ratio, depth, islands, flow, energised, on = _cascade(
+                rows, gens, np.ascontiguousarray(load_p, dtype=np.float64), demand, self._grid, base,
+                (self.rank_rows, self.fresh_rows, self.tol_mw, self.rounding))
+        except SystemError as exc:
+            # A signal handler (SIGTERM's SystemExit, Ctrl-C) that raised while the compiled call was returning:
+            # numba wraps it in a SystemError (a chain of them, one per frame): the caller must see the exit itself.
+            cause = exc.__cause__
+            while isinstance(cause, SystemError):
+                cause = cause.__cause__
+            if isinstance(cause, (SystemExit, KeyboardInterrupt)):
+                raise cause from None
+            raise
         if status == _BAD_INDEX:
             return _declined(_REASONS[status])
         resume = None if status == _OK else np.flatnonzero(self.grid.branch_on & ~on)

@@ -41,6 +41,8 @@ from gridsim.analysis.sweep.scenarios import Candidate, candidates, count_scenar
 from gridsim.analysis.sweep.summary import Accumulator
 from gridsim.model.layers import Layers
 from gridsim.model.system import System
+from gridsim.power import kernel
+from gridsim.power.cache import per_system
 from gridsim.power.cascade import run_cascade
 from gridsim.power.contract import CascadeResult, Outages
 from gridsim.power.fast import FastCascade, fast_engine
@@ -164,6 +166,9 @@ class Sweep:
         if settings.k == 2 and settings.engine == "fast" and settings.flow == "dc":
             _ = kept.pair_screen  # the double-outage screen's factors, likewise shared (seconds on a large grid)
         self.engine = kept.for_system(power_only)
+        if settings.engine == "fast" and settings.flow == "dc" and kernel.AVAILABLE:
+            # The DC loop compiled (numba), kept beside the system as the engine is: built once, its inverse shared.
+            self.engine = self.engine.with_kernel(per_system(system, "dc_kernel", lambda: kernel.DcKernel.of(kept)))
         self.candidates = candidates(power_only, self.engine.grid, settings.targets)
         self.labels = [c.label for c in self.candidates]
         self.total = count_scenarios(len(self.candidates), settings.k, settings.random)
