@@ -367,3 +367,16 @@ def test_scenarios_settled_without_a_cascade_give_the_rows_their_cascades_give(c
     cascaded, _ = collect(system, settings)
     assert sum(settled) > 0.5 * len(screened["scenario"])  # most were settled: the comparison is not empty
     assert screened == cascaded
+
+
+def test_the_compiled_loop_gives_the_rows_of_the_python_loop(monkeypatch):
+    pytest.importorskip("numba")
+    system = stock_system("case118")
+    settings = SweepSettings(targets="branches", k=3, random=1500, seed=5)
+    assert runner_module.Sweep(system, settings).engine.kernel is not None  # the compiled loop runs the cascades
+    compiled, _ = collect(system, settings)
+    monkeypatch.setattr(runner_module.kernel, "AVAILABLE", False)
+    assert runner_module.Sweep(system, settings).engine.kernel is None
+    python, _ = collect(system, settings)
+    assert sum(d > 0 for d in python["cascade_depth"]) > 50  # cascades, not only settled outages
+    assert compiled == python
