@@ -169,7 +169,7 @@ def test_a_folder_holding_another_sweep_is_refused_and_left_as_it_was(case30, wh
     (legacy / "scenarios.parquet").write_bytes(b"PAR1")
     with pytest.raises(InputError, match="not a gridsim sweep store"):
         sweep_to_folder(case30, PAIRS, tmp_path, folder=legacy)
-    assert sorted(p.name for p in legacy.iterdir()) == [".lock", "parts", "scenarios.parquet"]
+    assert sorted(p.name for p in legacy.iterdir()) == ["scenarios.parquet"]  # untouched
 
 
 def test_a_part_that_is_not_this_sweeps_is_run_again(case30, whole, tmp_path):
@@ -252,3 +252,30 @@ def test_the_summary_is_the_same_bytes_whatever_the_parts_size(case30, whole, tm
         k: v for k, v in figures(whole[0]).items() if k not in layout}
     tables = [pq.read_table(p) for p in sorted((tmp_path / FOLDER / "parts").iterdir())]
     assert pa.concat_tables(tables).to_pydict() == ds.dataset(whole[1] / "parts").to_table().to_pydict()
+
+
+def test_what_the_review_found_a_store_must_refuse_or_ignore(case30, whole, tmp_path, in_process):
+    folder = tmp_path / FOLDER
+    sweep_to_folder(case30, PAIRS, tmp_path, part_size=100, plot=False)
+    parts = folder / "parts"
+    (parts / "part-000005.parquet").write_bytes((parts / "part-000001.parquet").read_bytes())  # another part's rows
+    summary = resummarise(folder, plot=False)
+    assert (summary["parts_done"], summary["scenarios"]) == (8, 720)  # read only the parts that are this part
+
+    # An exhaustive sweep draws nothing: its seed is no part of what it is.
+    again, _ = sweep_to_folder(case30, SweepSettings(targets="branches", k=2, seed=9), tmp_path, part_size=100,
+                               plot=False)
+    assert again["parts_resumed"] == 8 and again["scenarios"] == 820
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["loop"] = "another loop"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match="computed by another cascade loop"):
+        sweep_to_folder(case30, PAIRS, tmp_path, part_size=100)
+
+    many = in_process("sweep", "--system", "pandapower:case30", "--k", "4", "--part-size", "1", "--out",
+                      str(tmp_path / "many"))
+    assert many.returncode == 2 and not (tmp_path / "many").exists()
+    assert "--part-size: 1 makes 101,270 parts of 101,270 scenarios, more than 100,000" in many.stderr
+    out = in_process("sweep", "--resume", str(folder), "--out", str(tmp_path))
+    assert out.returncode == 2 and "drop --out" in out.stderr

@@ -112,7 +112,7 @@ def sweep_command(ctx: click.Context, system_spec: str | None, targets: str, k: 
         try:
             summary, folder = sweep_to_folder(system, settings, out_dir, progress=progress, plan=progress.plan,
                                               start=start, plot=not no_plot, load_seconds=loaded - started,
-                                              spec=system_spec, part_size=part_size, folder=folder,
+                                              spec=_recorded_spec(system_spec), part_size=part_size, folder=folder,
                                               scheduler=scheduler)
         except (KeyboardInterrupt, SystemExit):
             progress.echo(_interrupted(stored[0] if stored else None))
@@ -158,24 +158,32 @@ def _resumed(ctx: click.Context, folder: Path) -> tuple:
     """The system and settings a stored sweep records; refuses options that would contradict them."""
     from gridsim.results.sweep import read_manifest
 
-    given = [name for name in _RECORDED if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    given = [name for name in (*_RECORDED, "out_dir")
+             if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
     if given:
-        flags = ", ".join("--" + ("system" if n == "system_spec" else n.replace("_", "-")) for n in given)
+        names = {"system_spec": "system", "out_dir": "out"}
+        flags = ", ".join("--" + names.get(n, n.replace("_", "-")) for n in given)
         raise UserError(f"--resume {folder}: the sweep's system and settings come from its manifest; drop {flags}")
     manifest = read_manifest(folder)
     s = manifest["settings"]
-    return (manifest["system_spec"], s["targets"], s["k"], s["random"], s["seed"], s["engine"], s["flow"],
+    return (manifest["system_spec"], s["targets"], s["k"], s["random"], s["seed"] or 0, s["engine"], s["flow"],
             manifest["part_size"])
+
+
+def _recorded_spec(spec: str) -> str:
+    """The system as the manifest records it: a file or folder by its absolute path, so ``--resume`` works anywhere."""
+    path = Path(spec)
+    return str(path.resolve()) if path.exists() else spec
 
 
 def _interrupted(folder: Path | None) -> str:
     """What a stopped sweep says: what it kept, and how to finish it."""
-    from gridsim.results.sweep import read_manifest
+    from gridsim.results.sweep import SweepStore, read_manifest
 
     if folder is None:
         return "interrupted before the sweep's store was opened: nothing was stored"
-    parts = len(read_manifest(folder)["parts"])
-    kept = len(list((folder / "parts").glob("part-*.parquet")))
+    store = SweepStore(folder, read_manifest(folder), None)
+    parts, kept = len(store.manifest["parts"]), len(store.done_parts())
     return (f"interrupted: {kept:,} of {parts:,} parts are kept in {folder}; run the same command again, or "
             f"gridsim sweep --resume {folder}, to run the rest")
 

@@ -258,7 +258,7 @@ class FastCascade:
         return twin
 
     def for_system(self, system: System | None) -> FastCascade:
-        """This engine (its compiled grid; factorisations rebuilt on first use) with ``system`` for the fallback.
+        """This engine (its compiled grid and what it has built: factorisations, screens) with ``system`` as fallback.
 
         ``system`` is the one compiled, or a copy of it with the same net
         (a sweep's, without its layers); None: an engine for a worker that

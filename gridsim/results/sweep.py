@@ -56,7 +56,7 @@ SCHEMA = pa.schema([("scenario", pa.int64()), ("targets", pa.list_(pa.string()))
                     ("pct_lost", pa.float64()), ("customers_out", pa.float64()), ("cascade_depth", pa.int32()),
                     ("elements_tripped", pa.int32()), ("tripped", pa.list_(pa.string())), ("islands", pa.int32())])
 #: What must match for a folder's parts to be this sweep's: anything else in the manifest may differ.
-IDENTITY = ("format", "fingerprint", "settings", "scenarios", "part_size", "candidates", "gridsim")
+IDENTITY = ("format", "fingerprint", "settings", "scenarios", "part_size", "candidates", "gridsim", "loop")
 _PART_KEY = b"gridsim.sweep.part"
 
 
@@ -105,13 +105,15 @@ def fingerprint(*parts: Any) -> str:
 
 
 def sweep_manifest(system: Any, settings: Any, *, system_fingerprint: str, labels: list[str], total: int,
-                   part_size: int, base_demand_mw: float, spec: str | None = None,
+                   part_size: int, base_demand_mw: float, loop: str = "python", spec: str | None = None,
                    command: list[str] | None = None) -> dict[str, Any]:
     """``manifest.json`` of a sweep: what it is (its identity), its parts, the inputs with hashes, the versions.
 
     ``spec`` is how the system was named on the command line (so that
-    ``gridsim sweep --resume FOLDER`` can load it again); the fields of
-    :data:`IDENTITY` decide whether a folder's parts belong to a sweep.
+    ``gridsim sweep --resume FOLDER`` can load it again); ``loop`` which
+    cascade loop computes the rows (``"python"``, or ``"numba <version>"``
+    for the compiled one): the two agree, but a store is not filled by both.
+    The fields of :data:`IDENTITY` decide whether a folder's parts belong to a sweep.
     """
     found = {**versions(), "pyarrow": pa.__version__}
     return {
@@ -120,8 +122,10 @@ def sweep_manifest(system: Any, settings: Any, *, system_fingerprint: str, label
         "command": command if command is not None else sys.argv,
         "fingerprint": system_fingerprint,
         "settings": {"targets": settings.targets, "k": settings.k, "random": settings.random,
-                     "seed": settings.seed, "engine": settings.engine, "flow": settings.flow},
+                     "seed": settings.seed if settings.random is not None else None,  # no draws: no seed
+                     "engine": settings.engine, "flow": settings.flow},
         "scenarios": total,
+        "loop": loop,
         "part_size": part_size,
         "candidates": len(labels),
         "gridsim": found["gridsim"],
@@ -174,22 +178,20 @@ class SweepStore:
             that is not a sweep store.
         """
         folder = Path(folder)
+        _refuse_foreign(folder)  # before anything is created in it: a refused folder is left as it was
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / "parts").mkdir(exist_ok=True)
             lock = _take_lock(folder)
         except OSError as exc:
             raise InputError(folder, f"cannot write the sweep here: {exc.strerror or exc}") from None
         try:
             existing = read_manifest(folder) if (folder / "manifest.json").exists() else None
             if existing is None:
-                if any(p.name not in (".lock", "parts") and not p.name.endswith(".tmp") for p in folder.iterdir()):
-                    raise InputError(folder, "holds files but no sweep manifest (not a gridsim sweep store, or one "
-                                             "written by an older gridsim); choose another --out or remove it")
                 write_atomically(folder / "manifest.json", lambda path: write_json(path, manifest))
                 existing = manifest
             else:
                 _check_same_sweep(folder, existing, manifest)
+            (folder / "parts").mkdir(exist_ok=True)
             store = cls(folder, existing, lock)
             store.remove_temporary_files()
             yield store
@@ -197,6 +199,18 @@ class SweepStore:
             lock.close()  # releases the flock
 
     # ------------------------------------------------------------ parts
+
+    def being_written(self) -> bool:
+        """Whether a sweep holds this store's lock now (a reader's question: it takes the lock only to ask)."""
+        if fcntl is None or not (self.folder / ".lock").exists():  # pragma: no cover - no flock
+            return False
+        with open(self.folder / ".lock", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return False
 
     def part_path(self, index: int) -> Path:
         return self.parts_dir / part_name(index)
@@ -229,11 +243,11 @@ class SweepStore:
                          lambda path: pq.write_table(stamped, path, compression="zstd"))
 
     def tables(self) -> Iterator[pa.Table]:
-        """The parts that are there, in scenario order, one table at a time (memory: one part)."""
+        """The parts that are done (:meth:`done_parts`: this sweep's, whole), in scenario order, one at a time."""
+        done = self.done_parts()
         for entry in self.manifest["parts"]:
-            path = self.part_path(entry["part"])
-            if path.exists():
-                yield pq.read_table(path)
+            if entry["part"] in done:
+                yield pq.read_table(self.part_path(entry["part"]))
 
     def remove_temporary_files(self) -> None:
         """Remove what a killed writer left half-written (this store's lock is held: no one else writes)."""
@@ -296,9 +310,20 @@ def _check_same_sweep(folder: Path, existing: dict[str, Any], wanted: dict[str, 
                     "gridsim": f"written by gridsim {existing.get(name)} (this is {wanted.get(name)})",
                     "settings": "of other settings", "part_size": f"begun with --part-size {existing.get(name)}",
                     "scenarios": "of another number of scenarios", "candidates": "of other candidates",
-                    "format": "of another store layout"}[name]
+                    "format": "of another store layout",
+                    "loop": f"computed by another cascade loop ({existing.get(name)}; here {wanted.get(name)}: "
+                            "install or remove gridsim's [speed] extra to match)"}[name]
             raise InputError(folder, f"holds a sweep {what}; resume it as it was begun (gridsim sweep --resume "
                                      f"{folder}), or choose another --out")
+
+
+def _refuse_foreign(folder: Path) -> None:
+    """Refuse a folder that holds files but no manifest: not a sweep store, or one an older gridsim wrote."""
+    if not folder.is_dir() or (folder / "manifest.json").exists():
+        return
+    if any(p.name not in (".lock", "parts") and not p.name.endswith(".tmp") for p in folder.iterdir()):
+        raise InputError(folder, "holds files but no sweep manifest (not a gridsim sweep store, or one written by an "
+                                 "older gridsim); choose another --out or remove it")
 
 
 def _take_lock(folder: Path) -> Any:

@@ -28,6 +28,7 @@ process pool's workers do not import it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
 import gc
@@ -208,6 +209,9 @@ def _rows(distributed: Any, future: Any) -> dict:
         return future.result()
     except distributed.KilledWorker as exc:
         raise SimulationError(f"the Dask workers running a chunk of the sweep died too often ({exc})") from None
+    except (concurrent.futures.CancelledError, OSError) as exc:  # the scheduler gone, the connection lost
+        raise SimulationError(f"the Dask cluster stopped answering ({type(exc).__name__}: {exc}); the parts "
+                              "finished are kept: run the sweep again to go on") from None
 
 
 def _close(client: Any, cluster: Any, plugin: str | None) -> None:

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from gridsim.analysis.sweep.runner import Sweep, SweepSettings
 from gridsim.analysis.sweep.summary import Accumulator
+from gridsim.errors import InputError
 from gridsim.model.system import System
 from gridsim.report.plots import plot_ccdf
 from gridsim.results.files import write_json
@@ -36,7 +37,10 @@ from gridsim.results.sweep import (
     write_atomically,
 )
 
-__all__ = ["StoreRun", "default_part_size", "resummarise", "summarise_store", "sweep_to_folder"]
+#: Most parts a store is cut into (each is a file and a line of the manifest).
+MAX_PARTS = 100_000
+
+__all__ = ["MAX_PARTS", "StoreRun", "default_part_size", "resummarise", "summarise_store", "sweep_to_folder"]
 
 
 def default_part_size(settings: SweepSettings, total: int) -> int:
@@ -124,9 +128,12 @@ def sweep_to_folder(system: System, settings: SweepSettings, out_dir: str | Path
     check_writable(out_dir)
     sweep = Sweep(system, settings)
     size = part_size or default_part_size(settings, sweep.total)
+    if -(-sweep.total // size) > MAX_PARTS:
+        raise InputError("--part-size", f"{size:,} makes {-(-sweep.total // size):,} parts of {sweep.total:,} "
+                                        f"scenarios, more than {MAX_PARTS:,}; give a larger one")
     manifest = sweep_manifest(system, settings, system_fingerprint=fingerprint(*sweep.inputs()), labels=sweep.labels,
-                              total=sweep.total, part_size=size, base_demand_mw=sweep.base_demand_mw, spec=spec,
-                              command=command)
+                              total=sweep.total, part_size=size, base_demand_mw=sweep.base_demand_mw,
+                              loop=sweep.loop, spec=spec, command=command)
     target = Path(folder) if folder is not None else Path(out_dir) / sweep_folder_name(system.name, settings)
     with SweepStore.open(target, manifest) as store:
         size = store.manifest["part_size"]
@@ -139,6 +146,8 @@ def sweep_to_folder(system: System, settings: SweepSettings, out_dir: str | Path
         workers = sweep.run(writer, progress=progress, plan=plan, part_size=size, skip=done,
                             scheduler=scheduler) if left else 1
         accumulator = summarise_store(store)
+        if accumulator.done != sweep.total:  # every part was handed to the writer: a shortfall is a bug, not a result
+            raise RuntimeError(f"the store holds {accumulator.done:,} rows of {sweep.total:,} scenarios")
         accumulator.workers = workers
         summary = accumulator.summary()
         summary.update(seconds=round(time.perf_counter() - started, 3), load_seconds=round(load_seconds, 3),
@@ -155,7 +164,8 @@ def resummarise(folder: str | Path, *, plot: bool = True) -> dict[str, Any]:
 
     The timings and worker count of the run that wrote it are kept from its
     summary, if there is one; ``parts_done`` says how many parts the figures
-    cover.
+    cover. While a sweep is writing into the folder (it holds the lock), the
+    summary is returned and nothing is written.
 
     Raises
     ------
@@ -164,6 +174,7 @@ def resummarise(folder: str | Path, *, plot: bool = True) -> dict[str, Any]:
     """
     folder = Path(folder)
     store = SweepStore(folder, read_manifest(folder), None)
+    writing = store.being_written()
     done = store.done_parts()
     accumulator = summarise_store(store)
     summary = accumulator.summary()
@@ -177,6 +188,8 @@ def resummarise(folder: str | Path, *, plot: bool = True) -> dict[str, Any]:
         if isinstance(before, dict) and name in before:
             summary[name] = before[name]
     summary.update(parts=len(store.manifest["parts"]), parts_done=len(done))
+    if writing:  # the sweep writing here will write its own summary: this one is only printed
+        return summary
     write_atomically(folder / "summary.json", lambda path: write_json(path, summary))
     if plot:
         write_atomically(folder / "ccdf.png", lambda path: plot_ccdf(accumulator, path))

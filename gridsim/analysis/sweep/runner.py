@@ -27,6 +27,7 @@ from __future__ import annotations
 import concurrent.futures as futures
 import copy
 import dataclasses
+import importlib.metadata
 import itertools
 import multiprocessing
 import os
@@ -169,6 +170,8 @@ class Sweep:
         if settings.engine == "fast" and settings.flow == "dc" and kernel.AVAILABLE:
             # The DC loop compiled (numba), kept beside the system as the engine is: built once, its inverse shared.
             self.engine = self.engine.with_kernel(per_system(system, "dc_kernel", lambda: kernel.DcKernel.of(kept)))
+        #: Which loop computes the cascades: a store records it (the two agree, but a store is not filled by both).
+        self.loop = f"numba {importlib.metadata.version('numba')}" if self.engine.kernel is not None else "python"
         self.candidates = candidates(power_only, self.engine.grid, settings.targets)
         self.labels = [c.label for c in self.candidates]
         self.total = count_scenarios(len(self.candidates), settings.k, settings.random)
