@@ -219,15 +219,18 @@ def _draw_steps(ax_steps, panels, placed: list[tuple[float, str, str, int]], lev
             ax.axvline(x, color="tab:red", ls=":", lw=0.9, alpha=0.8)
 
 
-def plot_ccdf(accumulator, path: str | Path) -> Path:
+def plot_ccdf(accumulator, path: str | Path, summary: dict | None = None) -> Path:
     """The blackout-size distribution of a sweep: P(MW lost >= x) against x, both axes logarithmic.
+
+    ``summary`` is ``accumulator.summary()`` when the caller has it already
+    (a pass over every row's figures less).
 
     Heavy tails (a straight line on these axes) are the signature of
     cascading failure in power grids (Dobson et al., Chaos 17, 026103, 2007).
     """
     plt = _pyplot()
 
-    summary = accumulator.summary()
+    summary = summary if summary is not None else accumulator.summary()
     x, p = accumulator.ccdf_curve()
     fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
     if len(x):

@@ -155,7 +155,7 @@ def sweep_to_folder(system: System, settings: SweepSettings, out_dir: str | Path
                        scenarios_run=left, scheduler=scheduler)
         write_atomically(target / "summary.json", lambda path: write_json(path, summary))
         if plot:
-            write_atomically(target / "ccdf.png", lambda path: plot_ccdf(accumulator, path))
+            write_atomically(target / "ccdf.png", lambda path: plot_ccdf(accumulator, path, summary))
     return summary, target
 
 
@@ -192,7 +192,7 @@ def resummarise(folder: str | Path, *, plot: bool = True) -> dict[str, Any]:
         return summary
     write_atomically(folder / "summary.json", lambda path: write_json(path, summary))
     if plot:
-        write_atomically(folder / "ccdf.png", lambda path: plot_ccdf(accumulator, path))
+        write_atomically(folder / "ccdf.png", lambda path: plot_ccdf(accumulator, path, summary))
     return summary
 
 
